@@ -1,0 +1,185 @@
+"""The common interface of every model family, and the registry that names them.
+
+Every family — discrete and continuous flows, VAEs, GANs, diffusion — is a
+:class:`GenerativeModel`: an ``nn.Module`` with an ``event_shape``, ``sample`` and ``log_prob``,
+and a training objective made of named parameter groups with a loss for each. The trainer, the
+CLI, the metrics and the plots only ever talk to this face, so a new family is one module and
+one :func:`register` call.
+
+Conventions:
+
+* a model works in the *normalized* space produced by the preprocessing
+  (:mod:`pushforward.data.preprocessing`); the fitted-model wrapper in :mod:`pushforward.api`
+  maps samples and log-densities back to the data's own units;
+* ``log_prob`` is in nats; :attr:`GenerativeModel.likelihood` says whether it is ``"exact"``,
+  an ``"estimate"``, a ``"bound"`` or not available (``"none"``, which raises
+  :class:`~pushforward.errors.NotTractable`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from pushforward.errors import NotTractable, UserError, suggest
+from pushforward.hparams import build
+
+LikelihoodKind = Literal["exact", "estimate", "bound", "none"]
+
+
+class GenerativeModel(nn.Module):
+    """A learned map g pushing a standard Gaussian onto the data's distribution.
+
+    Subclasses set :attr:`hyperparameters_class` (a dataclass) and implement :meth:`sample`,
+    and, where the family has one, :meth:`log_prob`.
+    """
+
+    likelihood: ClassVar[LikelihoodKind] = "exact"
+    hyperparameters_class: ClassVar[type] = object
+
+    def __init__(self, event_shape: tuple[int, ...], hparams: Any) -> None:
+        super().__init__()
+        if len(event_shape) == 0 or any(int(s) < 1 for s in event_shape):
+            raise UserError(f"event shape {tuple(event_shape)} is not valid", "give one or more positive sizes")
+        self.event_shape: tuple[int, ...] = tuple(int(s) for s in event_shape)
+        self.hparams = hparams
+
+    # -- what every family answers ---------------------------------------------------------
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples of shape ``(n, *event_shape)`` on the model's device."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample()")
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Log-density (nats) of each row of ``x``, shape ``(n,)``; see :attr:`likelihood`."""
+        raise NotTractable(
+            f"the likelihood is not tractable for {type(self).__name__}",
+            "use the sample-based metrics (energy distance, MMD, classifier test) instead",
+        )
+
+    # -- the training objective ------------------------------------------------------------
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Named groups of parameters, each with its own optimizer and loss."""
+        return {"model": [p for p in self.parameters() if p.requires_grad]}
+
+    def step_plan(self) -> list[tuple[str, int]]:
+        """The order of optimizer steps in one training iteration: ``(group, repeats)``."""
+        return [(name, 1) for name in self.parameter_groups()]
+
+    def optimizer_options(self, group: str) -> dict[str, Any]:
+        """Per-group overrides of the trainer's optimizer settings (``lr``, ``betas``, ...)."""
+        return {}
+
+    def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
+        """Loss for ``group`` on a batch ``x``; the dict holds ``"loss"`` plus scalars to log.
+
+        The default is maximum likelihood: the mean negative log-density in nats.
+        """
+        nll = -self.log_prob(x).mean()
+        return {"loss": nll}
+
+    @torch.no_grad()
+    def validation_score(self, x: Tensor) -> float:
+        """Lower is better; used for early stopping and keeping the best weights."""
+        return float(-self.log_prob(x).mean())
+
+    validation_name: ClassVar[str] = "val_nll"
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        for tensor in self.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.hparams) if dataclasses.is_dataclass(self.hparams) else {}
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named, ready-to-train recipe: a model class with some hyperparameters fixed."""
+
+    name: str
+    cls: type[GenerativeModel]
+    family: str
+    summary: str
+    preset: dict[str, Any] = field(default_factory=dict)
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def likelihood(self) -> LikelihoodKind:
+        return self.cls.likelihood
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(
+    name: str,
+    *,
+    family: str,
+    summary: str,
+    preset: dict[str, Any] | None = None,
+    train_defaults: dict[str, Any] | None = None,
+):
+    """Class decorator: make ``cls`` available as ``create(name, ...)``.
+
+    ``preset`` fixes hyperparameters for this name (so ``otcfm`` can be ``cfm`` with OT
+    couplings); ``train_defaults`` overrides the trainer's defaults for this model.
+    """
+
+    def decorate(cls: type[GenerativeModel]) -> type[GenerativeModel]:
+        add_entry(ModelEntry(name, cls, family, summary, dict(preset or {}), dict(train_defaults or {})))
+        return cls
+
+    return decorate
+
+
+def add_entry(entry: ModelEntry) -> None:
+    if entry.name in _REGISTRY:
+        raise ValueError(f"model name '{entry.name}' is registered twice")
+    _REGISTRY[entry.name] = entry
+
+
+def _load_families() -> None:
+    # Importing the family packages runs their register() calls.
+    import pushforward.models.flows  # noqa: F401
+
+
+def model_names() -> list[str]:
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    _load_families()
+    if name not in _REGISTRY:
+        raise UserError(f"unknown model '{name}'", suggest(name, sorted(_REGISTRY)))
+    return _REGISTRY[name]
+
+
+def available_models() -> list[ModelEntry]:
+    _load_families()
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def create(name: str, event_shape: tuple[int, ...], **hyperparameters: Any) -> GenerativeModel:
+    """Build the model registered as ``name`` for events of shape ``event_shape``.
+
+    Hyperparameters may be typed values or strings (as from ``--set``); unknown names raise a
+    :class:`UserError` that lists the valid ones.
+    """
+    entry = get_entry(name)
+    values = {**entry.preset, **hyperparameters}
+    hparams = build(entry.cls.hyperparameters_class, values, what=f"'{name}' model")
+    return entry.cls(tuple(event_shape), hparams)
