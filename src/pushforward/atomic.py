@@ -1,0 +1,55 @@
+"""Atomic file writes: write a temporary file beside the target, then rename it into place.
+
+A crash or Ctrl-C in the middle of a write therefore never leaves a half-written file, and
+the old file (if any) stays intact until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success it replaces ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    with atomic_path(target) as temporary:
+        encoding = None if "b" in mode else "utf-8"
+        with open(temporary, mode, encoding=encoding) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def write_json(target: str | os.PathLike[str], data: Any) -> None:
+    with atomic_open(target) as stream:
+        json.dump(data, stream, indent=2, sort_keys=False, allow_nan=False, default=_jsonable)
+        stream.write("\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
