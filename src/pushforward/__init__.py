@@ -1,3 +1,53 @@
-"""pushforward: fit deep generative models, sample from them, measure them honestly, show them."""
+"""pushforward: fit deep generative models, sample from them, measure them honestly, show them.
+
+The public API::
+
+    fit(data, model="nsf", time=60, ...)   -> FittedModel (samples, log_prob, evaluate, plot)
+    load(run_dir)                          -> FittedModel rebuilt from safe files
+    create(name, event_shape, **hparams)   -> an untrained model from the registry
+    plot_density(f)                        -> how x = f(z) reshapes a standard Gaussian
+    models(), datasets()                   -> the built-in names
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "fit": ("pushforward.api", "fit"),
+    "load": ("pushforward.api", "load"),
+    "FittedModel": ("pushforward.api", "FittedModel"),
+    "create": ("pushforward.models.base", "create"),
+    "plot_density": ("pushforward.viz.explore", "plot_density"),
+    "UserError": ("pushforward.errors", "UserError"),
+    "NotTractable": ("pushforward.errors", "NotTractable"),
+}
+
+
+def models() -> list[str]:
+    """Names accepted by ``fit(model=...)`` and ``create``."""
+    from pushforward.models.base import model_names
+
+    return model_names()
+
+
+def datasets() -> list[str]:
+    """Names of the built-in data sets."""
+    from pushforward.data.toy2d import toy_names
+
+    return toy_names()
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `import pushforward` stays cheap for the CLI's quick commands.
+    if name in _EXPORTS:
+        import importlib
+
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'pushforward' has no attribute '{name}'")
+
+
+__all__ = ["__version__", "datasets", "models", *_EXPORTS]

@@ -85,8 +85,11 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def validation_score(self, x: Tensor) -> float:
-        """Lower is better; used for early stopping and keeping the best weights."""
-        return float(-self.log_prob(x).mean())
+        """Lower is better; used for early stopping and keeping the best weights.
+
+        The default is the mean negative log-density in nats, computed in chunks.
+        """
+        return float(-batched_log_prob(self, x).double().mean())
 
     validation_name: ClassVar[str] = "val_nll"
 
@@ -100,6 +103,15 @@ class GenerativeModel(nn.Module):
 
     def hyperparameters(self) -> dict[str, Any]:
         return dataclasses.asdict(self.hparams) if dataclasses.is_dataclass(self.hparams) else {}
+
+
+VALIDATION_CHUNK = 16384
+
+
+@torch.no_grad()
+def batched_log_prob(model: GenerativeModel, x: Tensor, chunk: int = VALIDATION_CHUNK) -> Tensor:
+    """``model.log_prob`` over ``x`` in chunks, so large sets fit in memory."""
+    return torch.cat([model.log_prob(part) for part in x.split(chunk)])
 
 
 # -- registry -------------------------------------------------------------------------------

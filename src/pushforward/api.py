@@ -1,0 +1,332 @@
+"""The Python API: ``fit``, ``load``, and a fitted model that samples, scores and plots.
+
+The CLI is a thin layer over these functions; anything it does, a script can do::
+
+    import pushforward as pf
+    run = pf.fit("checkerboard", model="nsf", time=60, out="runs/cb")
+    x = run.sample(1000)              # numpy array in the data's own units
+    report = run.evaluate()           # test NLL, KL gap, energy distance and its noise floor
+    run.plot()                        # figures/density.png
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pushforward import __version__
+from pushforward.data.preprocessing import Standardize
+from pushforward.data.source import Dataset, DataSpec, load_dataset, resolve_spec
+from pushforward.device import resolve_device
+from pushforward.errors import TrainingDiverged, UserError
+from pushforward.hparams import to_json_dict
+from pushforward.models.base import GenerativeModel, batched_log_prob, create, get_entry
+from pushforward.runs import FIGURES, RunDirectory, default_run_path
+from pushforward.settings import split_settings
+from pushforward.train.config import Budget, TrainConfig
+from pushforward.train.trainer import Trainer, TrainResult
+
+SAMPLE_CHUNK = 65536
+DEFAULT_EVAL_SAMPLES = 10_000
+
+
+@dataclass
+class FittedModel:
+    """A trained model with its preprocessing: samples and densities in the data's own units."""
+
+    model: GenerativeModel
+    preprocessing: Standardize
+    config: dict[str, Any]
+    run: RunDirectory | None = None
+    training: TrainResult | None = None
+    _dataset: Dataset | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config["model"]
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self.model.event_shape
+
+    @property
+    def data_spec(self) -> DataSpec:
+        return DataSpec.from_json(self.config["data"])
+
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = load_dataset(self.data_spec)
+        return self._dataset
+
+    # -- sampling and densities ------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample_tensor(self, n: int, seed: int | None = None) -> Tensor:
+        """``n`` samples in data units, as a CPU float32 tensor."""
+        if n < 1:
+            raise UserError(f"cannot draw {n} samples", "ask for at least 1 (-n 1000)")
+        self.model.eval()
+        device = self.model.device
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=device).manual_seed(seed)
+        parts = []
+        for start in range(0, n, SAMPLE_CHUNK):
+            count = min(SAMPLE_CHUNK, n - start)
+            parts.append(self.preprocessing.inverse(self.model.sample(count, generator=generator)).cpu())
+        return torch.cat(parts).float()
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        return self.sample_tensor(n, seed).numpy()
+
+    @torch.no_grad()
+    def log_prob_tensor(self, x: Tensor) -> Tensor:
+        """log p(x) in nats of the data's units (the preprocessing's log-det included)."""
+        self.model.eval()
+        x = torch.as_tensor(x, dtype=torch.float32).to(self.model.device)
+        if tuple(x.shape[1:]) != self.event_shape:
+            raise UserError(
+                f"points of shape {tuple(x.shape[1:])} do not match the model's {self.event_shape}",
+                "pass data with the same columns the model was fitted on",
+            )
+        y = self.preprocessing.forward(x)
+        return (batched_log_prob(self.model, y) + self.preprocessing.log_det(x)).cpu()
+
+    def log_prob(self, x: np.ndarray | Tensor) -> np.ndarray:
+        return self.log_prob_tensor(torch.as_tensor(np.asarray(x))).numpy()
+
+    # -- evaluation and figures ------------------------------------------------------------
+
+    def evaluate(self, n: int = DEFAULT_EVAL_SAMPLES, seed: int = 1234) -> dict[str, Any]:
+        """Test NLL, KL gap, and energy distance against held-out data with its noise floor."""
+        from pushforward.evaluation import evaluate_model
+
+        results = evaluate_model(self, n=n, seed=seed)
+        if self.run is not None:
+            self.run.update_metrics("evaluation", results)
+        return results
+
+    def plot(self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0) -> Path:
+        """The model's density as a heat map beside the data, a few samples overlaid."""
+        from pushforward.viz import plot_model
+
+        target = self._figure_path(out, "density.png")
+        dataset = self.dataset()
+        data = dataset.train[:20_000].numpy()
+        points = self.sample(samples, seed=seed)
+        log_prob = None
+        if self.model.likelihood != "none" and self.event_shape == (2,):
+            log_prob = self.log_prob_tensor
+        bounds = dataset.toy.bounds if dataset.toy is not None else None
+        title = f"{self.name} on {self.data_spec.label}"
+        return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target)
+
+    def plot_history(self, out: str | Path | None = None) -> Path:
+        from pushforward.viz import plot_history
+
+        if self.run is None:
+            raise UserError("this model has no run directory, so no history", "fit it with out=... first")
+        return plot_history(self.run.read_history(), self._figure_path(out, "history.png"))
+
+    def _figure_path(self, out: str | Path | None, default: str) -> Path:
+        if out is not None:
+            return Path(out)
+        if self.run is None:
+            raise UserError("no output path for the figure", "pass out='figure.png'")
+        return self.run.path / FIGURES / default
+
+
+# -- fit --------------------------------------------------------------------------------------
+
+
+def fit(
+    data: str | Path,
+    model: str = "nsf",
+    *,
+    time: float | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    out: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    figures: bool = True,
+) -> FittedModel:
+    """Train ``model`` on ``data`` (a built-in toy name or a .npy/.csv file) and save the run.
+
+    The budget is ``time`` seconds and/or ``steps`` iterations (60 s when neither is given).
+    ``settings`` overrides model hyperparameters, trainer settings and data settings by name,
+    as ``--set key=value`` does on the command line. The run directory ``out`` (default
+    ``runs/<data>-<model>``, never an existing one) receives the config, weights, history,
+    metrics and figures. ``resume=True`` continues an interrupted run in ``out``.
+    """
+    if resume:
+        return _resume(out, data=data, model=model, time=time, steps=steps, settings=settings, device=device, progress=progress, figures=figures)
+    entry = get_entry(model)
+    chosen = split_settings(entry, dict(settings or {}))
+    budget = Budget(seconds=time, steps=steps) if (time is not None or steps is not None) else Budget(seconds=60.0)
+    spec = resolve_spec(data, seed=seed, **chosen.data.spec_sizes())
+    dataset = load_dataset(spec)
+    target = Path(out) if out is not None else default_run_path(spec.label, model)
+    run = RunDirectory.create(target, force=force)  # checks the output before any training
+    torch_device = resolve_device(device)
+
+    preprocessing = Standardize.fit(dataset.train) if chosen.data.standardize else Standardize.identity(dataset.event_shape[0])
+    torch.manual_seed(seed)
+    network = create(model, dataset.event_shape, **chosen.model).to(torch_device)
+    config = {
+        "pushforward_version": __version__,
+        "model": model,
+        "family": entry.family,
+        "hyperparameters": to_json_dict(network.hparams),
+        "train": to_json_dict(chosen.train),
+        "budget": {"seconds": budget.seconds, "steps": budget.steps},
+        "data": spec.to_json(),
+        "data_settings": to_json_dict(chosen.data),
+        "event_shape": list(dataset.event_shape),
+        "columns": dataset.columns,
+        "preprocessing": preprocessing.to_json(),
+        "seed": seed,
+        "device": str(torch_device),
+        "created": _now(),
+    }
+    run.write_config(config)
+    fitted = FittedModel(network, preprocessing, config, run, _dataset=dataset)
+    trainer = Trainer(
+        network,
+        preprocessing.forward(dataset.train),
+        preprocessing.forward(dataset.validation),
+        chosen.train,
+        budget,
+        seed=seed,
+        progress=progress,
+        description=f"{model} on {spec.label}",
+        on_checkpoint=lambda t: _save_progress(run, t),
+    )
+    return _train_and_save(fitted, trainer, figures)
+
+
+def _resume(out, *, data, model, time, steps, settings, device, progress, figures) -> FittedModel:
+    if out is None:
+        raise UserError("--resume needs the run to continue", "pass --out RUN_DIR")
+    run = RunDirectory.open(out)
+    config = run.read_config()
+    if model is not None and model != config["model"]:
+        raise UserError(f"'{out}' is a {config['model']} run, not {model}", f"use --model {config['model']} to resume it")
+    spec = DataSpec.from_json(config["data"])
+    if data is not None and str(data) not in (spec.name, spec.label) and Path(str(data)).resolve() != Path(spec.name):
+        raise UserError(f"'{out}' was fitted on {spec.label}, not {data}", f"resume it with DATA = {spec.label}")
+    if settings:
+        raise UserError("--set cannot change a run being resumed", "resume without --set, or start a new run")
+    old = config["budget"]
+    budget = Budget(seconds=time if time is not None else old["seconds"], steps=steps if steps is not None else old["steps"])
+    fitted = load(out, device=device)
+    tensors, meta = run.load_checkpoint(device=fitted.model.device)
+    if budget.progress(int(meta["step"]), float(meta["elapsed"])) >= 1.0:
+        raise UserError(
+            f"'{out}' already used its budget ({meta['elapsed']:.0f} s, {meta['step']} steps)",
+            "pass a larger --time or --steps to train longer",
+        )
+    config["budget"] = {"seconds": budget.seconds, "steps": budget.steps}
+    config["resumed"] = config.get("resumed", []) + [_now()]
+    dataset = fitted.dataset()
+    trainer = Trainer(
+        fitted.model,
+        fitted.preprocessing.forward(dataset.train),
+        fitted.preprocessing.forward(dataset.validation),
+        TrainConfig(**config["train"]),
+        budget,
+        seed=config["seed"],
+        progress=progress,
+        description=f"{config['model']} on {spec.label} (resumed)",
+        on_checkpoint=lambda t: _save_progress(run, t),
+    )
+    trainer.restore(tensors, meta, best_state=run.load_weights(device=fitted.model.device))
+    trainer.history = run.read_history()
+    run.write_config(config)
+    return _train_and_save(fitted, trainer, figures)
+
+
+def _train_and_save(fitted: FittedModel, trainer: Trainer, figures: bool) -> FittedModel:
+    run = fitted.run
+    assert run is not None
+    try:
+        result = trainer.run()
+    except TrainingDiverged as error:
+        _finish(run, trainer, status="diverged", message=str(error))
+        raise
+    _finish(run, trainer, status=result.status, message=result.message)
+    trainer.restore_best()
+    fitted.training = result
+    if figures:
+        fitted.plot()
+        if len(result.history) > 1:
+            fitted.plot_history()
+    return fitted
+
+
+def _save_progress(run: RunDirectory, trainer: Trainer) -> None:
+    tensors, meta = trainer.checkpoint()
+    run.save_checkpoint(tensors, meta)
+    if trainer.best_state is not None:
+        run.save_weights(trainer.best_state)
+    run.write_history(trainer.history)
+
+
+def _finish(run: RunDirectory, trainer: Trainer, *, status: str, message: str) -> None:
+    _save_progress(run, trainer)
+    run.update_metrics(
+        "training",
+        {
+            "status": status,
+            "message": message,
+            "steps": trainer.step,
+            "seconds": round(trainer.elapsed, 3),
+            "iterations_per_second": trainer.step / trainer.elapsed if trainer.elapsed > 0 else None,
+            f"best_{trainer.model.validation_name}": trainer.best_score,
+            "best_step": trainer.best_step,
+        },
+    )
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
+    """Rebuild a fitted model from its run directory: registry + JSON + safetensors, no pickle."""
+    run = RunDirectory.open(run_dir)
+    config = run.read_config()
+    try:
+        name = config["model"]
+        event_shape = tuple(config["event_shape"])
+        hyperparameters = config["hyperparameters"]
+        preprocessing = Standardize.from_json(config["preprocessing"])
+    except (KeyError, TypeError) as error:
+        raise UserError(f"'{run.path}/config.json' is missing {error}", "the run is damaged; fit it again") from error
+    torch_device = resolve_device(device)
+    network = create(name, event_shape, **hyperparameters)
+    state = run.load_weights()
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        raise UserError(
+            f"the weights in '{run.path}' do not match its config ({str(error).splitlines()[0]})",
+            "the run is damaged or from another version; fit it again",
+        ) from error
+    network.to(torch_device).eval()
+    return FittedModel(network, preprocessing, config, run)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+__all__ = ["FittedModel", "fit", "load"]

@@ -1,0 +1,271 @@
+"""The ``pushforward`` command: a thin layer over the Python API.
+
+Exit codes: 0 success; 1 training diverged (the run is saved with its last good weights);
+2 bad input (one line naming the problem and the fix; nothing on disk changed);
+130 interrupted (the run is saved and can be resumed with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pushforward.errors import TrainingDiverged, UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fit deep generative models, sample from them, measure them honestly, and plot them.",
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _check_new_file(path: Path, force: bool, suffixes: tuple[str, ...] | None = None) -> None:
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UserError(f"cannot write '{path}': unsupported file type", f"use one of: {', '.join(suffixes)}")
+    if path.exists() and not force:
+        raise UserError(f"'{path}' already exists", "choose another path, or pass --force to replace it")
+    if path.parent != Path("") and not path.parent.exists():
+        raise UserError(f"folder '{path.parent}' does not exist", "create it first or choose another path")
+
+
+@app.command()
+def fit(
+    data: str = typer.Argument(..., help="A built-in data set (see `pushforward datasets`) or a .npy/.csv file."),
+    model: str = typer.Option("nsf", "--model", "-m", help="Model name (see `pushforward models`)."),
+    time: Optional[float] = typer.Option(None, "--time", help="Training time budget in seconds (default 60 when no --steps)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training budget in optimizer iterations."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation and sampling."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<data>-<model>)."),
+    assignments: Optional[list[str]] = typer.Option(None, "--set", help="Override a setting: --set lr=3e-4 (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out directory."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress line."),
+) -> None:
+    """Train a model on DATA and save the run (config, weights, history, metrics, figures)."""
+    from pushforward.api import fit as fit_model
+    from pushforward.hparams import parse_assignments
+
+    settings = parse_assignments(assignments or [])
+    fitted = fit_model(
+        data,
+        model=model,
+        time=time,
+        steps=steps,
+        seed=seed,
+        out=out_dir,
+        settings=settings,
+        device=device,
+        progress=progress and sys.stderr.isatty(),
+        resume=resume,
+        force=force,
+    )
+    result = fitted.training
+    assert result is not None and fitted.run is not None
+    score_name = fitted.model.validation_name
+    out.print(
+        f"{result.status}: {result.steps} steps in {result.seconds:.1f} s "
+        f"({result.steps / max(result.seconds, 1e-9):,.0f} it/s), best {score_name} {result.best_score:.4f} at step {result.best_step}"
+    )
+    if result.status == "interrupted":
+        out.print(f"{result.message}; continue with: pushforward fit {data} --model {model} --out {fitted.run.path} --resume")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if result.status == "early_stopped":
+        out.print(result.message)
+    out.print(f"run saved in {fitted.run.path}")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="A run directory made by `pushforward fit`."),
+    n: int = typer.Option(..., "-n", help="Number of samples."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output file, .npy or .csv."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for repeatable samples."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+) -> None:
+    """Draw N samples from a fitted model, in the data's own units."""
+    from pushforward.api import load
+    from pushforward.atomic import atomic_path
+    from pushforward.data.files import write_table
+
+    _check_new_file(output, force, (".npy", ".csv"))
+    if n < 1:
+        raise UserError(f"-n is {n}", "ask for at least 1 sample")
+    fitted = load(run)
+    values = fitted.sample(n, seed=seed)
+    columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.reshape(n, -1).shape[1])]
+    with atomic_path(output) as temporary:
+        write_table(temporary, output.suffix, values.reshape(n, -1), columns)
+    out.print(f"wrote {n} samples to {output}")
+
+
+@app.command("eval")
+def evaluate(
+    run: Path = typer.Argument(..., help="A run directory made by `pushforward fit`."),
+    n: int = typer.Option(10_000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    seed: int = typer.Option(1234, "--seed", help="Seed of the model samples."),
+) -> None:
+    """Test NLL, KL gap (when the true entropy is known), energy distance and its noise floor."""
+    from pushforward.api import load
+
+    results = load(run).evaluate(n=n, seed=seed)
+    if as_json:
+        print(json.dumps(results, allow_nan=False, default=_json_default))
+        return
+    table = Table(title=f"{results['model']} on {results['data']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        if key in ("model", "data"):
+            continue
+        table.add_row(key, "—" if value is None else (f"{value:.5g}" if isinstance(value, float) else str(value)))
+    out.print(table)
+
+
+def _json_default(value: object) -> object:
+    raise TypeError(f"cannot write {type(value).__name__}")
+
+
+@app.command()
+def plot(
+    run: Path = typer.Argument(..., help="A run directory made by `pushforward fit`."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG file (default RUN/figures/density.png)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+) -> None:
+    """The model's density as a heat map beside the data, with samples overlaid."""
+    from pushforward.api import load
+
+    if output is not None:
+        _check_new_file(output, force, (".png", ".pdf", ".svg"))
+    fitted = load(run)
+    path = fitted.plot(output)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def explore(
+    expression: Optional[str] = typer.Argument(None, help='A map of z, e.g. "2*z + 1", "exp(z)", "(z1, z2 + z1**2)".'),
+    output: Path = typer.Option(Path("explore.png"), "-o", "--output", help="PNG file."),
+    random_net: bool = typer.Option(False, "--random-net", help="Use a randomly initialised neural network as the map."),
+    n: int = typer.Option(20_000, "--n", help="Number of Gaussian samples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of z (and of the random network)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+) -> None:
+    """How a map x = f(z) reshapes a standard Gaussian (the course's plot_density)."""
+    from pushforward.viz import parse_expression, plot_density, random_network
+
+    if (expression is None) == (not random_net):
+        raise UserError("give either an EXPRESSION or --random-net", 'e.g. pushforward explore "exp(z)"')
+    _check_new_file(output, force, (".png", ".pdf", ".svg"))
+    if n < 2:
+        raise UserError(f"--n is {n}", "use at least 2 samples")
+    function = random_network(seed=seed) if random_net else parse_expression(expression)
+    result = plot_density(function, n=n, seed=seed, out=output, title=expression or "random network")
+    out.print(f"wrote {result.figure_path}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in data sets, with their true entropy."""
+    from pushforward.data.toy2d import get_toy, toy_names
+
+    table = Table(title="built-in data sets")
+    for column in ("name", "entropy (nats)", "how", "description"):
+        table.add_column(column)
+    for name in toy_names():
+        toy = get_toy(name)
+        entropy = f"{toy.entropy:.4f}" + (f" ± {toy.entropy_se:.4f}" if toy.entropy_se else "")
+        table.add_row(name, entropy, toy.entropy_method, toy.description)
+    out.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List the model names that `fit --model` accepts."""
+    from pushforward.models.base import available_models
+
+    table = Table(title="models")
+    for column in ("name", "family", "likelihood", "description"):
+        table.add_column(column)
+    for entry in available_models():
+        table.add_row(entry.name, entry.family, entry.likelihood, entry.summary)
+    out.print(table)
+
+
+@app.command()
+def demo(
+    time: float = typer.Option(45.0, "--time", help="Training time in seconds."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/checkerboard-nsf...)."),
+) -> None:
+    """The main job: fit the default flow on the checkerboard, evaluate it, draw its figures."""
+    from pushforward.api import fit as fit_model
+
+    out.print(f"fitting nsf on the checkerboard for {time:.0f} s ...")
+    fitted = fit_model("checkerboard", model="nsf", time=time, out=out_dir, progress=sys.stderr.isatty())
+    assert fitted.run is not None
+    results = fitted.evaluate()
+    out.print(
+        f"test NLL {results['test_nll']:.4f} nats (true entropy {results['entropy']:.4f}, "
+        f"KL gap {results['kl_gap']:.4f} ± {results['kl_gap_se']:.4f}); "
+        f"energy distance {results['energy_distance']:.2e} vs noise floor {results['energy_floor']:.2e}"
+    )
+    out.print(f"figures are in {fitted.run.figures}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one-line errors, meaningful exit codes, no traceback for bad input."""
+    debug = os.environ.get("PUSHFORWARD_DEBUG") == "1"
+    try:
+        code = app(args=argv, prog_name="pushforward", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except UserError as error:
+        err.print(f"error: {error.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "pushforward"
+        err.print(f"error: {error.format_message()}; see `{command} --help`", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    except TrainingDiverged as error:
+        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_DIVERGED
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        if debug:
+            raise
+        where = f" '{error.filename}'" if error.filename else ""
+        err.print(f"error: {error.strerror or error}{where}; check the path and its permissions", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        if debug:
+            raise
+        err.print(
+            f"internal error: {type(error).__name__}: {error}; please report it (PUSHFORWARD_DEBUG=1 shows the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,178 @@
+"""Run directories: a fitted model as safe files only.
+
+::
+
+    RUN/
+      config.json              model name, hyperparameters, training settings, data, seed, version
+      model.safetensors        the kept (best) weights and buffers: tensors, nothing executable
+      history.csv              one row per validation: step, time, lr, losses, validation score
+      metrics.json             training summary and evaluation results
+      checkpoint.safetensors   the latest weights, optimizer and RNG state (for --resume), with
+                               the trainer's counters as JSON in the file's metadata
+      figures/                 PNG figures
+
+Every file is written atomically (temporary file, then rename), so an interrupted write never
+leaves a half-written file, and loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from pushforward.atomic import atomic_open, atomic_path, write_json
+from pushforward.errors import UserError
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+CHECKPOINT = "checkpoint.safetensors"
+FIGURES = "figures"
+
+
+def default_run_path(data_label: str, model: str, root: Path = Path("runs")) -> Path:
+    """``runs/<data>-<model>``, or the first free ``-2``, ``-3``, ... so nothing is overwritten."""
+    base = root / f"{data_label}-{model}"
+    candidate, number = base, 1
+    while candidate.exists():
+        number += 1
+        candidate = base.with_name(f"{base.name}-{number}")
+    return candidate
+
+
+class RunDirectory:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, *, force: bool = False) -> RunDirectory:
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"'{path}' exists and is not a directory", "choose another --out")
+        if path.is_dir() and any(path.iterdir()) and not force:
+            raise UserError(
+                f"output directory '{path}' already exists",
+                "choose another --out, continue it with --resume, or replace it with --force",
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDirectory:
+        path = Path(path)
+        if not path.is_dir():
+            raise UserError(f"run directory '{path}' does not exist", "give the --out directory of a `pushforward fit`")
+        if not (path / CONFIG).is_file():
+            raise UserError(f"'{path}' is not a run directory (no {CONFIG})", "give the --out directory of a `pushforward fit`")
+        return cls(path)
+
+    # -- files -----------------------------------------------------------------------------
+
+    @property
+    def figures(self) -> Path:
+        return self.path / FIGURES
+
+    def read_config(self) -> dict[str, Any]:
+        return self._read_json(CONFIG)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_json(self.path / CONFIG, config)
+
+    def save_weights(self, state: dict[str, Tensor], name: str = WEIGHTS, metadata: dict[str, str] | None = None) -> None:
+        # Clone so tied or strided tensors are stored as independent contiguous blocks.
+        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+        with atomic_path(self.path / name) as temporary:
+            save_file(tensors, str(temporary), metadata=metadata)
+
+    def load_weights(self, name: str = WEIGHTS, device: str | torch.device = "cpu") -> dict[str, Tensor]:
+        target = self.path / name
+        if not target.is_file():
+            raise UserError(f"'{self.path}' has no {name}", "the run did not finish saving; fit it again or --resume it")
+        try:
+            return load_file(str(target), device=str(device))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise UserError(f"cannot read '{target}' ({error})", "the file is damaged; fit the run again") from error
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    def save_checkpoint(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        # One file holds both the tensors and the counters (as JSON metadata), so they are
+        # replaced together, atomically, and can never disagree.
+        self.save_weights(tensors, CHECKPOINT, metadata={"trainer": json.dumps(_finite_or_none(meta))})
+
+    def load_checkpoint(self, device: str | torch.device = "cpu") -> tuple[dict[str, Tensor], dict[str, Any]]:
+        if not self.has_checkpoint():
+            raise UserError(f"'{self.path}' has no checkpoint to resume from", "start a new run without --resume")
+        tensors = self.load_weights(CHECKPOINT, device=device)
+        with safe_open(str(self.path / CHECKPOINT), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if "trainer" not in metadata:
+            raise UserError(f"'{self.path / CHECKPOINT}' has no trainer state", "start a new run without --resume")
+        return tensors, json.loads(metadata["trainer"])
+
+    def write_history(self, rows: list[dict[str, float]]) -> None:
+        columns: list[str] = []
+        for row in rows:
+            columns.extend(key for key in row if key not in columns)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _format_number(v) for k, v in row.items()})
+        with atomic_open(self.path / HISTORY) as stream:
+            stream.write(buffer.getvalue())
+
+    def read_history(self) -> list[dict[str, float]]:
+        target = self.path / HISTORY
+        if not target.is_file():
+            return []
+        with open(target, newline="", encoding="utf-8") as stream:
+            return [{k: float(v) if v != "" else math.nan for k, v in row.items()} for row in csv.DictReader(stream)]
+
+    def read_metrics(self) -> dict[str, Any]:
+        return self._read_json(METRICS) if (self.path / METRICS).is_file() else {}
+
+    def update_metrics(self, section: str, values: dict[str, Any]) -> None:
+        metrics = self.read_metrics()
+        metrics[section] = values
+        write_json(self.path / METRICS, _finite_or_none(metrics))
+
+    def _read_json(self, name: str) -> dict[str, Any]:
+        target = self.path / name
+        try:
+            with open(target, encoding="utf-8") as stream:
+                return json.load(stream)
+        except FileNotFoundError as error:
+            raise UserError(f"'{self.path}' has no {name}", "give the --out directory of a `pushforward fit`") from error
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise UserError(f"'{target}' is not valid JSON ({error})", "the run is damaged; fit it again") from error
+
+
+def _format_number(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.8g}"
+    return value
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value

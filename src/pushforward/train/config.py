@@ -1,0 +1,74 @@
+"""The trainer's settings, every one overridable with ``--set key=value``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pushforward.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings shared by every family (a model may change the defaults).
+
+    The budget is a time in seconds and/or a number of steps; training stops at whichever comes
+    first, and the learning-rate schedule is laid over that budget (progress = the larger of
+    the time and step fractions), so a 60 s run anneals fully within its 60 s.
+    """
+
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup: float = 0.02  # fraction of the budget spent warming up linearly
+    final_lr: float = 0.0  # as a fraction of lr at the end of the budget
+    grad_clip: float = 5.0  # max gradient norm; 0 turns clipping off
+    validations: int = 50  # validations spread over the budget
+    patience: int = 20  # stop after this many validations without improvement; 0 = never
+    validation_batch: int = 8192
+    ema_decay: float = 0.0  # exponential moving average of weights; 0 = off
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, "batch_size must be at least 1", "use --set batch_size=512"),
+            (self.lr > 0, "lr must be positive", "use --set lr=1e-3"),
+            (self.weight_decay >= 0, "weight_decay must be ≥ 0", "use --set weight_decay=0"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)", "use 0.9 and 0.999"),
+            (0 <= self.warmup < 1, "warmup is a fraction of the budget in [0, 1)", "use --set warmup=0.02"),
+            (0 <= self.final_lr <= 1, "final_lr is a fraction of lr in [0, 1]", "use --set final_lr=0"),
+            (self.grad_clip >= 0, "grad_clip must be ≥ 0", "use --set grad_clip=5 (0 turns clipping off)"),
+            (self.validations >= 1, "validations must be at least 1", "use --set validations=50"),
+            (self.patience >= 0, "patience must be ≥ 0", "use --set patience=20 (0 = never stop early)"),
+            (self.validation_batch >= 1, "validation_batch must be at least 1", "use --set validation_batch=8192"),
+            (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)", "use --set ema_decay=0.999 (0 = off)"),
+        ]
+        for ok, problem, fix in checks:
+            if not ok:
+                raise UserError(problem, fix)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long to train: seconds and/or optimizer iterations (at least one is set)."""
+
+    seconds: float | None = None
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seconds is None and self.steps is None:
+            raise UserError("no training budget was given", "pass --time SECONDS and/or --steps N")
+        if self.seconds is not None and not self.seconds > 0:
+            raise UserError(f"--time must be positive, not {self.seconds}", "give the training time in seconds, e.g. --time 60")
+        if self.steps is not None and self.steps < 1:
+            raise UserError(f"--steps must be at least 1, not {self.steps}", "give a positive number of steps")
+
+    def progress(self, step: int, elapsed: float) -> float:
+        fractions = []
+        if self.seconds is not None:
+            fractions.append(elapsed / self.seconds)
+        if self.steps is not None:
+            fractions.append(step / self.steps)
+        return min(1.0, max(fractions))

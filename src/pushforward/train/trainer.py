@@ -1,0 +1,368 @@
+"""One trainer for every family.
+
+A model declares parameter groups, the order of their optimizer steps and a loss for each
+(:mod:`pushforward.models.base`); the trainer owns everything else: the budget, AdamW with a
+schedule over that budget, gradient clipping, validation with early stopping and the best
+weights kept, an optional exponential moving average of the weights, the history, a progress
+line, graceful interruption (Ctrl-C / SIGTERM) and divergence handling.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pushforward.errors import TrainingDiverged
+from pushforward.models.base import GenerativeModel
+from pushforward.train.config import Budget, TrainConfig
+from pushforward.train.progress import TrainingProgress
+from pushforward.train.schedule import learning_rate_factor
+from pushforward.train.state import clone_state, flatten_optimizer_state, unflatten_optimizer_state
+
+CHECKPOINT_EVERY_SECONDS = 30.0
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed", "early_stopped", "interrupted" or "diverged"
+    steps: int
+    seconds: float
+    best_score: float
+    best_step: int
+    message: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class _StopRequest:
+    """Turns SIGINT / SIGTERM into a flag checked between steps, so a step is never cut in half."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.signal_name is not None and number == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user insists
+        self.signal_name = signal.Signals(number).name
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: GenerativeModel,
+        train: Tensor,
+        validation: Tensor,
+        config: TrainConfig,
+        budget: Budget,
+        *,
+        seed: int = 0,
+        progress: bool = False,
+        description: str = "training",
+        on_checkpoint: Callable[[Trainer], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.device = model.device
+        self.train_data = train.to(self.device)
+        self.validation_data = validation.to(self.device)
+        self.config = config
+        self.budget = budget
+        self.progress_enabled = progress
+        self.description = description
+        self.on_checkpoint = on_checkpoint
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+
+        self.groups = model.parameter_groups()
+        self.plan = model.step_plan()
+        self.optimizers = {name: self._make_optimizer(name, params) for name, params in self.groups.items()}
+        self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.optimizers.items()}
+
+        self.step = 0
+        self.elapsed = 0.0
+        self.validations_done = 0
+        self.bad_validations = 0
+        self.best_score = math.inf
+        self.best_step = 0
+        self.best_state: dict[str, Tensor] | None = None
+        self.ema: dict[str, Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+        self._order: Tensor | None = None
+        self._cursor = 0
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _make_optimizer(self, name: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        options = {
+            "lr": self.config.lr,
+            "betas": (self.config.beta1, self.config.beta2),
+            "weight_decay": self.config.weight_decay,
+            "kind": "adamw",
+        }
+        options.update(self.model.optimizer_options(name))
+        kind = options.pop("kind")
+        if kind == "rmsprop":
+            options.pop("betas")
+            return torch.optim.RMSprop(params, **options)
+        return torch.optim.AdamW(params, **options)
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def _next_batch(self) -> Tensor:
+        n = self.train_data.shape[0]
+        size = min(self.config.batch_size, n)
+        if self._order is None or self._cursor + size > n:
+            self._order = torch.randperm(n, generator=self.generator).to(self.device)
+            self._cursor = 0
+        index = self._order[self._cursor : self._cursor + size]
+        self._cursor += size
+        return self.train_data[index]
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        self.model.train()
+        status, message = "completed", ""
+        with _StopRequest() as stop, TrainingProgress(self.progress_enabled, self.description) as bar:
+            if self.step == 0:
+                self._validate(log=False)  # a baseline, so there are always good weights to keep
+            start = time.perf_counter() - self.elapsed
+            last_checkpoint = time.perf_counter()
+            rate_clock, rate_steps = time.perf_counter(), self.step
+            rate = 0.0
+            next_validation = self._next_validation_progress()
+            while True:
+                fraction = self.budget.progress(self.step, self.elapsed)
+                if fraction >= 1.0:
+                    break
+                if stop.signal_name is not None:
+                    status = "interrupted"
+                    message = f"stopped by {stop.signal_name} at step {self.step}"
+                    break
+                self._set_learning_rates(fraction)
+                diverged = self._train_step()
+                self.elapsed = time.perf_counter() - start
+                if diverged is not None:
+                    status, message = "diverged", diverged
+                    break
+                fraction = self.budget.progress(self.step, self.elapsed)
+                now = time.perf_counter()
+                if now - rate_clock > 0.5:
+                    rate = (self.step - rate_steps) / (now - rate_clock)
+                    rate_clock, rate_steps = now, self.step
+                    bar.update(
+                        fraction,
+                        loss=self._sums.get("loss", math.nan) / max(self._count, 1),
+                        score=None if math.isinf(self.best_score) else self.best_score,
+                        score_name=self.model.validation_name,
+                        rate=rate,
+                        left=self._time_left(fraction, rate),
+                    )
+                if fraction >= next_validation or fraction >= 1.0:
+                    improved = self._validate(log=True)
+                    next_validation = self._next_validation_progress()
+                    if not improved and self.config.patience and self.bad_validations >= self.config.patience:
+                        status = "early_stopped"
+                        message = (
+                            f"validation score did not improve for {self.bad_validations} validations; "
+                            f"stopped at step {self.step}"
+                        )
+                        break
+                    # Periodic checkpoints survive even a SIGKILL; validation and checkpoint
+                    # time count against the budget like any other work.
+                    if self.on_checkpoint and now - last_checkpoint > CHECKPOINT_EVERY_SECONDS:
+                        self.on_checkpoint(self)
+                        last_checkpoint = time.perf_counter()
+            if status in ("completed", "interrupted", "early_stopped") and self._count:
+                self._validate(log=True)
+            bar.update(
+                self.budget.progress(self.step, self.elapsed),
+                loss=math.nan,
+                score=self.best_score,
+                score_name=self.model.validation_name,
+                rate=rate,
+                left=0.0,
+            )
+        if status == "diverged":
+            self.restore_best()
+        result = TrainResult(status, self.step, self.elapsed, self.best_score, self.best_step, message, self.history)
+        if self.on_checkpoint:
+            self.on_checkpoint(self)
+        if status == "diverged":
+            raise TrainingDiverged(message, self.step)
+        return result
+
+    def _next_validation_progress(self) -> float:
+        return (self.validations_done + 1) / self.config.validations
+
+    def _time_left(self, fraction: float, rate: float) -> float:
+        estimates = []
+        if self.budget.seconds is not None:
+            estimates.append(self.budget.seconds - self.elapsed)
+        if self.budget.steps is not None and rate > 0:
+            estimates.append((self.budget.steps - self.step) / rate)
+        return max(min(estimates), 0.0) if estimates else math.nan
+
+    def _set_learning_rates(self, fraction: float) -> None:
+        factor = learning_rate_factor(
+            fraction, schedule=self.config.schedule, warmup=self.config.warmup, final=self.config.final_lr
+        )
+        for name, optimizer in self.optimizers.items():
+            for group, base in zip(optimizer.param_groups, self.base_lrs[name]):
+                group["lr"] = base * factor
+
+    def _train_step(self) -> str | None:
+        """One iteration of the model's step plan; returns a divergence message or None."""
+        multiple = len(self.plan) > 1
+        for group, repeats in self.plan:
+            optimizer = self.optimizers[group]
+            params = self.groups[group]
+            for _ in range(repeats):
+                batch = self._next_batch()
+                optimizer.zero_grad(set_to_none=True)
+                outputs = self.model.objective(batch, group)
+                loss = outputs["loss"]
+                if not torch.isfinite(loss):
+                    return self._divergence_message(group, float(loss))
+                loss.backward()
+                if self.config.grad_clip > 0:
+                    norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+                    if not torch.isfinite(norm):
+                        return self._divergence_message(group, float(norm), what="gradient norm")
+                optimizer.step()
+                for key, value in outputs.items():
+                    name = f"{group}_{key}" if multiple else key
+                    self._sums[name] = self._sums.get(name, 0.0) + float(value.detach())
+                if multiple:
+                    self._sums["loss"] = self._sums.get("loss", 0.0) + float(loss.detach()) / repeats
+        self._count += 1
+        self.step += 1
+        self._update_ema()
+        return None
+
+    def _divergence_message(self, group: str, value: float, what: str = "loss") -> str:
+        label = "the loss" if group == "model" else f"the {group} loss"
+        if what != "loss":
+            label = f"the {group} {what}" if group != "model" else f"the {what}"
+        return (
+            f"training diverged at step {self.step}: {label} is {value}; kept the best weights "
+            f"(step {self.best_step}); lower the learning rate (--set lr={self.config.lr / 3:.2g}) "
+            f"or clip gradients harder (--set grad_clip=1)"
+        )
+
+    # -- EMA -------------------------------------------------------------------------------
+
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        if decay <= 0:
+            return
+        # Debiased warm-up (as in Adam's bias correction idea): early averages follow the weights.
+        effective = min(decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            if self.ema is None:
+                self.ema = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+                return
+            for name, param in self.model.named_parameters():
+                self.ema[name].lerp_(param.detach(), 1 - effective)
+
+    def _swap_ema(self) -> None:
+        if self.ema is None:
+            return
+        with torch.no_grad():
+            for name, param in self.model.named_parameters():
+                current = param.detach().clone()
+                param.copy_(self.ema[name])
+                self.ema[name] = current
+
+    # -- validation and best weights -------------------------------------------------------
+
+    def _validate(self, log: bool) -> bool:
+        self._swap_ema()
+        self.model.eval()
+        try:
+            score = self.model.validation_score(self.validation_data)
+        finally:
+            self.model.train()
+        improved = math.isfinite(score) and score < self.best_score
+        if improved or self.best_state is None:
+            self.best_state = clone_state(self.model)
+        if improved:
+            self.best_score, self.best_step = score, self.step
+            self.bad_validations = 0
+        elif log:
+            self.bad_validations += 1
+        self._swap_ema()
+        if log:
+            self.validations_done += 1
+            row = {"step": self.step, "time": round(self.elapsed, 3)}
+            row["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+            for key, total in self._sums.items():
+                row[key] = total / max(self._count, 1)
+            row[self.model.validation_name] = score
+            self.history.append(row)
+            self._sums, self._count = {}, 0
+        return improved
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Everything needed to resume: current weights, optimizers, EMA, RNG, counters."""
+        tensors: dict[str, Tensor] = {f"current.{k}": v.detach() for k, v in self.model.state_dict().items()}
+        meta: dict[str, Any] = {"optimizers": {}}
+        for name, optimizer in self.optimizers.items():
+            flat, scalars = flatten_optimizer_state(optimizer.state_dict(), f"optimizer.{name}")
+            tensors.update(flat)
+            meta["optimizers"][name] = scalars
+        if self.ema is not None:
+            tensors.update({f"ema.{k}": v for k, v in self.ema.items()})
+        tensors["rng"] = self.generator.get_state()
+        meta.update(
+            step=self.step,
+            elapsed=self.elapsed,
+            validations_done=self.validations_done,
+            bad_validations=self.bad_validations,
+            best_score=self.best_score if math.isfinite(self.best_score) else None,
+            best_step=self.best_step,
+            base_lrs=self.base_lrs,
+        )
+        return {k: v.contiguous().cpu() for k, v in tensors.items()}, meta
+
+    def restore(self, tensors: dict[str, Tensor], meta: dict[str, Any], best_state: dict[str, Tensor]) -> None:
+        current = {k[len("current.") :]: v for k, v in tensors.items() if k.startswith("current.")}
+        self.model.load_state_dict(current)
+        for name, optimizer in self.optimizers.items():
+            state = unflatten_optimizer_state(tensors, meta["optimizers"][name], f"optimizer.{name}")
+            optimizer.load_state_dict(state)
+        ema = {k[len("ema.") :]: v.to(self.device) for k, v in tensors.items() if k.startswith("ema.")}
+        self.ema = ema or None
+        self.generator.set_state(tensors["rng"])
+        self.step = int(meta["step"])
+        self.elapsed = float(meta["elapsed"])
+        self.validations_done = int(meta["validations_done"])
+        self.bad_validations = int(meta["bad_validations"])
+        self.best_score = math.inf if meta["best_score"] is None else float(meta["best_score"])
+        self.best_step = int(meta["best_step"])
+        self.base_lrs = {k: list(v) for k, v in meta["base_lrs"].items()}
+        self.best_state = {k: v.to(self.device) for k, v in best_state.items()}
