@@ -241,7 +241,7 @@ class Trainer:
                 outputs = self.model.objective(batch, group)
                 loss = outputs["loss"]
                 if not torch.isfinite(loss):
-                    return self._divergence_message(group, float(loss))
+                    return self._divergence_message(group, float(loss.detach()))
                 loss.backward()
                 if self.config.grad_clip > 0:
                     norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
@@ -338,6 +338,8 @@ class Trainer:
         if self.ema is not None:
             tensors.update({f"ema.{k}": v for k, v in self.ema.items()})
         tensors["rng"] = self.generator.get_state()
+        if self._order is not None:
+            tensors["batch_order"] = self._order  # so the epoch in progress continues unchanged
         meta.update(
             step=self.step,
             elapsed=self.elapsed,
@@ -346,6 +348,7 @@ class Trainer:
             best_score=self.best_score if math.isfinite(self.best_score) else None,
             best_step=self.best_step,
             base_lrs=self.base_lrs,
+            batch_cursor=self._cursor,
         )
         return {k: v.contiguous().cpu() for k, v in tensors.items()}, meta
 
@@ -358,6 +361,8 @@ class Trainer:
         ema = {k[len("ema.") :]: v.to(self.device) for k, v in tensors.items() if k.startswith("ema.")}
         self.ema = ema or None
         self.generator.set_state(tensors["rng"])
+        self._order = tensors["batch_order"].to(self.device) if "batch_order" in tensors else None
+        self._cursor = int(meta.get("batch_cursor", 0))
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed"])
         self.validations_done = int(meta["validations_done"])

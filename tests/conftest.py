@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny learnable Gaussian model registered for trainer and CLI tests."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from pushforward.models.base import GenerativeModel, _REGISTRY, ModelEntry
+
+
+@dataclass
+class DiagonalGaussianHyperparameters:
+    init_log_scale: float = 0.0
+
+
+class DiagonalGaussian(GenerativeModel):
+    """x = mean + exp(log_scale) * z: the simplest pushforward, with a closed-form MLE."""
+
+    hyperparameters_class = DiagonalGaussianHyperparameters
+
+    def __init__(self, event_shape: tuple[int, ...], hparams: DiagonalGaussianHyperparameters) -> None:
+        super().__init__(event_shape, hparams)
+        self.mean = nn.Parameter(torch.zeros(event_shape))
+        self.log_scale = nn.Parameter(torch.full(event_shape, hparams.init_log_scale))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        z = torch.randn((n, *self.event_shape), generator=generator, device=self.device)
+        return self.mean + self.log_scale.exp() * z
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        z = (x - self.mean) / self.log_scale.exp()
+        log_density = -0.5 * z**2 - self.log_scale - 0.5 * math.log(2 * math.pi)
+        return log_density.flatten(1).sum(dim=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registered_test_gaussian():
+    entry = ModelEntry("test-gaussian", DiagonalGaussian, "test", "a diagonal Gaussian used by the tests")
+    _REGISTRY.setdefault(entry.name, entry)
+    yield entry

@@ -1,0 +1,79 @@
+import json
+import os
+
+import pytest
+import torch
+
+from pushforward.atomic import atomic_open, write_json
+from pushforward.errors import UserError
+from pushforward.runs import RunDirectory, default_run_path
+
+
+def test_create_refuses_an_existing_nonempty_directory(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "keep.txt").write_text("precious")
+    with pytest.raises(UserError, match="already exists.*--resume.*--force"):
+        RunDirectory.create(target)
+    assert (target / "keep.txt").read_text() == "precious"
+
+
+def test_open_names_missing_or_foreign_directories(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        RunDirectory.open(tmp_path / "nope")
+    with pytest.raises(UserError, match="not a run directory"):
+        RunDirectory.open(tmp_path)
+
+
+def test_default_run_path_never_reuses_a_directory(tmp_path):
+    first = default_run_path("checkerboard", "nsf", root=tmp_path)
+    first.mkdir()
+    second = default_run_path("checkerboard", "nsf", root=tmp_path)
+    assert second.name == "checkerboard-nsf-2"
+
+
+def test_weights_and_checkpoint_round_trip_without_pickle(tmp_path):
+    run = RunDirectory.create(tmp_path / "run")
+    state = {"a": torch.randn(3, 4), "b": torch.arange(5), "view": torch.randn(4, 4).t()}
+    run.save_weights(state)
+    loaded = run.load_weights()
+    for key, value in state.items():
+        torch.testing.assert_close(loaded[key], value)
+    run.save_checkpoint({"w": torch.ones(2)}, {"step": 7, "best_score": float("inf")})
+    tensors, meta = run.load_checkpoint()
+    assert meta == {"step": 7, "best_score": None}
+    # The files are safetensors: an 8-byte little-endian header length, then JSON.
+    raw = (tmp_path / "run" / "model.safetensors").read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    assert set(header) >= {"a", "b", "view"}
+
+
+def test_damaged_files_are_user_errors(tmp_path):
+    run = RunDirectory.create(tmp_path / "run")
+    (tmp_path / "run" / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        run.read_config()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="damaged"):
+        run.load_weights()
+
+
+def test_history_and_metrics(tmp_path):
+    run = RunDirectory.create(tmp_path / "run")
+    run.write_history([{"step": 1, "loss": 2.5}, {"step": 2, "loss": 2.0, "val_nll": 1.5}])
+    rows = run.read_history()
+    assert rows[1] == {"step": 2.0, "loss": 2.0, "val_nll": 1.5}
+    run.update_metrics("training", {"best": float("nan")})
+    run.update_metrics("evaluation", {"nll": 1.0})
+    assert run.read_metrics() == {"training": {"best": None}, "evaluation": {"nll": 1.0}}
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "file.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as stream:
+            stream.write("partial")
+            raise RuntimeError("crash in the middle")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert os.listdir(tmp_path) == ["file.json"]

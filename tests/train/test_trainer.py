@@ -1,0 +1,143 @@
+"""The trainer: budgets, the best weights, divergence, interruption and exact resumption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from pushforward.errors import TrainingDiverged
+from pushforward.models.base import create
+from pushforward.train.config import Budget, TrainConfig
+from pushforward.train.trainer import Trainer
+
+
+def gaussian_data(n: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, generator=generator) * torch.tensor([0.5, 2.0, 1.0]) + torch.tensor([1.0, -2.0, 0.0])
+
+
+def make_trainer(steps=300, seed=0, **config) -> Trainer:
+    torch.manual_seed(seed)
+    model = create("test-gaussian", (3,))
+    data = gaussian_data(4000)
+    settings = TrainConfig(**{"lr": 0.05, "batch_size": 256, "validations": 10, **config})
+    return Trainer(model, data[:3000], data[3000:], settings, Budget(steps=steps), seed=seed)
+
+
+def test_maximum_likelihood_reaches_the_sample_moments():
+    trainer = make_trainer(steps=600)
+    result = trainer.run()
+    trainer.restore_best()
+    data = gaussian_data(4000)[:3000]
+    assert result.status == "completed" and result.steps == 600
+    torch.testing.assert_close(trainer.model.mean.detach(), data.mean(0), atol=0.05, rtol=0)
+    torch.testing.assert_close(trainer.model.log_scale.exp().detach(), data.std(0), atol=0.05, rtol=0.02)
+    assert len(result.history) == 10
+    assert {"step", "time", "lr", "loss", "val_nll"} <= set(result.history[-1])
+
+
+def test_best_weights_are_those_with_the_lowest_validation_score():
+    trainer = make_trainer(steps=200)
+    result = trainer.run()
+    trainer.restore_best()
+    score = trainer.model.validation_score(trainer.validation_data)
+    assert score == pytest.approx(result.best_score, abs=1e-6)
+    assert result.best_score == pytest.approx(min(row["val_nll"] for row in result.history), abs=1e-9)
+
+
+def test_time_budget_stops_training():
+    torch.manual_seed(0)
+    model = create("test-gaussian", (3,))
+    data = gaussian_data(2000)
+    trainer = Trainer(model, data, data, TrainConfig(validations=5), Budget(seconds=0.5))
+    result = trainer.run()
+    assert 0.5 <= result.seconds < 1.5
+    assert result.steps > 10
+
+
+def test_resuming_from_a_checkpoint_continues_exactly():
+    straight = make_trainer(steps=120)
+    straight.run()
+
+    first = make_trainer(steps=120)
+    first.model.objective = SignalAt(first.model, call=60)
+    interrupted = first.run()
+    assert interrupted.status == "interrupted" and interrupted.steps == 60
+    tensors, meta = first.checkpoint()
+    best = first.best_state
+    second = make_trainer(steps=120)
+    second.restore(tensors, meta, best_state=best)
+    second.run()
+    for name, value in straight.model.state_dict().items():
+        torch.testing.assert_close(second.model.state_dict()[name], value, rtol=1e-6, atol=1e-7)
+
+
+class SignalAt:
+    """Wraps a model's objective to send this process SIGTERM on a given call (a user's kill)."""
+
+    def __init__(self, model, call):
+        self.original, self.call, self.calls = model.objective, call, 0
+
+    def __call__(self, x, group):
+        self.calls += 1
+        if self.calls == self.call:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return self.original(x, group)
+
+
+class ExplodesAfter:
+    """Wraps a model's objective to return NaN from a given step on."""
+
+    def __init__(self, model, step):
+        self.model, self.step, self.calls = model, step, 0
+        self.original = model.objective
+
+    def __call__(self, x, group):
+        self.calls += 1
+        outputs = self.original(x, group)
+        if self.calls > self.step:
+            outputs["loss"] = outputs["loss"] * float("nan")
+        return outputs
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_weights():
+    trainer = make_trainer(steps=500)
+    trainer.model.objective = ExplodesAfter(trainer.model, 100)
+    with pytest.raises(TrainingDiverged, match="diverged at step 100.*lower the learning rate"):
+        trainer.run()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert trainer.best_step <= 100
+    # The model now holds the kept weights, whose score is the best one seen.
+    assert trainer.model.validation_score(trainer.validation_data) == pytest.approx(trainer.best_score, abs=1e-6)
+
+
+def test_sigterm_stops_between_steps_and_reports_interruption():
+    trainer = make_trainer(steps=10_000_000)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    timer.start()
+    result = trainer.run()
+    timer.join()
+    assert result.status == "interrupted"
+    assert "SIGTERM" in result.message
+    assert 0 < result.steps < 10_000_000
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_early_stopping_when_validation_stops_improving():
+    trainer = make_trainer(steps=1000, lr=1e-9, patience=3, warmup=0.0)
+    trainer.model.validation_score = lambda x: 1.0  # never improves after the first
+    result = trainer.run()
+    assert result.status == "early_stopped"
+    assert result.steps < 1000
+
+
+def test_ema_weights_are_validated_and_kept():
+    trainer = make_trainer(steps=200, ema_decay=0.9)
+    trainer.run()
+    assert trainer.ema is not None
+    trainer.restore_best()
+    assert trainer.model.validation_score(trainer.validation_data) == pytest.approx(trainer.best_score, abs=1e-6)
