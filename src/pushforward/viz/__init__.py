@@ -1,0 +1,20 @@
+"""Pictures: densities on grids, a fitted model beside its data, training curves, and the
+course-style explorer of pushforwards (``plot_density``).
+
+Everything draws on an off-screen Agg canvas and writes files atomically; nothing opens a window.
+"""
+
+from pushforward.viz.explore import ExploreResult, parse_expression, plot_density, random_network
+from pushforward.viz.grid import density_on_grid
+from pushforward.viz.model_figure import plot_history, plot_model, plot_samples
+
+__all__ = [
+    "ExploreResult",
+    "density_on_grid",
+    "parse_expression",
+    "plot_density",
+    "plot_history",
+    "plot_model",
+    "plot_samples",
+    "random_network",
+]

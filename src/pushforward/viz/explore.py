@@ -1,0 +1,799 @@
+"""Explore a pushforward by hand: draw z ~ N(0, I), push it through f, look at the density of x = f(z).
+
+This is the ``plot_density`` exercise of J. Oskarsson, A. Olmin and F. Lindsten, "Foundations of
+Machine Learning" (course materials, Linköping University, 2021), section "Deep Generative
+Models": the density of z (a standard Gaussian) and of x = f(z), both estimated by a kernel
+density estimate on the samples, side by side, with a randomly initialised neural network as
+the default f. On top of the course's two panels, when f is differentiable a third panel shows
+the *exact* density of x at the samples by the change-of-variables formula
+
+    log p_x(x) = log N(z; 0, I) - log |det ∂f/∂z|,    x = f(z),
+
+(G. Papamakarios, E. Nalisnick, D. J. Rezende, S. Mohamed, B. Lakshminarayanan, "Normalizing
+Flows for Probabilistic Modeling and Inference", JMLR 2021, eq. 2), which holds when f is
+invertible; where the samples show that it is not (the Jacobian determinant vanishes or changes
+sign), the figure says so.
+
+:func:`parse_expression` turns a short formula such as ``"(z1, z2 + z1**2)"`` into such an f
+without ``eval``: the text is parsed with :mod:`ast` and only a whitelist of nodes is evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from scipy.stats import gaussian_kde
+from torch import Tensor, nn
+
+from pushforward.errors import UserError, suggest
+from pushforward.viz._common import (
+    DENSITY_CMAP,
+    Bounds,
+    check_bounds,
+    new_figure,
+    robust_bounds,
+    save_figure,
+    set_square_axes,
+)
+
+Transformation = Callable[[Tensor], Tensor]
+Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+_Z_BOUNDS: Bounds = (-3.5, 3.5, -3.5, 3.5)
+
+
+@dataclass
+class ExploreResult:
+    """What :func:`plot_density` computed.
+
+    Attributes:
+        z: the latent samples, ``(n, 2)`` float32.
+        x: their images ``f(z)``, ``(n, 2)``.
+        log_density_exact: ``log p_x`` at each ``x`` by the change of variables, ``(n,)``
+            float64, or ``None`` when f could not be differentiated. NaN where the Jacobian is
+            not finite, ``+inf`` where it is singular. Only the density of x when f is
+            invertible; where f folds, it is the term of one preimage only.
+        figure_path: the image written, or ``None`` when no ``out`` was given.
+        invertible_hint: one sentence on what the Jacobians at the samples say about invertibility.
+        invertible: ``False`` when the samples prove f is not invertible (a singular Jacobian,
+            or a determinant that changes sign); ``True`` when the determinant is non-zero and
+            of one sign at every sample — consistent with invertibility, *not* a proof (the
+            complex exponential passes this test and is not one-to-one); ``None`` when unknown.
+        log_abs_det: ``log |det ∂f/∂z|`` per sample, or ``None``.
+        kde_z, kde_x: the kernel density estimates on their grids, ``(xs, ys, density)`` with
+            ``density[i, j]`` at ``(xs[j], ys[i])``; ``kde_x`` is ``None`` when x has no 2-D
+            density (all samples on a line).
+        figure: the matplotlib figure (displayable in a notebook).
+    """
+
+    z: Tensor
+    x: Tensor
+    log_density_exact: Tensor | None
+    figure_path: Path | None
+    invertible_hint: str
+    invertible: bool | None = None
+    log_abs_det: Tensor | None = None
+    kde_z: Grid | None = field(default=None, repr=False)
+    kde_x: Grid | None = field(default=None, repr=False)
+    figure: Figure | None = field(default=None, repr=False)
+
+
+def plot_density(
+    f: Transformation | str | None = None,
+    *,
+    n: int = 20000,
+    seed: int = 0,
+    bounds: Sequence[float] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    kde_points: int = 5000,
+    resolution: int = 120,
+    vectorized: bool = True,
+) -> ExploreResult:
+    """Show how f reshapes a standard Gaussian (the course's ``plot_density``, Oskarsson et al. 2021).
+
+    Args:
+        f: the transformation, mapping an ``(n, 2)`` float tensor to ``(n, 2)``; a string is
+            read by :func:`parse_expression`; ``None`` is the course's default, a randomly
+            initialised neural network (:func:`random_network` with ``seed``).
+        n: number of samples z ~ N(0, I₂).
+        seed: seeds the samples (a private ``torch.Generator``, the global RNG is untouched)
+            and the KDE subsample.
+        bounds: ``(xmin, xmax, ymin, ymax)`` of the x panels; by default the 1-99 percentiles
+            of x with a margin. The z panel always shows [-3.5, 3.5]².
+        out: image file to write (format from the suffix), replaced atomically; ``None`` keeps
+            the figure only in the result.
+        title: figure title (default: the expression, for a string ``f``).
+        kde_points: the KDEs use at most this many samples (the cost is points x grid cells).
+        resolution: KDE grid points per axis.
+        vectorized: ``False`` for a course-style f that takes and returns one NumPy point of
+            length 2; it is then applied point by point and no exact density is computed.
+
+    The per-sample Jacobians come from two backward passes through one batched call of f
+    (row i of every Jacobian is the gradient of ``x[:, i].sum()``), which is valid when f
+    treats the rows of its input independently — checked on three samples first.
+    """
+    if n < 10:
+        raise UserError(f"n = {n} samples are too few for a density estimate", "use n >= 10, e.g. 20000")
+    if kde_points < 10:
+        raise UserError(f"kde_points = {kde_points} is too few", "use e.g. 5000")
+    if isinstance(f, str):
+        title = f if title is None else title
+        f = parse_expression(f)
+    elif f is None:
+        f = random_network(seed=seed)
+        title = f"random network (seed {seed})" if title is None else title
+
+    generator = torch.Generator().manual_seed(int(seed))
+    z = torch.randn((n, 2), generator=generator, dtype=torch.float32)
+
+    if vectorized:
+        with torch.no_grad():
+            x = _checked_output(f(z), n)
+        exact = _exact_log_density(f, z)
+    else:
+        x = _apply_pointwise(f, z)
+        exact = None
+
+    rng = np.random.default_rng(int(seed))
+    finite_x = torch.isfinite(x).all(dim=1).numpy()
+    usable = np.flatnonzero(finite_x)
+    pick = rng.choice(usable, size=min(kde_points, len(usable)), replace=False) if len(usable) else usable
+    z_np = z.numpy().astype(np.float64)
+    x_np = x.numpy().astype(np.float64)
+
+    box = check_bounds(bounds) if bounds is not None else robust_bounds(x_np, lower=1.0, upper=99.0, margin=0.15)
+    kde_z = _kde_grid(z_np[pick], _Z_BOUNDS, resolution)
+    kde_x = _kde_grid(x_np[pick], box, resolution) if len(pick) > 2 else None
+
+    log_density = log_det = None
+    invertible: bool | None = None
+    if exact is None:
+        hint = "f could not be differentiated with autograd, so there is no exact density and invertibility was not checked"
+        short = "no exact density: f is not\ndifferentiable with autograd"
+    elif isinstance(exact, str):
+        hint = short = exact
+    else:
+        log_det, hint, short, invertible = exact
+        log_density = _log_standard_normal(z) - log_det
+
+    figure = _draw(z_np, x_np, kde_z, kde_x, box, log_density, hint, short, invertible, title, n - int(finite_x.sum()))
+    path = save_figure(figure, out) if out is not None else None
+    return ExploreResult(
+        z=z,
+        x=x,
+        log_density_exact=log_density,
+        figure_path=path,
+        invertible_hint=hint,
+        invertible=invertible,
+        log_abs_det=log_det,
+        kde_z=kde_z,
+        kde_x=kde_x,
+        figure=figure,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The exact density by the change of variables
+
+
+def _log_standard_normal(z: Tensor) -> Tensor:
+    """log N(z; 0, I₂) per row, float64."""
+    z = z.double()
+    return -0.5 * (z**2).sum(dim=1) - math.log(2 * math.pi)
+
+
+def batched_jacobian(f: Transformation, z: Tensor) -> Tensor:
+    """Per-sample Jacobians ``J[k] = ∂f(z)[k] / ∂z[k]``, shape ``(n, 2, 2)``, from two backward passes.
+
+    Valid when f acts on each row of its input separately (true of any pointwise formula or
+    MLP; false of e.g. batch normalisation in training mode). Raises ``RuntimeError`` when f is
+    not differentiable by autograd.
+    """
+    inputs = z.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        outputs = _checked_output(f(inputs), len(z), keep_graph=True)
+        if not outputs.requires_grad:
+            raise RuntimeError("the output of f does not depend on z through autograd")
+        rows = []
+        for i in range(2):
+            (gradient,) = torch.autograd.grad(outputs[:, i].sum(), inputs, retain_graph=i == 0, allow_unused=True)
+            rows.append(torch.zeros_like(inputs) if gradient is None else gradient)
+    return torch.stack(rows, dim=1).detach()
+
+
+def _rows_are_independent(f: Transformation, z: Tensor) -> bool:
+    """Whether f's output row k depends only on input row k, checked on three rows with a full Jacobian."""
+    probe = z[:3].detach().clone()
+    full = torch.autograd.functional.jacobian(lambda v: _checked_output(f(v), len(probe), keep_graph=True), probe)
+    full = full.double()  # (3, 2, 3, 2): output row, output coordinate, input row, input coordinate
+    scale = float(full.abs().max()) or 1.0
+    for a in range(len(probe)):
+        for b in range(len(probe)):
+            if a != b and float(full[a, :, b, :].abs().max()) > 1e-6 * scale:
+                return False
+    diagonal = torch.stack([full[k, :, k, :] for k in range(len(probe))])
+    return bool(torch.allclose(diagonal, batched_jacobian(f, probe).double(), rtol=1e-4, atol=1e-6 * scale))
+
+
+def _exact_log_density(f: Transformation, z: Tensor) -> tuple[Tensor, str, str, bool] | str | None:
+    """``(log|det J|, hint, short hint, invertible)``, or a sentence saying why there is none, or ``None``."""
+    try:
+        if not _rows_are_independent(f, z):
+            return "f mixes the rows of a batch (e.g. batch normalisation), so there is no per-sample density"
+        jacobian = batched_jacobian(f, z).double()
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 — any failure of user code under autograd means "not differentiable"
+        return None
+
+    # float32 entries multiply exactly in float64, so det is the exact determinant of the
+    # float32 Jacobian; "singular" means the two products cancel to float32 rounding.
+    a, b, c, d = jacobian[:, 0, 0], jacobian[:, 0, 1], jacobian[:, 1, 0], jacobian[:, 1, 1]
+    det = a * d - b * c
+    size = (a * d).abs() + (b * c).abs()
+    finite = torch.isfinite(det)
+    singular = finite & (det.abs() <= 1e-5 * size)
+    positive = finite & ~singular & (det > 0)
+    negative = finite & ~singular & (det < 0)
+    log_det = torch.where(finite, det.abs().log(), torch.full_like(det, float("nan")))
+
+    n = len(det)
+    notes = []
+    invertible: bool | None
+    if int(finite.sum()) == 0:
+        return "the Jacobian of f is not finite at any sample, so there is no exact density"
+    if positive.any() and negative.any():
+        invertible = False
+        short = f"NOT INVERTIBLE: f folds the plane\n(det ∂f/∂z > 0 at {_share(positive, n)}, < 0 at {_share(negative, n)})"
+        notes.append(
+            f"not invertible: det ∂f/∂z is > 0 at {_share(positive, n)} and < 0 at {_share(negative, n)} of the samples, "
+            "so f folds the plane (several z reach one x) and the formula gives one preimage's term, not p(x)"
+        )
+    elif singular.any():
+        invertible = False
+        short = f"NOT INVERTIBLE: Jacobian singular\nat {_share(singular, n)} of the samples"
+        notes.append(
+            f"not invertible: the Jacobian is singular at {_share(singular, n)} of the samples "
+            "(f squashes them onto a curve or a point, where x has no density)"
+        )
+    else:
+        invertible = True
+        short = "det ∂f/∂z ≠ 0, one sign at all samples:\nconsistent with an invertible f"
+        notes.append("det ∂f/∂z is non-zero with one sign at every sample: consistent with an invertible f (not a proof)")
+    if positive.any() and negative.any() and singular.any():
+        notes.append(f"singular at {_share(singular, n)}")
+    if not finite.all():
+        notes.append(f"Jacobian not finite at {_share(~finite, n)} of the samples (left out)")
+        short += f"\nJacobian not finite at {_share(~finite, n)}"
+    return log_det, "; ".join(notes), short, invertible
+
+
+def _share(mask: Tensor, n: int) -> str:
+    count = int(mask.sum())
+    percent = 100.0 * count / n
+    return f"{count} ({percent:.2g}%)" if percent < 1 else f"{percent:.0f}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+
+
+def _kde_grid(points: np.ndarray, box: Bounds, resolution: int) -> Grid | None:
+    """Gaussian KDE (Scott's bandwidth) of 2-D points on a grid; ``None`` when the points span no area."""
+    xmin, xmax, ymin, ymax = box
+    xs = np.linspace(xmin, xmax, int(resolution))
+    ys = np.linspace(ymin, ymax, int(resolution))
+    grid_x, grid_y = np.meshgrid(xs, ys, indexing="xy")
+    try:
+        kde = gaussian_kde(points.T)
+        density = kde(np.vstack([grid_x.ravel(), grid_y.ravel()])).reshape(grid_x.shape)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    if not np.isfinite(density).all():
+        return None
+    return xs, ys, density
+
+
+def _draw(
+    z: np.ndarray,
+    x: np.ndarray,
+    kde_z: Grid | None,
+    kde_x: Grid | None,
+    box: Bounds,
+    log_density: Tensor | None,
+    hint: str,
+    short: str,
+    invertible: bool | None,
+    title: str | None,
+    n_nonfinite: int,
+) -> Figure:
+    panels = 3 if log_density is not None else 2
+    figure = new_figure(4.9 * panels + 0.8, 4.9)
+    axes = figure.subplots(1, panels)
+
+    ax_z, ax_x = axes[0], axes[1]
+    if kde_z is not None:
+        image_z = ax_z.imshow(kde_z[2], origin="lower", extent=_Z_BOUNDS, cmap=DENSITY_CMAP, vmin=0, interpolation="bilinear")
+        figure.colorbar(image_z, ax=ax_z, shrink=0.85, label="density (KDE)")
+    ax_z.set_title("$p_z(z)$: standard Gaussian (KDE)")
+    set_square_axes(ax_z, _Z_BOUNDS, "$z_1$", "$z_2$")
+    ax_z.set_box_aspect(1)
+
+    exact_density = None
+    if log_density is not None:
+        with np.errstate(over="ignore"):
+            exact_density = np.exp(log_density.numpy())
+        keep = np.isfinite(exact_density) & np.isfinite(x).all(axis=1)
+        exact_density, exact_x = exact_density[keep], x[keep]
+    # The KDE sets the colour scale of both x panels; the exact density may lift it a little
+    # (a KDE flattens peaks) but not by much, since near a fold the exact density blows up.
+    vmax = float(kde_x[2].max()) if kde_x is not None else 0.0
+    if exact_density is not None and len(exact_density):
+        top = float(np.quantile(exact_density, 0.98))
+        vmax = min(max(vmax, top), 1.5 * vmax) if vmax > 0 else top
+    vmax = vmax or 1.0
+
+    x_title = "$p(x)$, $x = f(z)$ (KDE)"
+    if n_nonfinite:
+        x_title += f"; {n_nonfinite} non-finite x left out"
+    if kde_x is not None:
+        image_x = ax_x.imshow(kde_x[2], origin="lower", extent=box, cmap=DENSITY_CMAP, vmin=0, vmax=vmax, interpolation="bilinear")
+    else:
+        image_x = None
+        ax_x.set_facecolor(matplotlib.colormaps[DENSITY_CMAP](0.0))
+        shown = x[np.isfinite(x).all(axis=1)][:2000]
+        ax_x.scatter(shown[:, 0], shown[:, 1], s=3, c="white", edgecolors="none", alpha=0.7, label="samples")
+        _note(ax_x, "x spans no area (samples on a line or a point):\nno 2-D density to estimate; dots are samples", warn=True)
+    ax_x.set_title(x_title)
+    _set_x_axes(ax_x, box)
+
+    if panels == 3:
+        ax_exact = axes[2]
+        ax_exact.set_facecolor(matplotlib.colormaps[DENSITY_CMAP](0.0))  # empty space reads as density 0
+        if exact_density is not None and len(exact_density):
+            order = np.argsort(exact_density)  # densest on top
+            image_x = ax_exact.scatter(
+                exact_x[order, 0],
+                exact_x[order, 1],
+                c=exact_density[order],
+                s=2,
+                cmap=DENSITY_CMAP,
+                vmin=0,
+                vmax=vmax,
+                edgecolors="none",
+                rasterized=True,
+            )
+        ax_exact.set_title("exact $p(x)$ at the samples\n$\\log p_z(z) - \\log|\\det \\partial f/\\partial z|$", fontsize="medium")
+        _set_x_axes(ax_exact, box)
+        _note(ax_exact, short, warn=invertible is False)
+        colorbar_axes = [ax_x, ax_exact]
+    else:
+        _note(ax_x, short, warn=invertible is False, where="bottom")
+        colorbar_axes = [ax_x]
+    # The whole sentence as a caption under the panels, where it covers nothing.
+    # (Placed by hand in a strip the layout leaves free: constrained layout does not always make
+    # room for a supxlabel under axes with a fixed box aspect.)
+    caption = textwrap.fill(hint, 160)
+    strip = 0.06 + 0.035 * caption.count("\n")
+    figure.get_layout_engine().set(rect=(0, strip, 1, 1 - strip))
+    figure.text(
+        0.5, strip / 2, caption, ha="center", va="center", fontsize="small",
+        color="#b02000" if invertible is False else "0.25",
+    )
+    if image_x is not None:
+        figure.colorbar(image_x, ax=colorbar_axes, shrink=0.85, label="density", extend="max")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def _set_x_axes(ax: Any, box: Bounds) -> None:
+    """Square panels for x whatever its ranges (a map may stretch one axis far more than the other)."""
+    set_square_axes(ax, box)
+    ax.set_aspect("auto")
+    ax.set_box_aspect(1)
+
+
+def _note(ax: Any, text: str, warn: bool = False, where: str = "top") -> None:
+    """A short wrapped note in a box inside the panel."""
+    y, va = (0.98, "top") if where == "top" else (0.02, "bottom")
+    ax.text(
+        0.02,
+        y,
+        text,
+        transform=ax.transAxes,
+        ha="left",
+        va=va,
+        fontsize="x-small",
+        color="black",
+        bbox={"boxstyle": "round", "facecolor": "#ffe0d6" if warn else "white", "alpha": 0.85, "edgecolor": "none"},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Transformations: checking f's output, course-style NumPy functions, the random network
+
+
+def _checked_output(value: Any, n: int, keep_graph: bool = False) -> Tensor:
+    """f's output as an ``(n, 2)`` floating tensor, or a :class:`UserError`."""
+    if not isinstance(value, Tensor):
+        try:
+            value = torch.as_tensor(np.asarray(value))
+        except Exception:  # noqa: BLE001
+            raise UserError(
+                f"f returned a {type(value).__name__}, not a tensor", "return an (n, 2) tensor, e.g. torch.stack([z1, z2], 1)"
+            ) from None
+    if tuple(value.shape) != (n, 2):
+        raise UserError(
+            f"f must map the (n, 2) samples to shape (n, 2) = ({n}, 2) but gave {tuple(value.shape)}",
+            "return two numbers per sample, e.g. f = lambda z: 2 * z + 1",
+        )
+    if not value.is_floating_point():
+        value = value.to(torch.float32)
+    return value if keep_graph else value.detach().cpu()
+
+
+def _apply_pointwise(f: Callable[[np.ndarray], Any], z: Tensor) -> Tensor:
+    """Apply a course-style f (one NumPy point of length 2 in, one out) to every row."""
+    rows = []
+    for point in z.numpy().astype(np.float64):
+        value = np.asarray(f(point), dtype=np.float64).reshape(-1)
+        if value.shape != (2,):
+            raise UserError(
+                f"f returned {value.size} numbers for one point", "return a NumPy array of length 2, e.g. np.exp(z)"
+            )
+        rows.append(value)
+    return torch.from_numpy(np.stack(rows)).to(torch.float32)
+
+
+class _Sine(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sin(x)
+
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "sin": _Sine,
+}
+
+
+def random_network(seed: int = 0, hidden: int = 16, layers: int = 2, activation: str = "tanh") -> nn.Sequential:
+    """A randomly initialised MLP 2 → 2, the default f of the course's ``plot_density`` (Oskarsson et al. 2021).
+
+    ``layers`` hidden layers of width ``hidden`` with the given activation, then a linear map to
+    2-D. Weights are Gaussian with variance 4 / fan-in and biases standard Gaussian — larger
+    than a training initialisation, so that the activations bend the Gaussian visibly. The
+    network depends on ``seed`` only (a private generator; the global RNG is untouched) and its
+    parameters do not require gradients, so it is a fixed function of z.
+    """
+    if activation not in _ACTIVATIONS:
+        raise UserError(f"unknown activation {activation!r}", suggest(activation, sorted(_ACTIVATIONS)))
+    if int(layers) < 1 or int(hidden) < 1:
+        raise UserError(f"a network with {layers} layers of width {hidden} is empty", "use layers >= 1 and hidden >= 1")
+    generator = torch.Generator().manual_seed(int(seed))
+    sizes = [2] + [int(hidden)] * int(layers) + [2]
+    modules: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        linear = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn((fan_out, fan_in), generator=generator) * (2.0 / math.sqrt(fan_in)))
+            linear.bias.copy_(torch.randn((fan_out,), generator=generator))
+        modules.append(linear)
+        if i < len(sizes) - 2:
+            modules.append(_ACTIVATIONS[activation]())
+    return nn.Sequential(*modules).requires_grad_(False).eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe expressions
+
+_EXAMPLES = 'write e.g. "2*z + 1", "exp(z)" or "(z1, z2 + z1**2)"'
+
+_UNARY: dict[str, Callable[[Tensor], Tensor]] = {
+    "exp": torch.exp,
+    "log": torch.log,
+    "log1p": torch.log1p,
+    "expm1": torch.expm1,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "tanh": torch.tanh,
+    "sinh": torch.sinh,
+    "cosh": torch.cosh,
+    "arcsinh": torch.asinh,
+    "asinh": torch.asinh,
+    "arctan": torch.atan,
+    "atan": torch.atan,
+    "sigmoid": torch.sigmoid,
+    "sqrt": torch.sqrt,
+    "abs": torch.abs,
+    "relu": torch.relu,
+    "softplus": F.softplus,
+    "sign": torch.sign,
+}
+_BINARY: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "minimum": torch.minimum,
+    "maximum": torch.maximum,
+    "atan2": torch.atan2,
+    "arctan2": torch.atan2,
+    "hypot": torch.hypot,
+}
+_FUNCTIONS = sorted([*_UNARY, *_BINARY, "clamp"])
+_NAMES = ("z", "z1", "z2", "x", "y", "pi", "e")
+_OPERATORS: dict[type, Callable[[Tensor, Tensor], Tensor]] = {
+    ast.Add: torch.add,
+    ast.Sub: torch.sub,
+    ast.Mult: torch.mul,
+    ast.Div: torch.div,
+    ast.Pow: torch.pow,
+}
+_MAX_LENGTH = 2000
+_MAX_NODES = 400
+
+
+class Expression:
+    """A transformation f: (n, 2) tensor → (n, 2) tensor read from a formula by :func:`parse_expression`."""
+
+    def __init__(self, text: str, tree: ast.Expression) -> None:
+        self.text = text
+        self._body = tree.body
+
+    def __repr__(self) -> str:
+        return f"Expression({self.text!r})"
+
+    def __call__(self, z: Tensor) -> Tensor:
+        if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != 2:
+            shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise _error(f"the expression {self.text!r} needs z of shape (n, 2), got {shape}", "pass an (n, 2) tensor")
+        if not z.is_floating_point():
+            z = z.to(torch.float32)
+        body = self._body
+        if isinstance(body, (ast.Tuple, ast.List)):
+            columns = [self._column(self._eval(item, z), z, item) for item in body.elts]
+            return torch.cat(columns, dim=1)
+        value = self._eval(body, z)
+        if value.ndim == 0:
+            return value.expand(len(z), 2).clone()
+        if tuple(value.shape) == (len(z), 2):
+            return value
+        raise _error(
+            f"{self.text!r} gives one number per sample, but x = f(z) needs two",
+            'give two, e.g. "(z1, z2 + z1**2)" or "2*z + 1"',
+        )
+
+    def _column(self, value: Tensor, z: Tensor, node: ast.AST) -> Tensor:
+        if value.ndim == 0:
+            return value.expand(len(z), 1)
+        if tuple(value.shape) == (len(z), 1):
+            return value
+        raise _error(
+            f"{_segment(self.text, node)!r} gives two numbers per sample, but one entry of a pair needs one",
+            'use z1 or z2 (or z[:, 0]) inside a pair, e.g. "(z1, z2 + z1**2)"',
+        )
+
+    def _eval(self, node: ast.AST, z: Tensor) -> Tensor:
+        # Columns are kept as (n, 1) so that they broadcast against z (n, 2) column-wise.
+        if isinstance(node, ast.Constant):
+            return torch.tensor(float(node.value), dtype=z.dtype, device=z.device)
+        if isinstance(node, ast.Name):
+            return {
+                "z": lambda: z,
+                "z1": lambda: z[:, 0:1],
+                "x": lambda: z[:, 0:1],
+                "z2": lambda: z[:, 1:2],
+                "y": lambda: z[:, 1:2],
+                "pi": lambda: torch.tensor(math.pi, dtype=z.dtype, device=z.device),
+                "e": lambda: torch.tensor(math.e, dtype=z.dtype, device=z.device),
+            }[node.id]()
+        if isinstance(node, ast.UnaryOp):
+            operand = self._eval(node.operand, z)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        if isinstance(node, ast.BinOp):
+            return _OPERATORS[type(node.op)](self._eval(node.left, z), self._eval(node.right, z))
+        if isinstance(node, ast.Subscript):
+            column = _index_of(node)
+            return z[:, column : column + 1] if column >= 0 else z[:, 2 + column : 3 + column]
+        if isinstance(node, ast.Call):
+            name = node.func.id  # type: ignore[attr-defined]
+            args = [self._eval(arg, z) for arg in node.args]
+            if name in _UNARY:
+                return _UNARY[name](args[0])
+            if name in _BINARY:
+                left, right = torch.broadcast_tensors(*args)
+                return _BINARY[name](left, right)
+            bounds = {keyword.arg: self._eval(keyword.value, z) for keyword in node.keywords}
+            low = args[1] if len(args) > 1 else bounds.get("min")
+            high = args[2] if len(args) > 2 else bounds.get("max")
+            return torch.clamp(args[0], min=low, max=high)
+        raise AssertionError(f"unchecked node {ast.dump(node)}")  # _check lets nothing else through
+
+
+def parse_expression(text: str) -> Expression:
+    """Read a formula for x = f(z) safely: parsed with :mod:`ast`, never ``eval``-ed.
+
+    Allowed: numbers; the names ``z`` (the ``(n, 2)`` samples), ``z1`` and ``z2`` (its columns;
+    ``x`` and ``y`` are aliases), ``pi`` and ``e``; ``+ - * / **`` and unary minus; indexing
+    ``z[:, 0]`` / ``z[:, 1]``; a top-level pair ``(a, b)`` or ``[a, b]`` giving the two columns
+    of x; and calls of the elementwise functions exp, log, log1p, expm1, sin, cos, tan, tanh,
+    sinh, cosh, asinh/arcsinh, atan/arctan, sigmoid, sqrt, abs, relu, softplus, sign (one
+    argument), minimum, maximum, atan2/arctan2, hypot (two) and clamp(v, min, max) (``min``
+    and ``max`` optional, by position or keyword). Numbers are tensors, so ``9**9**9``
+    overflows to inf instead of hanging Python on a huge integer.
+
+    The result maps an ``(n, 2)`` tensor to ``(n, 2)``: a constant broadcasts to every sample,
+    and a pair entry may be a constant or one column. Anything else — attribute access,
+    strings, lambdas, unknown names, comprehensions, a formula giving one number per sample —
+    is a :class:`~pushforward.errors.UserError` naming the offending part, raised here rather
+    than when the function is first used (the formula is tried on three points).
+
+    Examples: ``"2*z + 1"``, ``"exp(z)"``, ``"(z1, z2 + z1**2)"``, ``"(z1 * cos(z2), z1 * sin(z2))"``.
+    """
+    if not isinstance(text, str):
+        raise _error(f"the expression must be text, not {type(text).__name__}", _EXAMPLES)
+    if not text.strip():
+        raise _error("the expression is empty", _EXAMPLES)
+    if len(text) > _MAX_LENGTH:
+        raise _error(f"the expression is {len(text)} characters long", f"keep it under {_MAX_LENGTH}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        raise _error(f"{text!r} is not a valid formula ({error.msg})", _EXAMPLES) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise _error(f"{text[:40]!r}... is nested too deeply or has null characters", _EXAMPLES) from None
+    source = text.strip()
+    if sum(1 for _ in ast.walk(tree)) > _MAX_NODES:
+        raise _error(f"the expression has more than {_MAX_NODES} parts", "write a shorter formula")
+    body = tree.body
+    if isinstance(body, (ast.Tuple, ast.List)):
+        if len(body.elts) != 2:
+            raise _error(
+                f"{source!r} lists {len(body.elts)} entries, but x has two coordinates", 'give a pair, e.g. "(z1, z2 + z1**2)"'
+            )
+        for item in body.elts:
+            _check(item, source)
+    else:
+        _check(body, source)
+    expression = Expression(source, tree)
+    # Try it on a few points so that a shape mistake is reported now, with the formula at hand.
+    probe = torch.tensor([[0.5, -0.3], [1.2, 0.7], [-0.4, 2.0]])
+    try:
+        expression(probe)
+    except UserError:
+        raise
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise _error(f"{source!r} cannot be evaluated ({str(error).splitlines()[0]})", _EXAMPLES) from None
+    return expression
+
+
+def _check(node: ast.AST, source: str) -> None:
+    """Raise a :class:`UserError` at the first node outside the whitelist."""
+    part = _segment(source, node)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = "text" if isinstance(value, (str, bytes)) else type(value).__name__
+            raise _error(f"{part!r} is {kind}, not a number", _EXAMPLES)
+        try:
+            float(value)
+        except OverflowError:
+            raise _error(f"the number {part[:20]}... is too large", "use a number below 1e308") from None
+        return
+    if isinstance(node, ast.Name):
+        if node.id not in _NAMES:
+            hint = "it is a function: call it, e.g. exp(z)" if node.id in _FUNCTIONS else suggest(node.id, list(_NAMES))
+            raise _error(f"unknown name {node.id!r} in the expression", hint)
+        return
+    if isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            raise _error(f"the operator in {part!r} is not allowed", "use + - * / ** only")
+        _check(node.operand, source)
+        return
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in _OPERATORS:
+            raise _error(f"the operator in {part!r} is not allowed", "use + - * / ** only")
+        _check(node.left, source)
+        _check(node.right, source)
+        return
+    if isinstance(node, ast.Subscript):
+        _index_of(node, source)
+        return
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
+            called = _segment(source, node.func)
+            raise _error(f"{called!r} is not an allowed function", f"use one of {', '.join(_FUNCTIONS)}")
+        name = node.func.id
+        if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
+            raise _error(f"{part!r} unpacks arguments with *", "pass them one by one, e.g. clamp(z, -1, 1)")
+        if name == "clamp":
+            keywords = [k.arg for k in node.keywords]
+            bad = [k for k in keywords if k not in ("min", "max")]
+            if bad or len(set(keywords)) != len(keywords):
+                raise _error(f"clamp does not take the argument {bad[0] if bad else keywords[0]!r}", "write e.g. clamp(z, -1, 1) or clamp(z, min=0)")
+            count = len(node.args) + len(keywords)
+            if not node.args or count < 2 or len(node.args) > 3:
+                raise _error(f"{part!r} needs a value and a min and/or max", "write e.g. clamp(z, -1, 1)")
+            if len(node.args) >= 2 and "min" in keywords or len(node.args) == 3 and "max" in keywords:
+                raise _error(f"{part!r} gives a bound twice", "write e.g. clamp(z, -1, 1)")
+        else:
+            arity = 1 if name in _UNARY else 2
+            if node.keywords or len(node.args) != arity:
+                example = f"{name}(z)" if arity == 1 else f"{name}(z1, z2)"
+                raise _error(f"{name} takes {arity} argument{'s' if arity > 1 else ''} in {part!r}", f"write e.g. {example}")
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            _check(arg, source)
+        return
+    if isinstance(node, (ast.Tuple, ast.List)):
+        raise _error(f"{part!r}: a pair is only allowed around the whole formula", 'write e.g. "(z1, z2 + z1**2)"')
+    what = {
+        ast.Attribute: "attribute access",
+        ast.Lambda: "a lambda",
+        ast.Compare: "a comparison",
+        ast.BoolOp: "a logical operator",
+        ast.IfExp: "an if-expression",
+        ast.JoinedStr: "an f-string",
+    }.get(type(node), f"a {type(node).__name__} expression")
+    raise _error(f"{what} ({part!r}) is not allowed in a formula", _EXAMPLES)
+
+
+def _index_of(node: ast.Subscript, source: str | None = None) -> int:
+    """The column of ``z[:, k]`` or ``z[..., k]`` (k in 0, 1, -1, -2), or a :class:`UserError`."""
+    index = node.slice
+    ok = (
+        isinstance(node.value, ast.Name)
+        and node.value.id == "z"
+        and isinstance(index, ast.Tuple)
+        and len(index.elts) == 2
+        and (
+            (
+                isinstance(index.elts[0], ast.Slice)
+                and index.elts[0].lower is None
+                and index.elts[0].upper is None
+                and index.elts[0].step is None
+            )
+            or (isinstance(index.elts[0], ast.Constant) and index.elts[0].value is Ellipsis)
+        )
+    )
+    column = None
+    if ok:
+        last = index.elts[1]  # type: ignore[attr-defined]
+        if isinstance(last, ast.UnaryOp) and isinstance(last.op, ast.USub) and isinstance(last.operand, ast.Constant):
+            column = -last.operand.value if type(last.operand.value) is int else None
+        elif isinstance(last, ast.Constant) and type(last.value) is int:
+            column = last.value
+    if column not in (0, 1, -1, -2):
+        part = _segment(source or "", node) if source else ast.unparse(node)
+        raise _error(f"the indexing {part!r} is not allowed", "only z[:, 0] and z[:, 1] (or z1, z2) pick a column")
+    return int(column)  # type: ignore[arg-type]
+
+
+def _error(problem: str, fix: str = "") -> UserError:
+    """A :class:`UserError` whose fix always ends with an example of a valid formula."""
+    if "e.g." not in fix:
+        fix = f"{fix}; {_EXAMPLES}" if fix else _EXAMPLES
+    return UserError(problem, fix)
+
+
+def _segment(source: str, node: ast.AST) -> str:
+    """The source text of ``node`` (for error messages), shortened to stay on one line."""
+    text = ast.get_source_segment(source, node) or ast.unparse(node)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,219 @@
+"""plot_density (the course's explorer), the change-of-variables density, safe expressions."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from pushforward.errors import UserError
+from pushforward.viz import ExploreResult, parse_expression, plot_density, random_network
+
+# Small sizes keep every call well under a second; the KDE test below uses the course's sizes.
+FAST = {"n": 1500, "kde_points": 400, "resolution": 30}
+
+
+def log_normal_2d(x: torch.Tensor, mean: float, variance: float) -> torch.Tensor:
+    x = x.double()
+    return -((x - mean) ** 2).sum(dim=1) / (2 * variance) - math.log(2 * math.pi * variance)
+
+
+# -- the exact density by the change of variables -----------------------------------------------
+
+
+@pytest.mark.parametrize("f", ["2*z + 1", lambda z: 2 * z + 1])
+def test_affine_map_gives_the_closed_form_gaussian(f: object) -> None:
+    result = plot_density(f, seed=3, **FAST)  # type: ignore[arg-type]
+    assert isinstance(result, ExploreResult)
+    torch.testing.assert_close(result.x, 2 * result.z + 1)
+    assert result.log_density_exact is not None
+    torch.testing.assert_close(result.log_density_exact, log_normal_2d(result.x, 1.0, 4.0), rtol=0, atol=1e-5)
+    assert result.invertible is True
+    assert "consistent with an invertible" in result.invertible_hint
+
+
+def test_exp_gives_the_log_normal_density() -> None:
+    result = plot_density("exp(z)", seed=1, **FAST)
+    x = result.x.double()
+    expected = (-torch.log(x) - torch.log(x) ** 2 / 2 - 0.5 * math.log(2 * math.pi)).sum(dim=1)
+    assert result.log_density_exact is not None
+    torch.testing.assert_close(result.log_density_exact, expected, rtol=0, atol=1e-4)
+    assert result.invertible is True
+
+
+def test_the_kde_of_an_affine_map_roughly_matches_its_gaussian() -> None:
+    # grid step 0.2, so the checked points lie on the grid
+    result = plot_density("2*z + 1", n=20000, kde_points=5000, bounds=(-7, 9, -7, 9), resolution=81)
+    assert result.kde_x is not None
+    xs, ys, density = result.kde_x
+    points = [(1.0, 1.0), (3.0, 1.0), (1.0, -2.0), (-1.0, 3.0)]
+    for px, py in points:
+        j, i = int(np.argmin(abs(xs - px))), int(np.argmin(abs(ys - py)))
+        truth = math.exp(-((px - 1) ** 2 + (py - 1) ** 2) / 8) / (8 * math.pi)
+        assert density[i, j] == pytest.approx(truth, rel=0.15), (px, py)
+    # ... and it is not the density of z: at the mode N(1, 4I) is clearly lower than N(0, I).
+    j, i = int(np.argmin(abs(xs - 1))), int(np.argmin(abs(ys - 1)))
+    assert density[i, j] < 0.8 * math.exp(-1) / (2 * math.pi)
+
+
+def test_folds_and_collapses_are_reported_as_not_invertible() -> None:
+    folded = plot_density("abs(z)", **FAST)
+    assert folded.invertible is False and "folds" in folded.invertible_hint
+
+    line = plot_density("(z1, z1)", **FAST)
+    assert line.invertible is False and "singular" in line.invertible_hint
+    assert line.kde_x is None  # the samples span no area
+    assert line.log_density_exact is not None and torch.isinf(line.log_density_exact).all()
+
+
+def test_a_numpy_function_works_pointwise_without_an_exact_density() -> None:
+    result = plot_density(lambda p: np.array([p[0], p[1] ** 3]), vectorized=False, n=300, kde_points=300, resolution=20)
+    torch.testing.assert_close(result.x[:, 1], result.z[:, 1] ** 3)
+    assert result.log_density_exact is None and result.invertible is None
+    assert "not be differentiated" in result.invertible_hint
+
+
+def test_a_map_that_mixes_the_batch_gets_no_per_sample_density() -> None:
+    norm = torch.nn.BatchNorm1d(2).train()
+    result = plot_density(lambda z: norm(z), **FAST)
+    assert result.log_density_exact is None
+    assert "mixes the rows" in result.invertible_hint
+
+
+def test_a_transformation_of_the_wrong_shape_is_a_user_error() -> None:
+    with pytest.raises(UserError, match=r"\(n, 2\)"):
+        plot_density(lambda z: z.sum(dim=1), **FAST)
+
+
+def test_samples_are_seeded_and_leave_the_global_rng_alone() -> None:
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = plot_density("z", seed=7, **FAST)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = plot_density("z", seed=7, **FAST)
+    c = plot_density("z", seed=8, **FAST)
+    assert torch.equal(a.z, b.z) and not torch.equal(a.z, c.z)
+    assert a.z.std().item() == pytest.approx(1.0, abs=0.1)
+
+
+# -- the default transformation -----------------------------------------------------------------
+
+
+def test_random_network_is_a_fixed_seeded_function() -> None:
+    z = torch.randn(50, 2)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    first, again, other = random_network(seed=4), random_network(seed=4), random_network(seed=5)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(first(z), again(z)) and not torch.allclose(first(z), other(z))
+    assert first(z).shape == (50, 2)
+    assert not any(p.requires_grad for p in first.parameters())
+    deep = random_network(hidden=8, layers=3, activation="relu")
+    assert sum(isinstance(m, torch.nn.Linear) for m in deep) == 4
+    with pytest.raises(UserError, match="tanh"):
+        random_network(activation="tanhh")
+
+
+def test_default_transformation_is_the_random_network() -> None:
+    result = plot_density(None, seed=2, **FAST)
+    with torch.no_grad():
+        torch.testing.assert_close(result.x, random_network(seed=2)(result.z))
+    assert result.log_density_exact is not None
+
+
+# -- safe expressions ---------------------------------------------------------------------------
+
+Z = torch.tensor([[0.5, -1.0], [2.0, 0.25], [-1.5, 3.0], [0.0, 1.0]])
+Z1, Z2 = Z[:, 0], Z[:, 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2*z + 1", 2 * Z + 1),
+        ("exp(z)", torch.exp(Z)),
+        ("(z1, z2 + z1**2)", torch.stack([Z1, Z2 + Z1**2], 1)),
+        ("[x, -y / 2]", torch.stack([Z1, -Z2 / 2], 1)),
+        ("(z[:, 1], z[..., 0])", torch.stack([Z2, Z1], 1)),
+        ("(z[:, -1], 3)", torch.stack([Z2, torch.full_like(Z1, 3.0)], 1)),
+        ("z1 * z", Z1[:, None] * Z),
+        ("3", torch.full_like(Z, 3.0)),
+        ("sigmoid(z) * pi - e", torch.sigmoid(Z) * math.pi - math.e),
+        ("clamp(z, -1, 1)", Z.clamp(-1, 1)),
+        ("clamp(z, min=0)", Z.clamp(min=0)),
+        ("(minimum(z1, z2), maximum(z1, 0.5))", torch.stack([torch.minimum(Z1, Z2), Z1.clamp(min=0.5)], 1)),
+        ("(atan(z1), arctan(z2))", torch.atan(Z)),
+        ("(z1 * cos(z2), z1 * sin(z2))", torch.stack([Z1 * torch.cos(Z2), Z1 * torch.sin(Z2)], 1)),
+        ("softplus(relu(-z)) + abs(sign(z)) * tanh(z)", torch.nn.functional.softplus(torch.relu(-Z)) + Z.sign().abs() * Z.tanh()),
+    ],
+)
+def test_valid_expressions_evaluate_correctly(text: str, expected: torch.Tensor) -> None:
+    f = parse_expression(text)
+    torch.testing.assert_close(f(Z), expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("__import__('os')", "__import__"),
+        ("__import__('os').system('echo hi')", "system"),
+        ("z.__class__", "z.__class__"),
+        ("z.sum()", "z.sum"),
+        ("().__class__.__bases__", "__bases__"),
+        ("lambda: 1", "lambda"),
+        ("foo(z)", "foo"),
+        ("w + 1", "w"),
+        ("exp", "exp"),
+        ("'abc'", "abc"),
+        ("z + 'abc'", "abc"),
+        ("open('/etc/passwd')", "open"),
+        ("[t for t in z]", "ListComp"),
+        ("z if z1 else z2", "if-expression"),
+        ("z1 < z2", "comparison"),
+        ("z[0]", "z[0]"),
+        ("z[:, 2]", "z[:, 2]"),
+        ("exp(z, z)", "exp"),
+        ("clamp(z, low=0)", "low"),
+        ("exp(*z)", "*"),
+        ("(z1, z2, z1)", "3 entries"),
+        ("((z1, z2), z1)", "pair"),
+        ("2*z +", "not a valid formula"),
+        ("", "empty"),
+        ("True + z", "bool"),
+        ("z1", "one number per sample"),
+        ("z1 + z2", "one number per sample"),
+        ("(z, z1)", "two numbers per sample"),
+    ],
+)
+def test_anything_else_is_a_one_line_user_error_with_an_example(text: str, named: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_expression(text)
+    message = str(caught.value)
+    assert named in message
+    assert "\n" not in message
+    assert "e.g." in message  # every message shows a valid formula
+
+
+def test_non_text_and_absurd_input_are_user_errors() -> None:
+    with pytest.raises(UserError):
+        parse_expression(42)  # type: ignore[arg-type]
+    with pytest.raises(UserError):
+        parse_expression("z" + "+z" * 5000)
+    with pytest.raises(UserError):
+        parse_expression("(" * 500 + "z" + ")" * 500)
+
+
+def test_huge_powers_overflow_instead_of_hanging() -> None:
+    start = time.perf_counter()
+    f = parse_expression("9**9**9**9 + 0*z")
+    assert torch.isinf(f(Z)).all()
+    assert time.perf_counter() - start < 1.0
+
+
+def test_an_expression_must_be_given_two_columns() -> None:
+    f = parse_expression("2*z")
+    with pytest.raises(UserError, match=r"\(n, 2\)"):
+        f(torch.zeros(3, 3))
