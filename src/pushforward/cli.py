@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -26,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Fit deep generative models, sample from them, measure them honestly, and plot them.",
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 EXIT_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
@@ -235,14 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         err.print(f"error: {error.one_line()}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
-    except click.exceptions.UsageError as error:
-        command = error.ctx.command_path if error.ctx else "pushforward"
-        err.print(f"error: {error.format_message()}; see `{command} --help`", markup=False, highlight=False, soft_wrap=True)
-        return EXIT_BAD_INPUT
     except TrainingDiverged as error:
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_DIVERGED
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
     except OSError as error:
@@ -252,6 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {error.strerror or error}{where}; check the path and its permissions", markup=False, highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
     except Exception as error:
+        if _is_command_line_error(error):
+            context = getattr(error, "ctx", None)
+            command = context.command_path if context is not None else "pushforward"
+            message = error.format_message().strip().replace("\n", " ").rstrip(".")  # type: ignore[attr-defined]
+            err.print(f"error: {message}; see `{command} --help`", markup=False, highlight=False, soft_wrap=True)
+            return EXIT_BAD_INPUT
+        if type(error).__name__ == "Abort":
+            err.print("interrupted")
+            return EXIT_INTERRUPTED
         if debug:
             raise
         err.print(
@@ -261,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 1
+
+
+def _is_command_line_error(error: Exception) -> bool:
+    # Typer raises click's exceptions, or since typer 0.2x its vendored copy of them: recognise
+    # both by name rather than importing a private module.
+    return any(cls.__name__ in ("UsageError", "ClickException") for cls in type(error).__mro__)
 
 
 def run() -> None:

@@ -79,7 +79,7 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     results["energy_floor"] = energy_distance(real_b, real_a)
     if results["energy_distance"] is not None and results["energy_floor"] > 0:
         results["energy_ratio"] = results["energy_distance"] / results["energy_floor"]
-    if toy is not None and toy.support_contains is not None and finite_rows.all():
+    if toy is not None and toy.bounded_support and finite_rows.all():
         results["outside_support"] = float((~toy.support_contains(samples)).double().mean())
     return results
 

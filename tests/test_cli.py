@@ -1,0 +1,168 @@
+"""The command line end to end on tiny budgets, and every bad input the foundation names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pushforward.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def nsf_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "cb"
+    code = main(["fit", "checkerboard", "--model", "nsf", "--steps", "40", "--out", str(out), "--no-progress",
+                 "--set", "n_train=5000", "--set", "n_test=2000", "--set", "layers=2", "--set", "hidden_features=16"])
+    assert code == 0
+    return out
+
+
+def test_fit_writes_a_complete_run(nsf_run):
+    names = {p.name for p in nsf_run.iterdir()}
+    assert {"config.json", "model.safetensors", "history.csv", "metrics.json", "figures", "checkpoint.safetensors"} <= names
+    assert (nsf_run / "figures" / "density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = json.loads((nsf_run / "config.json").read_text())
+    assert config["model"] == "nsf" and config["hyperparameters"]["layers"] == 2
+    assert json.loads((nsf_run / "metrics.json").read_text())["training"]["steps"] == 40
+    assert not list(nsf_run.rglob("*.pkl")) and not list(nsf_run.rglob("*.pt"))
+
+
+def test_eval_json_has_the_promised_keys(capsys, nsf_run):
+    code, out, _ = run_cli(capsys, "eval", nsf_run, "--n", "500", "--json")
+    assert code == 0
+    results = json.loads(out)
+    assert {"test_nll", "kl_gap", "energy_distance", "energy_floor"} <= set(results)
+    assert results["kl_gap"] == pytest.approx(results["test_nll"] - np.log(32), abs=1e-9)
+    assert results["energy_distance"] > 0 and results["energy_floor"] > 0
+
+
+def test_sample_to_npy_and_csv(capsys, nsf_run, tmp_path):
+    assert run_cli(capsys, "sample", nsf_run, "-n", "300", "-o", tmp_path / "s.npy", "--seed", "3")[0] == 0
+    assert np.load(tmp_path / "s.npy").shape == (300, 2)
+    assert run_cli(capsys, "sample", nsf_run, "-n", "20", "-o", tmp_path / "s.csv")[0] == 0
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "x1,x2" and len(lines) == 21
+
+
+def test_plot_and_explore(capsys, nsf_run, tmp_path):
+    assert run_cli(capsys, "plot", nsf_run, "-o", tmp_path / "d.png")[0] == 0
+    assert (tmp_path / "d.png").stat().st_size > 1000
+    assert run_cli(capsys, "explore", "2*z + 1", "-o", tmp_path / "e.png", "--n", "2000")[0] == 0
+    assert run_cli(capsys, "explore", "--random-net", "-o", tmp_path / "r.png", "--n", "2000")[0] == 0
+    assert (tmp_path / "r.png").exists()
+
+
+def test_listing_commands(capsys):
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0 and "checkerboard" in out and "3.4657" in out
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and all(name in out for name in ("realnvp", "maf", "nsf"))
+
+
+def test_fit_on_a_csv_keeps_its_columns_and_units(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.normal(loc=[100.0, -3.0], scale=[20.0, 0.1], size=(400, 2))
+    lines = ["height,weight"] + [f"{a},{b}" for a, b in values]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert run_cli(capsys, "fit", tmp_path / "t.csv", "--model", "realnvp", "--steps", "20", "--out", out,
+                   "--set", "layers=2", "--set", "hidden_features=8")[0] == 0
+    assert run_cli(capsys, "sample", out, "-n", "200", "-o", tmp_path / "s.csv")[0] == 0
+    header, *rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert header == "height,weight"
+    samples = np.array([[float(v) for v in row.split(",")] for row in rows])
+    assert abs(samples[:, 0].mean() - 100) < 15 and samples[:, 1].std() < 1.0  # back in data units
+
+
+def test_resume_continues_an_interrupted_run(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "30", "--out", out,
+                   "--set", "n_train=1000", "--set", "n_test=200")[0] == 0
+    code, _, err = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--out", out, "--resume")
+    assert code == 2 and "already used its budget" in err
+    code, out_text, _ = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "50", "--out", out, "--resume")
+    assert code == 0 and "50 steps" in out_text
+    assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 50
+
+
+def test_demo_runs_and_says_where_the_figures_are(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "demo", "--time", "2", "--out", tmp_path / "demo")
+    assert code == 0
+    assert out.strip().splitlines()[-1].endswith(str(tmp_path / "demo" / "figures"))
+    assert (tmp_path / "demo" / "figures" / "density.png").exists()
+
+
+def test_console_script_entry_point(tmp_path):
+    script = Path(sys.executable).with_name("pushforward")
+    result = subprocess.run([str(script), "fit", "nowhere-data", "--steps", "1"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: unknown data set 'nowhere-data'")
+    assert "Traceback" not in result.stderr
+
+
+# -- bad input: one line, exit 2, no traceback, nothing changed --------------------------------
+
+
+def write_bad_files(folder: Path) -> None:
+    (folder / "letters.csv").write_text("a,b\n" + "1,2\n" * 10 + "x,2\n")
+    np.save(folder / "cube.npy", np.zeros((20, 2, 2)))
+    (folder / "nan.csv").write_text("a,b\n" + "1,2\n" * 10 + "nan,2\n")
+    (folder / "taken.npy").write_bytes(b"precious")
+    (folder / "taken.png").write_bytes(b"precious")
+    (folder / "norun").mkdir()
+    (folder / "damaged").mkdir()
+    (folder / "damaged" / "config.json").write_text("{oops")
+
+
+BAD_INPUTS = [
+    (["fit", "checkerbord", "--steps", "1"], "unknown data set 'checkerbord'; did you mean 'checkerboard'"),
+    (["fit", "checkerboard", "--model", "nsff", "--steps", "1"], "unknown model 'nsff'; did you mean 'nsf'"),
+    (["fit", "{dir}/letters.csv", "--steps", "1"], "'x' is not a number"),
+    (["fit", "{dir}/cube.npy", "--steps", "1"], "expected rows of numbers"),
+    (["fit", "{dir}/nan.csv", "--steps", "1"], "NaN or infinite"),
+    (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
+    (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),
+    (["fit", "checkerboard", "--steps", "1", "--set", "bins=many"], "bins must be an integer"),
+    (["fit", "checkerboard", "--steps", "1", "--set", "lr"], "--set takes key=value"),
+    (["fit", "checkerboard", "--steps", "0"], "--steps must be at least 1"),
+    (["fit", "checkerboard", "--steps", "1", "--out", "{dir}/damaged"], "already exists"),
+    (["eval", "{dir}/nothing-here"], "does not exist"),
+    (["eval", "{dir}/norun"], "not a run directory"),
+    (["sample", "{dir}/damaged", "-n", "5", "-o", "{dir}/new.npy"], "not valid JSON"),
+    (["sample", "{dir}/norun", "-n", "5", "-o", "{dir}/taken.npy"], "already exists"),
+    (["sample", "{dir}/norun", "-n", "5", "-o", "{dir}/out.txt"], "unsupported file type"),
+    (["plot", "{dir}/norun", "-o", "{dir}/taken.png"], "already exists"),
+    (["explore", "__import__('os')", "-o", "{dir}/e.png"], "error"),
+    (["explore", "exp(z)", "-o", "{dir}/taken.png"], "already exists"),
+    (["fit"], "Missing argument"),
+    (["fit", "checkerboard", "--steps", "many"], "Invalid value for '--steps'"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS, ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in enumerate(BAD_INPUTS)])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(capsys, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    write_bad_files(tmp_path)
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(capsys, *[a.format(dir=tmp_path) for a in args])
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in err
+    assert snapshot(tmp_path) == before
