@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -10,6 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.models.base import GenerativeModel, _REGISTRY, ModelEntry
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: one thread each, or torch's thread pools fight over the cores.
+    torch.set_num_threads(1)
 
 
 @dataclass
