@@ -1,0 +1,60 @@
+"""Networks that turn the untouched part of an input into a layer's parameters.
+
+A conditioner factory is called as ``factory(in_shape, out_shape)`` and returns a module mapping
+``(n, *in_shape)`` to ``(n, *out_shape)``. Output layouts are ``(features · P, *positions)`` so a
+convolutional network over images fits the same slot. Factories zero-initialise the output layer:
+zero parameters are the identity for every kernel, so a fresh flow starts as the identity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from pushforward.nn.mlp import MLP, Activation
+
+ConditionerFactory = Callable[[tuple[int, ...], tuple[int, ...]], nn.Module]
+
+
+class FlatMLP(nn.Module):
+    """An MLP on the flattened input, reshaped to ``out_shape``: works for any event shape."""
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        out_shape: tuple[int, ...],
+        hidden_features: int,
+        hidden_layers: int,
+        activation: Activation = "relu",
+    ) -> None:
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        self.net = MLP(
+            math.prod(in_shape), math.prod(out_shape), hidden_features, hidden_layers, activation, zero_last=True
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1)).view(x.shape[0], *self.out_shape)
+
+
+class Unconditional(nn.Module):
+    """Learned parameters that ignore the input: for a coupling whose identity part is empty."""
+
+    def __init__(self, out_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(out_shape))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.value.expand(x.shape[0], *self.value.shape)
+
+
+def mlp_conditioner(hidden_features: int = 64, hidden_layers: int = 2, activation: Activation = "relu") -> ConditionerFactory:
+    """A factory of :class:`FlatMLP` conditioners with the given sizes."""
+
+    def build(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> nn.Module:
+        return FlatMLP(in_shape, out_shape, hidden_features, hidden_layers, activation)
+
+    return build

@@ -1,0 +1,68 @@
+"""A plain multilayer perceptron, the default network inside conditioners and vector fields."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import nn
+
+from pushforward.errors import UserError
+
+Activation = Literal["relu", "gelu", "silu", "tanh", "elu"]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+}
+
+
+def activation_module(name: str, after_linear: bool = False) -> nn.Module:
+    """A fresh activation module for ``name`` (one of :data:`ACTIVATIONS`).
+
+    ``after_linear=True`` promises the input is a linear layer's fresh output that nothing else
+    reads; ReLU then works in place, saving one large allocation per layer (its backward needs
+    only its output, and a linear layer's backward only its input, so autograd stays exact).
+    """
+    if name not in ACTIVATIONS:
+        raise UserError(f"unknown activation '{name}'", f"use one of: {', '.join(ACTIVATIONS)}")
+    if name == "relu" and after_linear:
+        return nn.ReLU(inplace=True)
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Sequential):
+    """``in_features → hidden_layers × (Linear, activation) → Linear → out_features``.
+
+    ``hidden_layers=0`` is a single affine map. ``zero_last=True`` zeroes the output layer's
+    weight and bias so the network starts as the constant 0: a flow whose conditioner outputs
+    zeros then starts as the identity map, which makes early training stable.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_features: int,
+        hidden_layers: int,
+        activation: Activation = "relu",
+        zero_last: bool = False,
+    ) -> None:
+        if hidden_layers < 0:
+            raise ValueError(f"hidden_layers must be >= 0, not {hidden_layers}")
+        sizes = [in_features] + [hidden_features] * hidden_layers + [out_features]
+        layers: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if i > 0:
+                layers.append(activation_module(activation, after_linear=True))
+            layers.append(nn.Linear(fan_in, fan_out))
+        super().__init__(*layers)
+        self.in_features = in_features
+        self.out_features = out_features
+        if zero_last:
+            last = layers[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)

@@ -1,0 +1,32 @@
+"""The shared MLP."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pushforward.errors import UserError
+from pushforward.nn import MLP
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "silu", "tanh", "elu"])
+@pytest.mark.parametrize("hidden_layers", [0, 1, 3])
+def test_shapes_and_depth(activation, hidden_layers):
+    net = MLP(3, 5, 16, hidden_layers, activation)
+    assert net(torch.randn(7, 3)).shape == (7, 5)
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == hidden_layers + 1
+
+
+def test_zero_last_gives_zero_output_but_trainable_hidden_layers():
+    net = MLP(3, 4, 8, 2, zero_last=True)
+    x = torch.randn(5, 3)
+    assert torch.equal(net(x), torch.zeros(5, 4))
+    net(x).pow(2).sum().backward()
+    assert any(p.grad is not None for p in net.parameters())
+    assert not torch.equal(net[0].weight, torch.zeros_like(net[0].weight))
+
+
+def test_unknown_activation_is_a_user_error():
+    with pytest.raises(UserError):
+        MLP(2, 2, 4, 1, activation="swish")
