@@ -26,8 +26,8 @@ class TrainConfig:
     warmup: float = 0.02  # fraction of the budget spent warming up linearly
     final_lr: float = 0.0  # as a fraction of lr at the end of the budget
     grad_clip: float = 5.0  # max gradient norm; 0 turns clipping off
-    validations: int = 50  # validations spread over the budget
-    patience: int = 20  # stop after this many validations without improvement; 0 = never
+    validations: int = 25  # validations spread over the budget
+    patience: int = 10  # stop after this many validations without improvement; 0 = never
     validation_batch: int = 8192
     ema_decay: float = 0.0  # exponential moving average of weights; 0 = off
 
@@ -40,8 +40,8 @@ class TrainConfig:
             (0 <= self.warmup < 1, "warmup is a fraction of the budget in [0, 1)", "use --set warmup=0.02"),
             (0 <= self.final_lr <= 1, "final_lr is a fraction of lr in [0, 1]", "use --set final_lr=0"),
             (self.grad_clip >= 0, "grad_clip must be ≥ 0", "use --set grad_clip=5 (0 turns clipping off)"),
-            (self.validations >= 1, "validations must be at least 1", "use --set validations=50"),
-            (self.patience >= 0, "patience must be ≥ 0", "use --set patience=20 (0 = never stop early)"),
+            (self.validations >= 1, "validations must be at least 1", "use --set validations=25"),
+            (self.patience >= 0, "patience must be ≥ 0", "use --set patience=10 (0 = never stop early)"),
             (self.validation_batch >= 1, "validation_batch must be at least 1", "use --set validation_batch=8192"),
             (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)", "use --set ema_decay=0.999 (0 = off)"),
         ]

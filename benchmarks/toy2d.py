@@ -1,0 +1,195 @@
+"""Benchmark (not a test): discrete flows on the 2-D toys, beside zuko and normflows.
+
+Protocol: every model gets the same data (the toy's seeded train / validation / test splits,
+standardised the same way), the same wall-clock training budget and the same number of CPU
+threads. pushforward's recipes run with the defaults a user gets from
+``pushforward fit TOY --model NAME --time T``. Peers run with their documented defaults and
+Adam at 1e-3, batch 512 (what a user of those libraries would write), in a plain loop.
+
+Reported per model and toy: test NLL (nats, data units), KL gap (= test NLL − true entropy),
+iterations, seconds to sample 100,000 points and to evaluate the NLL of 20,000 points, and the
+ratios of the peers' KL gap and sampling time to ours.
+
+    python benchmarks/toy2d.py                           # checkerboard, 60 s, all models
+    python benchmarks/toy2d.py --toys all --time 20      # every toy, shorter budget
+    python benchmarks/toy2d.py --peers none --models nsf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+import pushforward as pf
+from pushforward.data import get_toy, load_dataset, resolve_spec, toy_names
+from pushforward.data.preprocessing import Standardize
+
+
+@dataclass
+class Row:
+    toy: str
+    model: str
+    test_nll: float
+    kl_gap: float
+    steps: int
+    sample_seconds: float
+    nll_seconds: float
+
+
+def timed(function: Callable[[], object], repeats: int = 3) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+# -- ours ---------------------------------------------------------------------------------------
+
+
+def run_ours(toy: str, model: str, seconds: float, seed: int) -> Row:
+    with tempfile.TemporaryDirectory() as folder:
+        fitted = pf.fit(toy, model=model, time=seconds, seed=seed, out=f"{folder}/run", figures=False)
+        test = fitted.dataset().test
+        nll = float(-fitted.log_prob_tensor(test).double().mean())
+        sample_seconds = timed(lambda: fitted.sample_tensor(100_000))
+        nll_seconds = timed(lambda: fitted.log_prob_tensor(test[:20_000]))
+        entropy = get_toy(toy).entropy
+        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds)
+
+
+# -- peers --------------------------------------------------------------------------------------
+
+
+def peer_models() -> dict[str, Callable[[], tuple[torch.nn.Module, Callable, Callable]]]:
+    """name → builder returning (module, log_prob(x), sample(n))."""
+    builders: dict[str, Callable] = {}
+    try:
+        import zuko
+
+        def zuko_builder(kind: str) -> Callable:
+            def build():
+                flow = getattr(zuko.flows, kind)(features=2)
+                return flow, lambda x: flow().log_prob(x), lambda n: flow().sample((n,))
+
+            return build
+
+        builders["zuko NSF"] = zuko_builder("NSF")
+        builders["zuko RealNVP"] = zuko_builder("RealNVP")
+    except ImportError:
+        print("zuko is not installed: skipped (pip install zuko)")
+    try:
+        import normflows as nf
+
+        def normflows_nsf():
+            # normflows' README recipe: autoregressive RQ splines interleaved with LU mixing.
+            flows = []
+            for _ in range(4):
+                flows += [nf.flows.AutoregressiveRationalQuadraticSpline(2, 2, 128, tail_bound=5.0), nf.flows.LULinearPermute(2)]
+            model = nf.NormalizingFlow(nf.distributions.DiagGaussian(2, trainable=False), flows)
+            return model, model.log_prob, lambda n: model.sample(n)[0]
+
+        def normflows_realnvp():
+            # normflows' Real NVP example: affine coupling blocks with swap permutations.
+            flows = []
+            for _ in range(8):
+                param_map = nf.nets.MLP([1, 64, 64, 2], init_zeros=True)
+                flows += [nf.flows.AffineCouplingBlock(param_map), nf.flows.Permute(2, mode="swap")]
+            model = nf.NormalizingFlow(nf.distributions.DiagGaussian(2, trainable=False), flows)
+            return model, model.log_prob, lambda n: model.sample(n)[0]
+
+        builders["normflows NSF"] = normflows_nsf
+        builders["normflows RealNVP"] = normflows_realnvp
+    except ImportError:
+        print("normflows is not installed: skipped (pip install normflows)")
+    return builders
+
+
+def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) -> Row:
+    spec = resolve_spec(toy, seed=seed)
+    dataset = load_dataset(spec)
+    standardize = Standardize.fit(dataset.train)
+    train, test = standardize.forward(dataset.train), standardize.forward(dataset.test)
+    log_det = float(standardize.log_det(dataset.test[:1])[0])
+    torch.manual_seed(seed)
+    module, log_prob, sample = build()
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(seed)
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        batch = train[torch.randint(len(train), (512,), generator=generator)]
+        loss = -log_prob(batch).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        steps += 1
+    module.eval()
+    with torch.no_grad():
+        nll = float(-torch.cat([log_prob(part) for part in test.split(16384)]).double().mean()) - log_det
+        sample_seconds = timed(lambda: sample(100_000))
+        nll_seconds = timed(lambda: log_prob(test[:20_000]))
+    entropy = get_toy(toy).entropy
+    return Row(toy, name, nll, nll - entropy, steps, sample_seconds, nll_seconds)
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def print_table(rows: list[Row]) -> None:
+    print()
+    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | KL gap ÷ ours | sample time ÷ ours |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        ours = next((r for r in rows if r.toy == row.toy and r.model == "pushforward nsf"), None)
+        ratio_kl = f"{row.kl_gap / ours.kl_gap:.1f}×" if ours and ours.kl_gap > 0 else "—"
+        ratio_time = f"{row.sample_seconds / ours.sample_seconds:.1f}×" if ours else "—"
+        print(
+            f"| {row.toy} | {row.model} | {row.test_nll:.4f} | {row.kl_gap:.4f} | {row.steps:,} | "
+            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {ratio_kl} | {ratio_time} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--toys", default="checkerboard", help="comma-separated toy names, or 'all'")
+    parser.add_argument("--models", default="nsf,realnvp,maf", help="our recipes, comma-separated")
+    parser.add_argument("--peers", default="all", help="'all', 'none', or comma-separated peer names")
+    parser.add_argument("--time", type=float, default=60.0, help="training seconds per model")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    toys = toy_names() if args.toys == "all" else args.toys.split(",")
+    peers = peer_models() if args.peers != "none" else {}
+    if args.peers not in ("all", "none"):
+        wanted = set(args.peers.split(","))
+        peers = {k: v for k, v in peers.items() if k in wanted}
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {platform.processor() or platform.machine()} · "
+          f"{args.threads} threads · torch {torch.__version__} · {args.time:.0f} s per model")
+    rows: list[Row] = []
+    for toy in toys:
+        for model in args.models.split(","):
+            rows.append(run_ours(toy, model, args.time, args.seed))
+            print(json.dumps(rows[-1].__dict__), flush=True)
+        for name, build in peers.items():
+            rows.append(run_peer(name, build, toy, args.time, args.seed))
+            print(json.dumps(rows[-1].__dict__), flush=True)
+    print_table(rows)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as stream:
+            json.dump([row.__dict__ for row in rows], stream, indent=2)
+
+
+if __name__ == "__main__":
+    main()
