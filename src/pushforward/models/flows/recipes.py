@@ -120,7 +120,7 @@ class NSFHyperparameters:
     "auto": none for 2 features, lu for more).
     """
 
-    layers: int = 4
+    layers: int = 6
     hidden_features: int = 64
     hidden_layers: int = 2
     bins: int = 32
