@@ -67,8 +67,8 @@ def test_wrong_shaped_points_are_user_errors(fitted):
 
 
 def test_public_names():
-    assert {"nsf", "realnvp", "maf"} <= set(pf.models())
-    assert "checkerboard" in pf.datasets()
+    assert {"nsf", "realnvp", "maf"} <= set(pf.list_models())
+    assert "checkerboard" in pf.list_datasets()
     flow = pf.create("realnvp", event_shape=(2,), layers=2)
     assert flow.sample(5).shape == (5, 2)
     assert callable(pf.plot_density)

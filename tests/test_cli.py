@@ -19,8 +19,9 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder (None), so a new empty folder counts as a change."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +92,9 @@ def test_fit_on_a_csv_keeps_its_columns_and_units(capsys, tmp_path):
 
 def test_resume_continues_an_interrupted_run(capsys, tmp_path):
     out = tmp_path / "run"
+    # Standardised data already suit the initial Gaussian, so early stopping is turned off.
     assert run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "30", "--out", out,
-                   "--set", "n_train=1000", "--set", "n_test=200")[0] == 0
+                   "--set", "n_train=1000", "--set", "n_test=200", "--set", "patience=0")[0] == 0
     code, _, err = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--out", out, "--resume")
     assert code == 2 and "already used its budget" in err
     code, out_text, _ = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "50", "--out", out, "--resume")
@@ -138,6 +140,8 @@ BAD_INPUTS = [
     (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
     (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),
     (["fit", "checkerboard", "--steps", "1", "--set", "bins=many"], "bins must be an integer"),
+    (["fit", "checkerboard", "--steps", "1", "--set", "bins=1"], "bins must be an integer >= 2"),
+    (["fit", "checkerboard", "--steps", "1", "--set", "lr=-1"], "lr must be positive"),
     (["fit", "checkerboard", "--steps", "1", "--set", "lr"], "--set takes key=value"),
     (["fit", "checkerboard", "--steps", "0"], "--steps must be at least 1"),
     (["fit", "checkerboard", "--steps", "1", "--out", "{dir}/damaged"], "already exists"),

@@ -77,3 +77,14 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
             raise RuntimeError("crash in the middle")
     assert json.loads(target.read_text()) == {"v": 1}
     assert os.listdir(tmp_path) == ["file.json"]
+
+
+def test_force_replaces_only_the_old_runs_own_files(tmp_path):
+    old = RunDirectory.create(tmp_path / "run")
+    old.update_metrics("evaluation", {"test_nll": 1.0})
+    old.write_config({"model": "old"})
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    new = RunDirectory.create(tmp_path / "run", force=True)
+    assert new.read_metrics() == {}
+    assert not (tmp_path / "run" / "config.json").exists()
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"

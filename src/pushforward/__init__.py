@@ -6,7 +6,7 @@ The public API::
     load(run_dir)                          -> FittedModel rebuilt from safe files
     create(name, event_shape, **hparams)   -> an untrained model from the registry
     plot_density(f)                        -> how x = f(z) reshapes a standard Gaussian
-    models(), datasets()                   -> the built-in names
+    list_models(), list_datasets()         -> the built-in names
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ _EXPORTS = {
 }
 
 
-def models() -> list[str]:
+def list_models() -> list[str]:
     """Names accepted by ``fit(model=...)`` and ``create``."""
     from pushforward.models.base import model_names
 
     return model_names()
 
 
-def datasets() -> list[str]:
+def list_datasets() -> list[str]:
     """Names of the built-in data sets."""
     from pushforward.data.toy2d import toy_names
 
@@ -50,4 +50,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pushforward' has no attribute '{name}'")
 
 
-__all__ = ["__version__", "datasets", "models", *_EXPORTS]
+__all__ = ["__version__", "list_datasets", "list_models", *_EXPORTS]

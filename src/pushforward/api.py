@@ -118,7 +118,7 @@ class FittedModel:
 
         target = self._figure_path(out, "density.png")
         dataset = self.dataset()
-        data = dataset.train[:20_000].numpy()
+        data = dataset.train[:100_000].numpy()
         points = self.sample(samples, seed=seed)
         log_prob = None
         if self.model.likelihood != "none" and self.event_shape == (2,):
@@ -174,14 +174,16 @@ def fit(
     chosen = split_settings(entry, dict(settings or {}))
     budget = Budget(seconds=time, steps=steps) if (time is not None or steps is not None) else Budget(seconds=60.0)
     spec = resolve_spec(data, seed=seed, **chosen.data.spec_sizes())
-    dataset = load_dataset(spec)
     target = Path(out) if out is not None else default_run_path(spec.label, model)
-    run = RunDirectory.create(target, force=force)  # checks the output before any training
+    RunDirectory.check_new(target, force=force)
+    dataset = load_dataset(spec)
     torch_device = resolve_device(device)
 
     preprocessing = Standardize.fit(dataset.train) if chosen.data.standardize else Standardize.identity(dataset.event_shape[0])
     torch.manual_seed(seed)
     network = create(model, dataset.event_shape, **chosen.model).to(torch_device)
+    # Only now that every input has been checked does anything touch the disk.
+    run = RunDirectory.create(target, force=force)
     config = {
         "pushforward_version": __version__,
         "model": model,

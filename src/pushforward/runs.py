@@ -56,8 +56,9 @@ class RunDirectory:
 
     # -- opening ---------------------------------------------------------------------------
 
-    @classmethod
-    def create(cls, path: str | Path, *, force: bool = False) -> RunDirectory:
+    @staticmethod
+    def check_new(path: str | Path, *, force: bool = False) -> None:
+        """Raise unless ``path`` can hold a new run (absent, empty, or replaced with ``force``)."""
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise UserError(f"'{path}' exists and is not a directory", "choose another --out")
@@ -66,8 +67,26 @@ class RunDirectory:
                 f"output directory '{path}' already exists",
                 "choose another --out, continue it with --resume, or replace it with --force",
             )
+
+    @classmethod
+    def create(cls, path: str | Path, *, force: bool = False) -> RunDirectory:
+        cls.check_new(path, force=force)
+        path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        run = cls(path)
+        if force:
+            run._clear()
+        return run
+
+    def _clear(self) -> None:
+        """Remove a replaced run's own files (only those: anything else the user put there stays),
+        so nothing stale, such as an old evaluation in metrics.json, mixes into the new run."""
+        for name in (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT):
+            (self.path / name).unlink(missing_ok=True)
+        if self.figures.is_dir():
+            for figure in self.figures.iterdir():
+                if figure.is_file() and figure.suffix.lower() in (".png", ".pdf", ".svg", ".gif"):
+                    figure.unlink()
 
     @classmethod
     def open(cls, path: str | Path) -> RunDirectory:

@@ -216,22 +216,24 @@ def autoregressive_stack(
 # -- the registered recipes -------------------------------------------------------------------
 
 
+def _network_options(hp: RealNVPHyperparameters | MAFHyperparameters | NSFHyperparameters) -> dict[str, object]:
+    """The step-stack settings every recipe shares."""
+    return {
+        "layers": hp.layers,
+        "hidden_features": hp.hidden_features,
+        "hidden_layers": hp.hidden_layers,
+        "activation": hp.activation,
+        "actnorm": hp.actnorm,
+    }
+
+
 @register("realnvp", family="flow", summary="RealNVP: affine coupling layers (Dinh et al., 2017)")
 class RealNVP(Flow):
     hyperparameters_class = RealNVPHyperparameters
 
     def __init__(self, event_shape: tuple[int, ...], hparams: RealNVPHyperparameters) -> None:
         kernel = AffineKernel(hparams.log_scale_bound)
-        transforms = coupling_stack(
-            tuple(event_shape),
-            kernel,
-            layers=hparams.layers,
-            hidden_features=hparams.hidden_features,
-            hidden_layers=hparams.hidden_layers,
-            activation=hparams.activation,
-            actnorm=hparams.actnorm,
-            linear=hparams.linear,
-        )
+        transforms = coupling_stack(tuple(event_shape), kernel, linear=hparams.linear, **_network_options(hparams))
         super().__init__(event_shape, hparams, transforms)
 
 
@@ -241,15 +243,7 @@ class MAF(Flow):
 
     def __init__(self, event_shape: tuple[int, ...], hparams: MAFHyperparameters) -> None:
         kernel = AffineKernel(hparams.log_scale_bound)
-        transforms = autoregressive_stack(
-            tuple(event_shape),
-            kernel,
-            layers=hparams.layers,
-            hidden_features=hparams.hidden_features,
-            hidden_layers=hparams.hidden_layers,
-            activation=hparams.activation,
-            actnorm=hparams.actnorm,
-        )
+        transforms = autoregressive_stack(tuple(event_shape), kernel, **_network_options(hparams))
         super().__init__(event_shape, hparams, transforms)
 
 
@@ -269,14 +263,5 @@ class NSF(Flow):
     def __init__(self, event_shape: tuple[int, ...], hparams: NSFHyperparameters) -> None:
         kernel = SplineKernel(hparams.bins, hparams.bound)
         stack = autoregressive_stack if hparams.autoregressive else coupling_stack
-        transforms = stack(
-            tuple(event_shape),
-            kernel,
-            layers=hparams.layers,
-            hidden_features=hparams.hidden_features,
-            hidden_layers=hparams.hidden_layers,
-            activation=hparams.activation,
-            actnorm=hparams.actnorm,
-            linear=hparams.linear,
-        )
+        transforms = stack(tuple(event_shape), kernel, linear=hparams.linear, **_network_options(hparams))
         super().__init__(event_shape, hparams, transforms)
