@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
 
 class TrainingProgress:
@@ -18,7 +18,6 @@ class TrainingProgress:
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TextColumn("{task.fields[status]}"),
-                TimeRemainingColumn(),
                 console=console or Console(stderr=True),
                 transient=False,
                 refresh_per_second=4,

@@ -195,7 +195,7 @@ class Trainer:
                 self._validate(log=True)
             bar.update(
                 self.budget.progress(self.step, self.elapsed),
-                loss=math.nan,
+                loss=self.history[-1].get("loss", math.nan) if self.history else math.nan,
                 score=self.best_score,
                 score_name=self.model.validation_name,
                 rate=rate,
