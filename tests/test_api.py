@@ -56,6 +56,8 @@ def test_evaluate_reports_kl_gap_against_log_32(fitted):
     assert results["kl_gap"] == pytest.approx(results["test_nll"] - np.log(32))
     assert results["kl_gap"] > -3 * results["kl_gap_se"]  # KL ≥ 0 up to sampling error
     assert 0 <= results["outside_support"] <= 1
+    # log p is constant on the squares, so the paired estimate equals test NLL − entropy here.
+    assert results["kl_gap_paired"] == pytest.approx(results["kl_gap"], abs=1e-9)
     assert fitted.run.read_metrics()["evaluation"]["test_nll"] == pytest.approx(results["test_nll"])
 
 
@@ -72,3 +74,12 @@ def test_public_names():
     flow = pf.create("realnvp", event_shape=(2,), layers=2)
     assert flow.sample(5).shape == (5, 2)
     assert callable(pf.plot_density)
+
+
+def test_paired_kl_estimate_agrees_with_the_entropy_one_on_a_noisy_toy(tmp_path):
+    run = pf.fit("moons", model="nsf", steps=40, out=tmp_path / "moons", settings=TINY, figures=False)
+    results = run.evaluate(n=200)
+    gap, paired = results["kl_gap"], results["kl_gap_paired"]
+    assert abs(gap - paired) < 4 * results["kl_gap_se"]
+    assert results["kl_gap_paired_se"] < results["kl_gap_se"]
+    assert paired > -3 * results["kl_gap_paired_se"]  # a KL divergence, up to sampling error
