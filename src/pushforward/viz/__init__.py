@@ -4,7 +4,8 @@ course-style explorer of pushforwards (``plot_density``).
 Everything draws on an off-screen Agg canvas and writes files atomically; nothing opens a window.
 """
 
-from pushforward.viz.explore import ExploreResult, parse_expression, plot_density, random_network
+from pushforward.viz.explore import ExploreResult, plot_density, random_network
+from pushforward.viz.expressions import parse_expression
 from pushforward.viz.grid import density_on_grid
 from pushforward.viz.model_figure import plot_history, plot_model, plot_samples
 
