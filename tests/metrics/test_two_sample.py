@@ -1,10 +1,13 @@
+import dataclasses
+
 import dcor
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from pushforward.errors import UserError
-from pushforward.metrics import energy_distance
+from pushforward.metrics import TestResult, energy_distance, energy_test, median_bandwidth, mmd, mmd_test
 
 
 def test_energy_distance_matches_dcor_and_chunking_does_not_change_it():
@@ -36,3 +39,182 @@ def test_energy_distance_is_small_for_one_distribution_and_large_for_a_shift():
 def test_bad_sample_sets(x, y, message):
     with pytest.raises(UserError, match=message):
         energy_distance(x, y)
+
+
+# --- permutation tests: energy_test, mmd, mmd_test ---------------------------------------------
+
+
+@pytest.mark.parametrize("n,m,seed", [(30, 30, 0), (45, 20, 3), (7, 60, 11)])
+def test_energy_test_reproduces_dcor_statistic_and_p_value_exactly(n, m, seed):
+    # The permutations are drawn from numpy.random.RandomState(seed) exactly as dcor draws them,
+    # so the p-values agree exactly, not just within Monte-Carlo error.
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, 3)), rng.normal(loc=0.25, size=(m, 3))
+    expected = dcor.homogeneity.energy_test(x, y, num_resamples=99, random_state=seed)
+    result = energy_test(torch.from_numpy(x), torch.from_numpy(y), permutations=99, seed=seed)
+    assert result.statistic == pytest.approx(float(expected.statistic), rel=1e-9)
+    assert result.p_value == expected.pvalue
+    assert result.permutations == 99 and result.name == "energy"
+    assert result.statistic == pytest.approx(n * m / (n + m) * energy_distance(x, y), rel=1e-10)
+
+
+def _gaussian_gram(a, b, bandwidths):
+    squared = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return sum(np.exp(-squared / (2 * s**2)) for s in bandwidths)
+
+
+def _mmd_numpy(x, y, bandwidths):
+    """Unbiased MMD² straight from the definition (Gretton et al. 2012, eq. 3)."""
+    n, m = len(x), len(y)
+    kxx, kyy, kxy = (_gaussian_gram(a, b, bandwidths) for a, b in [(x, x), (y, y), (x, y)])
+    return (
+        (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2 * kxy.mean()
+    )
+
+
+def _lower_median_distance(z):
+    i, j = np.triu_indices(len(z), k=1)
+    distances = np.sort(np.linalg.norm(z[i] - z[j], axis=1))
+    return distances[(len(distances) - 1) // 2]
+
+
+def test_mmd_matches_the_direct_formula_for_every_kind_of_bandwidth():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(50, 4)), rng.normal(scale=1.3, size=(37, 4))
+    median = _lower_median_distance(np.concatenate([x, y]))
+    assert median_bandwidth(x, y) == pytest.approx(median, rel=1e-12)
+    for bandwidth, sigmas in [
+        (None, [median]),
+        (0.7, [0.7]),
+        (np.float32(0.75), [0.75]),
+        ([0.5, 1, 2.0], [0.5, 1.0, 2.0]),
+        (torch.tensor([0.5, 1.5]), [0.5, 1.5]),
+    ]:
+        expected = _mmd_numpy(x, y, sigmas)
+        assert mmd(torch.from_numpy(x), torch.from_numpy(y), bandwidth=bandwidth) == pytest.approx(
+            expected, rel=1e-9, abs=1e-14
+        )
+        assert mmd(x, y, bandwidth=bandwidth, chunk=6) == pytest.approx(expected, rel=1e-9, abs=1e-14)
+
+
+def test_mmd_test_p_value_equals_a_slow_permutation_loop():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(25, 2)), rng.normal(loc=0.3, size=(31, 2))
+    sigma = 0.9
+    z, n = np.concatenate([x, y]), len(x)
+    state = np.random.RandomState(5)
+    observed = _mmd_numpy(x, y, [sigma])
+    permuted = []
+    for _ in range(49):
+        perm = state.permutation(len(z))
+        permuted.append(_mmd_numpy(z[perm[:n]], z[perm[n:]], [sigma]))
+    expected_p = (1 + sum(p >= observed - 1e-12 for p in permuted)) / 50
+    result = mmd_test(x, y, permutations=49, seed=5, bandwidth=sigma)
+    assert result.statistic == pytest.approx(observed, rel=1e-9)
+    assert result.p_value == pytest.approx(expected_p)
+    assert result.name == "mmd" and result.permutations == 49
+
+
+def test_under_the_null_p_values_are_roughly_uniform():
+    # 100 independent pairs of small samples from one distribution: the number of p ≤ 0.05 is
+    # Binomial(100, 0.05) for an exact test, so it must lie in that law's 99.9% interval.
+    low, high = stats.binom.interval(0.999, 100, 0.05)
+    generator = torch.Generator().manual_seed(0)
+    p_values = {"energy": [], "mmd": []}
+    for seed in range(100):
+        x, y = torch.randn(30, 2, generator=generator), torch.randn(25, 2, generator=generator)
+        p_values["energy"].append(energy_test(x, y, permutations=99, seed=seed).p_value)
+        p_values["mmd"].append(mmd_test(x, y, permutations=99, seed=seed).p_value)
+    for name, values in p_values.items():
+        values = np.array(values)
+        assert low <= (values <= 0.05).sum() <= high, name
+        assert 0.35 < values.mean() < 0.65, name
+
+
+def test_both_tests_reject_a_clear_shift():
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.randn(200, 3, generator=generator), torch.randn(150, 3, generator=generator) + 0.8
+    for test in (energy_test, mmd_test):
+        result = test(x, y, permutations=199)
+        assert result.p_value <= 0.01
+        assert result.p_value == 1 / 200  # no permutation reaches the observed statistic
+
+
+def test_chunked_and_unchunked_results_agree():
+    generator = torch.Generator().manual_seed(2)
+    x, y = torch.randn(120, 5, generator=generator), torch.randn(90, 5, generator=generator) * 1.1
+    for test in (energy_test, mmd_test):
+        whole = test(x, y, permutations=150, seed=4, chunk=10_000)
+        for chunk in (1, 7, 64):
+            chunked = test(x, y, permutations=150, seed=4, chunk=chunk)
+            assert chunked.statistic == pytest.approx(whole.statistic, rel=1e-9, abs=1e-14)
+            assert chunked.p_value == whole.p_value
+
+
+def test_many_permutations_span_several_label_batches(monkeypatch):
+    import pushforward.metrics.two_sample as two_sample
+
+    generator = torch.Generator().manual_seed(3)
+    x, y = torch.randn(40, 2, generator=generator), torch.randn(30, 2, generator=generator)
+    for test in (energy_test, mmd_test):
+        expected = test(x, y, permutations=300, seed=1)
+        with monkeypatch.context() as patch:
+            patch.setattr(two_sample, "_LABEL_BUDGET", 70 * 16)  # 16 label rows per batch
+            batched = test(x, y, permutations=300, seed=1)
+        assert batched.statistic == pytest.approx(expected.statistic, rel=1e-9, abs=1e-14)
+        assert batched.p_value == expected.p_value
+
+
+def test_test_result_is_frozen_and_inputs_of_any_float_type_work():
+    x = np.random.default_rng(4).normal(size=(20, 2)).astype(np.float32)
+    result = energy_test(x, torch.from_numpy(x[::-1].copy()) + 0.01, permutations=9)
+    assert isinstance(result, TestResult)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.p_value = 0.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_tensors_give_the_cpu_answer():
+    generator = torch.Generator().manual_seed(5)
+    x, y = torch.randn(60, 3, generator=generator), torch.randn(50, 3, generator=generator)
+    for test in (energy_test, mmd_test):
+        cpu, gpu = test(x, y, permutations=50), test(x.cuda(), y.cuda(), permutations=50)
+        assert gpu.statistic == pytest.approx(cpu.statistic, rel=1e-9) and gpu.p_value == cpu.p_value
+
+
+_BAD_SAMPLES = [
+    (torch.zeros(10, 2), torch.zeros(10, 3), "different dimensions"),
+    (torch.zeros(1, 2), torch.zeros(10, 2), "at least 2 points"),
+    (torch.full((10, 2), float("nan")), torch.zeros(10, 2), "NaN"),
+    (torch.zeros(10, 2), torch.full((10, 2), float("inf")), "infinite"),
+]
+
+
+@pytest.mark.parametrize("function", [energy_test, mmd, mmd_test])
+@pytest.mark.parametrize("x,y,message", _BAD_SAMPLES)
+def test_bad_sample_sets_for_the_tests(function, x, y, message):
+    with pytest.raises(UserError, match=message):
+        function(x, y)
+
+
+@pytest.mark.parametrize("test", [energy_test, mmd_test])
+@pytest.mark.parametrize("permutations", [0, -5, 2.5, True, "many", float("inf"), None])
+def test_bad_permutation_counts(test, permutations):
+    with pytest.raises(UserError, match="permutations") as error:
+        test(torch.randn(10, 2), torch.randn(10, 2), permutations=permutations)
+    assert error.value.fix
+
+
+@pytest.mark.parametrize("bandwidth", [0.0, -1.0, float("nan"), [], [1.0, -2.0], "wide", True])
+def test_bad_bandwidths(bandwidth):
+    with pytest.raises(UserError, match="bandwidth"):
+        mmd(torch.randn(10, 2), torch.randn(10, 2), bandwidth=bandwidth)
+
+
+def test_the_median_heuristic_refuses_duplicated_points_and_bad_chunks_are_refused():
+    with pytest.raises(UserError, match="zero kernel bandwidth"):
+        mmd_test(torch.zeros(10, 2), torch.zeros(10, 2))
+    with pytest.raises(UserError, match="chunk"):
+        energy_test(torch.randn(10, 2), torch.randn(10, 2), chunk=0)
