@@ -18,6 +18,8 @@ Conventions:
 
 from __future__ import annotations
 
+import abc
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -31,7 +33,7 @@ from pushforward.hparams import build
 LikelihoodKind = Literal["exact", "estimate", "bound", "none"]
 
 
-class GenerativeModel(nn.Module):
+class GenerativeModel(nn.Module, abc.ABC):
     """A learned map g pushing a standard Gaussian onto the data's distribution.
 
     Subclasses set :attr:`hyperparameters_class` (a dataclass) and implement :meth:`sample`,
@@ -50,9 +52,9 @@ class GenerativeModel(nn.Module):
 
     # -- what every family answers ---------------------------------------------------------
 
+    @abc.abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples of shape ``(n, *event_shape)`` on the model's device."""
-        raise NotImplementedError(f"{type(self).__name__} must implement sample()")
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Log-density (nats) of each row of ``x``, shape ``(n,)``; see :attr:`likelihood`."""

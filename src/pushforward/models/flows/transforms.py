@@ -9,6 +9,8 @@ axes are positions that share parameters.
 
 from __future__ import annotations
 
+import abc
+
 from collections.abc import Iterable
 
 from torch import Tensor, nn
@@ -19,16 +21,16 @@ def sum_event(elementwise: Tensor) -> Tensor:
     return elementwise.sum(dim=tuple(range(1, elementwise.dim())))
 
 
-class Transform(nn.Module):
+class Transform(nn.Module, abc.ABC):
     """An invertible map with a tractable log-det in both directions."""
 
+    @abc.abstractmethod
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(z, log|det ∂z/∂x|)`` with the log-det of shape ``(n,)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """``(x, log|det ∂x/∂z|)`` with the log-det of shape ``(n,)``."""
-        raise NotImplementedError
 
 
 class Composition(Transform):
