@@ -30,6 +30,7 @@ from pushforward.models.base import GenerativeModel, batched_log_prob, create, g
 from pushforward.runs import FIGURES, RunDirectory, default_run_path
 from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
+from pushforward.train.state import clone_state
 from pushforward.train.trainer import Trainer, TrainResult
 
 SAMPLE_CHUNK = 65536
@@ -251,7 +252,9 @@ def _resume(out, *, data, model, time, steps, settings, device, progress, figure
         description=f"{config['model']} on {spec.label} (resumed)",
         on_checkpoint=lambda t: _save_progress(run, t),
     )
-    trainer.restore(tensors, meta, best_state=run.load_weights(device=fitted.model.device))
+    # `load` just put the kept (best) weights into the model: take them before the checkpoint's
+    # current weights replace them, rather than reading model.safetensors a second time.
+    trainer.restore(tensors, meta, best_state=clone_state(fitted.model))
     trainer.history = run.read_history()
     run.write_config(config)
     return _train_and_save(fitted, trainer, figures)

@@ -104,10 +104,10 @@ def sample(
     if n < 1:
         raise UserError(f"-n is {n}", "ask for at least 1 sample")
     fitted = load(run)
-    values = fitted.sample(n, seed=seed)
-    columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.reshape(n, -1).shape[1])]
+    values = fitted.sample(n, seed=seed).reshape(n, -1)
+    columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.shape[1])]
     with atomic_path(output) as temporary:
-        write_table(temporary, output.suffix, values.reshape(n, -1), columns)
+        write_table(temporary, output.suffix, values, columns)
     out.print(f"wrote {n} samples to {output}")
 
 

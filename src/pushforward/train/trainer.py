@@ -76,7 +76,7 @@ class Trainer:
         seed: int = 0,
         progress: bool = False,
         description: str = "training",
-        on_checkpoint: Callable[[Trainer], None] | None = None,
+        on_checkpoint: Callable[[Trainer], None] | None = None,  # periodic saves; the caller saves at the end
     ) -> None:
         self.model = model
         self.device = model.device
@@ -174,7 +174,7 @@ class Trainer:
                         score=None if math.isinf(self.best_score) else self.best_score,
                         score_name=self.model.validation_name,
                         rate=rate,
-                        left=self._time_left(fraction, rate),
+                        left=self._time_left(rate),
                     )
                 if fraction >= next_validation or fraction >= 1.0:
                     improved = self._validate(log=True)
@@ -204,8 +204,6 @@ class Trainer:
         if status == "diverged":
             self.restore_best()
         result = TrainResult(status, self.step, self.elapsed, self.best_score, self.best_step, message, self.history)
-        if self.on_checkpoint:
-            self.on_checkpoint(self)
         if status == "diverged":
             raise TrainingDiverged(message, self.step)
         return result
@@ -213,7 +211,7 @@ class Trainer:
     def _next_validation_progress(self) -> float:
         return (self.validations_done + 1) / self.config.validations
 
-    def _time_left(self, fraction: float, rate: float) -> float:
+    def _time_left(self, rate: float) -> float:
         estimates = []
         if self.budget.seconds is not None:
             estimates.append(self.budget.seconds - self.elapsed)

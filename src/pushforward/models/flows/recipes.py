@@ -155,6 +155,11 @@ def _mixing(features: int, linear: LinearKind) -> list[Transform]:
     return []
 
 
+def _step_prefix(features: int, actnorm: bool, linear: LinearKind) -> list[Transform]:
+    """What precedes each step's main transform: ``[ActNorm] → [mixing]``."""
+    return ([ActNorm(features)] if actnorm else []) + _mixing(features, linear)
+
+
 def coupling_stack(
     event_shape: tuple[int, ...],
     kernel: ElementwiseKernel,
@@ -175,9 +180,7 @@ def coupling_stack(
     conditioner = mlp_conditioner(hidden_features, hidden_layers, activation)
     transforms: list[Transform] = []
     for i in range(layers):
-        if actnorm:
-            transforms.append(ActNorm(features))
-        transforms += _mixing(features, linear)
+        transforms += _step_prefix(features, actnorm, linear)
         parity = 0 if linear == "permutation" else i % 2
         transforms.append(Coupling(event_shape, kernel, parity=parity, conditioner=conditioner))
     return transforms
@@ -201,9 +204,7 @@ def autoregressive_stack(
     features = event_shape[0]
     transforms: list[Transform] = []
     for i in range(layers):
-        if actnorm:
-            transforms.append(ActNorm(features))
-        transforms += _mixing(features, linear)
+        transforms += _step_prefix(features, actnorm, linear)
         reverse = linear != "permutation" and i % 2 == 1
         transforms.append(
             MaskedAutoregressive(
