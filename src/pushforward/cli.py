@@ -182,14 +182,12 @@ def datasets() -> None:
     """List the built-in data sets, with their true entropy."""
     from pushforward.data.toy2d import get_toy, toy_names
 
-    table = Table(title="built-in data sets")
-    for column in ("name", "entropy (nats)", "how", "description"):
-        table.add_column(column)
+    rows = []
     for name in toy_names():
         toy = get_toy(name)
         entropy = f"{toy.entropy:.4f}" + (f" ± {toy.entropy_se:.4f}" if toy.entropy_se else "")
-        table.add_row(name, entropy, toy.entropy_method, toy.description)
-    out.print(table)
+        rows.append((name, entropy, toy.entropy_method, toy.description))
+    _print_table("built-in data sets", ("name", "entropy (nats)", "how", "description"), rows)
 
 
 @app.command()
@@ -197,11 +195,16 @@ def models() -> None:
     """List the model names that `fit --model` accepts."""
     from pushforward.models.base import available_models
 
-    table = Table(title="models")
-    for column in ("name", "family", "likelihood", "description"):
+    rows = [(entry.name, entry.family, entry.likelihood, entry.summary) for entry in available_models()]
+    _print_table("models", ("name", "family", "likelihood", "description"), rows)
+
+
+def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = Table(title=title)
+    for column in columns:
         table.add_column(column)
-    for entry in available_models():
-        table.add_row(entry.name, entry.family, entry.likelihood, entry.summary)
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 
