@@ -218,3 +218,30 @@ def test_the_median_heuristic_refuses_duplicated_points_and_bad_chunks_are_refus
         mmd_test(torch.zeros(10, 2), torch.zeros(10, 2))
     with pytest.raises(UserError, match="chunk"):
         energy_test(torch.randn(10, 2), torch.randn(10, 2), chunk=0)
+
+
+def test_multiscale_bandwidth_sums_kernels_around_the_median():
+    from pushforward.metrics import MULTISCALE_FACTORS, kernel_bandwidths
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(40, 3)), rng.normal(loc=0.2, size=(35, 3))
+    median = _lower_median_distance(np.concatenate([x, y]))
+    sigmas = [f * median for f in MULTISCALE_FACTORS]
+    assert kernel_bandwidths(x, y, "multiscale") == pytest.approx(sigmas, rel=1e-12)
+    assert kernel_bandwidths(x, y, "median") == pytest.approx([median], rel=1e-12)
+    assert mmd(x, y, bandwidth="multiscale") == pytest.approx(_mmd_numpy(x, y, sigmas), rel=1e-9)
+    # The test with these kernels gives the statistic of mmd() and a p-value.
+    result = mmd_test(x, y, bandwidth="multiscale", permutations=49)
+    assert result.statistic == pytest.approx(_mmd_numpy(x, y, sigmas), rel=1e-9)
+
+
+def test_multiscale_mmd_test_is_calibrated_under_the_null_and_rejects_a_shift():
+    low, high = stats.binom.interval(0.999, 100, 0.05)
+    generator = torch.Generator().manual_seed(7)
+    p_values = []
+    for seed in range(100):
+        x, y = torch.randn(30, 2, generator=generator), torch.randn(25, 2, generator=generator)
+        p_values.append(mmd_test(x, y, permutations=99, seed=seed, bandwidth="multiscale").p_value)
+    assert low <= (np.array(p_values) <= 0.05).sum() <= high
+    x, y = torch.randn(200, 3, generator=generator), torch.randn(150, 3, generator=generator) + 0.8
+    assert mmd_test(x, y, permutations=199, bandwidth="multiscale").p_value == 1 / 200

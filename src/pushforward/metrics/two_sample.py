@@ -223,9 +223,31 @@ def _median_bandwidth(z: Tensor) -> float:
     return bandwidth
 
 
-def _bandwidths(z: Tensor, bandwidth: float | Sequence[float] | None) -> list[float]:
-    if bandwidth is None:
+# Multiples of the median distance summed by ``bandwidth="multiscale"``: a factor of 2 apart,
+# so structure from a quarter of the typical distance to four times it is seen by some kernel.
+MULTISCALE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+Bandwidth = float | Sequence[float] | str | None
+"""A kernel size: None or "median" (the median heuristic), "multiscale" (the median times each of
+:data:`MULTISCALE_FACTORS`, kernels summed), a positive float σ, or a sequence of σ (summed)."""
+
+
+def kernel_bandwidths(x: Tensor, y: Tensor, bandwidth: Bandwidth = None) -> list[float]:
+    """The σ values that ``bandwidth`` stands for on the pooled sample of ``x`` and ``y``.
+
+    Fix them on one pair of samples (say two real ones) and pass the list to :func:`mmd` for
+    every model, so that MMD values of different models use one kernel and can be compared.
+    """
+    x, y = check_samples(x, y)
+    return _bandwidths(torch.cat([x, y]), bandwidth)
+
+
+def _bandwidths(z: Tensor, bandwidth: Bandwidth) -> list[float]:
+    if bandwidth is None or (isinstance(bandwidth, str) and bandwidth == "median"):
         return [_median_bandwidth(z)]
+    if isinstance(bandwidth, str) and bandwidth == "multiscale":
+        median = _median_bandwidth(z)
+        return [factor * median for factor in MULTISCALE_FACTORS]
     if isinstance(bandwidth, Tensor):
         bandwidth = bandwidth.tolist()
     try:
@@ -234,8 +256,8 @@ def _bandwidths(z: Tensor, bandwidth: float | Sequence[float] | None) -> list[fl
         values = []
     if isinstance(bandwidth, (bool, str)) or not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise UserError(
-            f"bandwidth must be a positive length or a non-empty sequence of them, not {bandwidth!r}",
-            "pass bandwidth=None for the median heuristic, a float, or a list such as [0.5, 1, 2]",
+            f"bandwidth must be 'median', 'multiscale', a positive length or a non-empty sequence of them, not {bandwidth!r}",
+            "pass bandwidth='median' (the default), 'multiscale', a float, or a list such as [0.5, 1, 2]",
         )
     return values
 
@@ -260,7 +282,7 @@ def _mmd_squared(sxx: Tensor, sxy: Tensor, syy: Tensor, n: int, m: int) -> Tenso
 
 
 def mmd(
-    x: Tensor, y: Tensor, bandwidth: float | Sequence[float] | None = None, chunk: int = TEST_CHUNK
+    x: Tensor, y: Tensor, bandwidth: Bandwidth = None, chunk: int = TEST_CHUNK
 ) -> float:
     """Unbiased squared maximum mean discrepancy MMD²_u with a Gaussian kernel.
 
@@ -268,9 +290,12 @@ def mmd(
 
         MMD²_u = Σ_{i≠j} k(x_i, x_j) / n(n−1) + Σ_{i≠j} k(y_i, y_j) / m(m−1) − 2 Σ_{i,j} k(x_i, y_j) / nm
 
-    with k(a, b) = exp(−‖a − b‖² / 2σ²). ``bandwidth`` is σ: None for the median heuristic
-    (:func:`median_bandwidth`), a float, or a sequence of σ whose kernels are summed. Being
-    unbiased, it can be slightly negative when the distributions are equal.
+    with k(a, b) = exp(−‖a − b‖² / 2σ²). ``bandwidth`` is σ: None or "median" for the median
+    heuristic (:func:`median_bandwidth`); "multiscale" for the sum of kernels at the median
+    times 1/4, 1/2, 1, 2 and 4 (:data:`MULTISCALE_FACTORS`), which sees both fine and coarse
+    differences (the sum of characteristic kernels is characteristic); a float; or a sequence
+    of σ whose kernels are summed. Being unbiased, it can be slightly negative when the
+    distributions are equal.
     """
     x, y = check_samples(x, y)
     chunk = _check_chunk(chunk)
@@ -288,7 +313,7 @@ def mmd_test(
     y: Tensor,
     permutations: int = 200,
     seed: int = 0,
-    bandwidth: float | Sequence[float] | None = None,
+    bandwidth: Bandwidth = None,
     chunk: int = TEST_CHUNK,
 ) -> TestResult:
     """Permutation test of equal distributions with the unbiased MMD² (see :func:`mmd`).
