@@ -102,11 +102,20 @@ def test_resume_continues_an_interrupted_run(capsys, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 50
 
 
-def test_demo_runs_and_says_where_the_figures_are(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "demo", "--time", "2", "--out", tmp_path / "demo")
+def test_demo_compares_the_families_and_ends_with_the_report(capsys, tmp_path, monkeypatch):
+    from pushforward.comparison import demo_models
+
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "demo", "--time", "2", "--n", "300")
     assert code == 0
-    assert out.strip().splitlines()[-1].endswith(str(tmp_path / "demo" / "figures"))
-    assert (tmp_path / "demo" / "figures" / "density.png").exists()
+    reports = list((tmp_path / "runs" / "demo").glob("*/report.html"))
+    assert len(reports) == 1
+    assert out.strip().splitlines()[-1].endswith(str(reports[0].relative_to(tmp_path)))
+    assert "demo plan: " in out
+    names, _ = demo_models()
+    assert {p.name for p in reports[0].parent.iterdir()} >= {f"{name}-seed0" for name in names}
+    # A second demo goes to a new directory; an explicit existing --out is refused.
+    assert run_cli(capsys, "demo", "--time", "2", "--out", reports[0].parent)[0] == 2
 
 
 def test_console_script_entry_point(tmp_path):

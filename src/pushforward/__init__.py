@@ -4,6 +4,7 @@ The public API::
 
     fit(data, model="nsf", time=60, ...)   -> FittedModel (samples, log_prob, evaluate, plot)
     load(run_dir)                          -> FittedModel rebuilt from safe files
+    compare(data, models=[...], time=60)   -> Leaderboard; writes leaderboard.json and report.html
     create(name, event_shape, **hparams)   -> an untrained model from the registry
     plot_density(f)                        -> how x = f(z) reshapes a standard Gaussian
     list_models(), list_datasets()         -> the built-in names
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "fit": ("pushforward.api", "fit"),
     "load": ("pushforward.api", "load"),
+    "compare": ("pushforward.comparison", "compare"),
     "FittedModel": ("pushforward.api", "FittedModel"),
     "create": ("pushforward.models.base", "create"),
     "plot_density": ("pushforward.viz.explore", "plot_density"),

@@ -208,24 +208,75 @@ def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...
     out.print(table)
 
 
+@app.command("compare")
+def compare_models(
+    data: str = typer.Argument(..., help="A built-in data set (see `pushforward datasets`) or a .npy/.csv file."),
+    models: str = typer.Option("nsf,realnvp,maf", "--models", "-m", help="Comma-separated model names."),
+    time: Optional[float] = typer.Option(None, "--time", help="Training time per run in seconds (default 60 when no --steps)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training budget per run in optimizer iterations."),
+    seeds: int = typer.Option(1, "--seeds", help="Runs per model, with seeds 0, 1, ... (error bars from 2 on)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default runs/compare-<data>)."),
+    assignments: Optional[list[str]] = typer.Option(None, "--set", help="A setting for every model (--set n_test=20000) or one (--set nsf.layers=4)."),
+    n: int = typer.Option(10_000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    force: bool = typer.Option(False, "--force", help="Replace the runs and report in an existing --out."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress line."),
+) -> None:
+    """Train several models alike, evaluate them alike, print the ranking and write report.html."""
+    from pushforward.comparison import plan_comparison, run_comparison
+    from pushforward.hparams import parse_assignments
+
+    settings = parse_assignments(assignments or [])
+    plan = plan_comparison(data, models, time=time, steps=steps, seeds=seeds, out=out_dir, force=force, settings=settings, eval_n=n)
+    board = run_comparison(plan, device=device, progress=progress and sys.stderr.isatty(), log=out.print)
+    _print_leaderboard(board)
+
+
+def _print_leaderboard(board) -> None:
+    from rich.markup import escape
+
+    from pushforward.report import number, with_error
+
+    table = Table(title=f"{board.data}: ranked by {board.ranked_by} (lower is better)")
+    for column in ("rank", "model", "family", "energy ratio", "C2ST acc.", "precision", "recall", "coverage", "test NLL", "train s", "status"):
+        table.add_column(column, justify="left" if column in ("model", "family", "status") else "right")
+    for row in board.rows:
+        nll = with_error(row, "test_nll")
+        if nll != "—" and row.get("test_nll_label") in ("upper bound", "estimate"):
+            nll = ("≤ " if row["test_nll_label"] == "upper bound" else "≈ ") + nll
+        status = "ok" if row["status"] == "ok" else f"failed: {row.get('reason')}"
+        cells = [number(row.get("rank")), row["model"], row["family"]]
+        cells += [with_error(row, key) for key in ("energy_ratio", "c2st_accuracy", "precision", "recall", "coverage")]
+        cells += [nll, number(row.get("train_seconds")), status]
+        table.add_row(*(escape(cell) for cell in cells))
+    out.print(table)
+    out.print(f"leaderboard: {board.out / 'leaderboard.json'}")
+    out.print(f"report: {board.report}")
+
+
 @app.command()
 def demo(
-    time: float = typer.Option(45.0, "--time", help="Training time in seconds."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/checkerboard-nsf...)."),
+    time: float = typer.Option(225.0, "--time", help="Total training time in seconds, split evenly across the models."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default a new runs/demo/<date>-<time>)."),
+    n: int = typer.Option(5000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
-    """The main job: fit the default flow on the checkerboard, evaluate it, draw its figures."""
-    from pushforward.api import fit as fit_model
+    """The main job: compare one model per registered family on the checkerboard; ends with the report's path."""
+    from pushforward.comparison import DEMO_DATA, DEMO_SETTINGS, default_demo_path, demo_models, plan_comparison, run_comparison
 
-    out.print(f"fitting nsf on the checkerboard for {time:.0f} s ...")
-    fitted = fit_model("checkerboard", model="nsf", time=time, out=out_dir, progress=sys.stderr.isatty())
-    assert fitted.run is not None
-    results = fitted.evaluate()
+    if not time > 0:
+        raise UserError(f"--time must be positive, not {time}", "give the total training time in seconds, e.g. --time 225")
+    names, why = demo_models()
+    per_model = time / len(names)
+    target = out_dir if out_dir is not None else default_demo_path()
+    plan = plan_comparison(DEMO_DATA, names, time=per_model, seeds=1, out=target, force=force, settings=dict(DEMO_SETTINGS), eval_n=n)
     out.print(
-        f"test NLL {results['test_nll']:.4f} nats (true entropy {results['entropy']:.4f}, "
-        f"KL gap {results['kl_gap']:.4f} ± {results['kl_gap_se']:.4f}); "
-        f"energy distance {results['energy_distance']:.2e} vs noise floor {results['energy_floor']:.2e}"
+        f"demo plan: {', '.join(names)} ({why}) on the {DEMO_DATA}, {per_model:.0f} s of training each "
+        f"({time:.0f} s in all), then evaluation on {n:,} samples; output in {plan.out}"
     )
-    out.print(f"figures are in {fitted.run.figures}")
+    board = run_comparison(plan, progress=sys.stderr.isatty(), log=out.print)
+    _print_leaderboard(board)
+    out.print(f"open the report: {board.report}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,19 +7,26 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.metrics.two_sample import energy_distance
+from pushforward.metrics.classifier import c2st
+from pushforward.metrics.coverage import prdc
+from pushforward.metrics.likelihood import nll_summary
+from pushforward.metrics.two_sample import energy_distance, energy_test, kernel_bandwidths, mmd, mmd_test
 
 if TYPE_CHECKING:
     from pushforward.api import FittedModel
 
 
 def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
-    """Test NLL (nats) and KL gap where known; energy distance with its noise floor.
+    """Test NLL (nats, bits/dim) and KL gap where known; energy distance with its noise floor;
+    two-sample tests, a classifier test and precision/recall/density/coverage (:func:`_test_metrics`).
 
     * ``test_nll``: mean −log p over the whole test split, in nats of the data's units, with its
-      standard error; ``test_nll_kind`` says whether it is exact, an estimate or a bound.
+      standard error; ``test_nll_kind`` says whether it is exact, an estimate or a bound, and
+      ``test_nll_label`` says what that makes the NLL ("exact", "estimate", "upper bound");
+      ``test_bits_per_dim`` ± ``test_bits_per_dim_se`` is the same in bits per dimension.
     * ``kl_gap``: test NLL minus the true entropy (toy data only) = KL(p_data ‖ p_model) ≥ 0,
       up to the test set's sampling error.
     * ``energy_distance``: between ``n`` model samples and ``n`` held-out points;
@@ -37,14 +44,13 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
         started = time.perf_counter()
         log_prob = fitted.log_prob_tensor(dataset.test).double()
         results["nll_seconds"] = round(time.perf_counter() - started, 4)
-        finite = torch.isfinite(log_prob)
-        results["test_points"] = int(log_prob.numel())
-        if not finite.all():
-            results["nonfinite_log_prob"] = int((~finite).sum())
-        nll = float(-log_prob.mean())
-        se = float(log_prob.std() / math.sqrt(log_prob.numel())) if finite.all() else math.nan
-        results["test_nll"], results["test_nll_se"] = nll, se
-        results["test_bits_per_dim"] = nll / (math.log(2) * _dimension(fitted.event_shape))
+        summary = nll_summary(log_prob, _dimension(fitted.event_shape), kind)
+        results["test_points"] = summary.points
+        if summary.nonfinite:
+            results["nonfinite_log_prob"] = summary.nonfinite
+        results["test_nll"], results["test_nll_se"] = summary.nll, summary.nll_se
+        results["test_nll_label"] = summary.label
+        results["test_bits_per_dim"], results["test_bits_per_dim_se"] = summary.bits_per_dim, summary.bits_per_dim_se
     else:
         results["test_nll"] = results["test_nll_se"] = None
     toy = dataset.toy
@@ -88,7 +94,63 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
         results["energy_ratio"] = results["energy_distance"] / results["energy_floor"]
     if toy is not None and toy.bounded_support and finite_rows.all():
         results["outside_support"] = float((~toy.support_contains(samples)).double().mean())
+    started = time.perf_counter()
+    results.update(_test_metrics(samples if finite_rows.all() else None, real_a, real_b, seed=seed))
+    results["metrics_seconds"] = round(time.perf_counter() - started, 4)
     return results
+
+
+# The tests and the k-NN scores cost more than the energy distance, so they use at most this many
+# points per set (the first of the ``n``): about 2-3 s in all on one CPU thread.
+PERMUTATION_POINTS = 2000  # energy and MMD permutation tests, 200 permutations each
+CLASSIFIER_POINTS = 5000  # per class for the classifier test, half of them held out
+PRDC_POINTS = 5000  # per set for precision / recall / density / coverage (k = 5)
+PERMUTATIONS = 200
+
+
+def _test_metrics(samples: Tensor | None, real_a: Tensor, real_b: Tensor, *, seed: int) -> dict[str, Any]:
+    """Two-sample tests and k-NN scores of ``samples`` against ``real_a``, with noise floors
+    from ``real_b`` against ``real_a``; all None when the samples are not finite.
+
+    * ``energy_p_value`` / ``mmd_p_value``: permutation p-values (small = told apart).
+    * ``mmd``: unbiased MMD² with the multiscale Gaussian kernel whose bandwidths
+      (``mmd_bandwidths``) are fixed on the two *real* samples, so every model of a comparison is
+      measured with the same kernel; ``mmd_floor`` is the same between the two real samples.
+    * ``c2st_accuracy`` ± ``c2st_accuracy_se`` and ``c2st_p_value``: held-out accuracy of a
+      gradient-boosting classifier telling samples from real points (0.5 = indistinguishable).
+    * ``precision``, ``recall``, ``density``, ``coverage`` (each with ``_se`` and ``_floor``,
+      the value between the two real samples).
+    """
+    keys = ["energy_p_value", "mmd", "mmd_floor", "mmd_p_value", "c2st_accuracy", "c2st_accuracy_se", "c2st_p_value"]
+    keys += [f"{name}{suffix}" for name in PRDC_NAMES for suffix in ("", "_se", "_floor")]
+    if samples is None:
+        return dict.fromkeys(keys)
+    results: dict[str, Any] = {}
+    m = min(PERMUTATION_POINTS, samples.shape[0])
+    fake, real, other = samples[:m], real_a[:m], real_b[:m]
+    results["test_n"], results["permutations"] = m, PERMUTATIONS
+    results["energy_p_value"] = energy_test(fake, real, permutations=PERMUTATIONS, seed=seed).p_value
+    bandwidths = kernel_bandwidths(real, other, "multiscale")
+    mmd_result = mmd_test(fake, real, permutations=PERMUTATIONS, seed=seed, bandwidth=bandwidths)
+    results["mmd"], results["mmd_p_value"] = mmd_result.statistic, mmd_result.p_value
+    results["mmd_floor"] = mmd(other, real, bandwidth=bandwidths)
+    results["mmd_bandwidths"] = bandwidths
+
+    m = min(CLASSIFIER_POINTS, samples.shape[0])
+    classifier = c2st(real_a[:m], samples[:m], seed=seed)
+    results["c2st_accuracy"], results["c2st_accuracy_se"] = classifier.accuracy, classifier.accuracy_se
+    results["c2st_p_value"], results["c2st_n_test"] = classifier.p_value, classifier.n_test
+
+    m = min(PRDC_POINTS, samples.shape[0])
+    scores, floor = prdc(real_a[:m], samples[:m]), prdc(real_a[:m], real_b[:m])
+    for name in PRDC_NAMES:
+        results[name], results[f"{name}_se"] = getattr(scores, name), getattr(scores, f"{name}_se")
+        results[f"{name}_floor"] = getattr(floor, name)
+    results["prdc_n"], results["prdc_k"] = m, scores.k
+    return results
+
+
+PRDC_NAMES = ("precision", "recall", "density", "coverage")
 
 
 def _dimension(event_shape: tuple[int, ...]) -> int:

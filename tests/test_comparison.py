@@ -1,0 +1,216 @@
+"""compare: models trained alike, evaluated alike, ranked; failures recorded; inputs checked first."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+
+import pushforward as pf
+from pushforward.cli import main
+from pushforward.comparison import RANK_METRIC, demo_models, plan_comparison
+from pushforward.errors import UserError
+from pushforward.models.base import _REGISTRY, ModelEntry
+from tests.conftest import DiagonalGaussian
+from tests.report_checks import check_report
+
+TINY = ["--set", "n_train=2000", "--set", "n_validation=300", "--set", "n_test=600", "--set", "patience=0"]
+TINY_SETTINGS = {"n_train": 2000, "n_validation": 300, "n_test": 600, "patience": 0}
+
+
+class Diverging(DiagonalGaussian):
+    """Its loss is NaN from the first step: training diverges."""
+
+    def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
+        return {"loss": self.mean.sum() * math.nan}
+
+
+class SamplesOnly(DiagonalGaussian):
+    """A model without a likelihood (like a GAN): trained by matching mean and log-variance."""
+
+    likelihood = "none"
+    validation_name = "val_moments"
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return super(DiagonalGaussian, self).log_prob(x)  # the base class: raises NotTractable
+
+    def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
+        return {"loss": self._moment_gap(x)}
+
+    def _moment_gap(self, x: Tensor) -> Tensor:
+        return ((x.mean(0) - self.mean) ** 2).sum() + ((x.var(0).log() / 2 - self.log_scale) ** 2).sum()
+
+    @torch.no_grad()
+    def validation_score(self, x: Tensor) -> float:
+        return float(self._moment_gap(x))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_models():
+    entries = [
+        ModelEntry("test-diverging", Diverging, "test", "NaN loss"),
+        ModelEntry("test-samples-only", SamplesOnly, "test-sampler", "no likelihood"),
+    ]
+    for entry in entries:
+        _REGISTRY[entry.name] = entry
+    yield
+    for entry in entries:
+        _REGISTRY.pop(entry.name, None)
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    return pf.compare(
+        "moons",
+        models=["test-gaussian", "test-samples-only", "test-diverging"],
+        steps=30,
+        seeds=2,
+        out=out,
+        settings=TINY_SETTINGS,
+        eval_n=400,
+    )
+
+
+def test_every_model_and_seed_has_its_run_and_the_leaderboard_is_ranked(board):
+    assert {p.name for p in board.out.iterdir()} >= {
+        "leaderboard.json", "report.html", "test-gaussian-seed0", "test-gaussian-seed1",
+        "test-samples-only-seed0", "test-samples-only-seed1",
+    }
+    saved = json.loads((board.out / "leaderboard.json").read_text())
+    assert saved["ranked_by"] == RANK_METRIC and saved["seeds"] == 2
+    assert [row["model"] for row in saved["rows"]] == [row["model"] for row in board.rows]
+    ranked = [row for row in board.rows if row["rank"] is not None]
+    assert [row["rank"] for row in ranked] == [1, 2]
+    assert ranked[0][RANK_METRIC] <= ranked[1][RANK_METRIC]
+    # Same budget and same seeds for every model: each run's config says so.
+    for row in ranked:
+        for seed in (0, 1):
+            config = json.loads((board.out / f"{row['model']}-seed{seed}" / "config.json").read_text())
+            assert config["budget"] == {"seconds": None, "steps": 30} and config["seed"] == seed
+            assert config["data"]["seed"] == seed and config["data"]["n_test"] == 600
+
+
+def test_two_seeds_give_the_mean_and_its_standard_error_over_seeds(board):
+    row = next(r for r in board.rows if r["model"] == "test-gaussian")
+    values = [r.metrics[RANK_METRIC] for r in board.runs if r.model == "test-gaussian"]
+    assert row[RANK_METRIC] == pytest.approx(sum(values) / 2)
+    assert row[f"{RANK_METRIC}_se"] == pytest.approx(abs(values[0] - values[1]) / 2)
+    assert row["seeds_ok"] == 2 and row["status"] == "ok"
+
+
+def test_a_model_without_likelihood_has_no_nll_rather_than_zero(board):
+    row = next(r for r in board.rows if r["model"] == "test-samples-only")
+    assert row["status"] == "ok" and row["test_nll"] is None and row["kl_gap"] is None
+    assert row["c2st_accuracy"] is not None and row["precision"] is not None
+
+
+def test_a_diverging_model_is_reported_as_failed_while_the_others_finish(board):
+    row = next(r for r in board.rows if r["model"] == "test-diverging")
+    assert row["status"] == "failed" and row["rank"] is None and row is board.rows[-1]
+    assert "diverged" in row["reason"]
+    assert row["seeds_failed"] == 2 and row[RANK_METRIC] is None
+
+
+def test_the_report_is_valid_html_with_every_figure_embedded(board):
+    text = board.report.read_text(encoding="utf-8")
+    pngs, words = check_report(text)
+    # Curves of all models, then density and history for each of the two models that finished.
+    assert len(pngs) == 1 + 2 * 2
+    assert "failed: training diverged" in words
+    assert "real vs real" in words and RANK_METRIC in words
+    # The no-likelihood model's NLL and KL cells show a dash.
+    row = text.split('<td class="name">test-samples-only</td>')[1].split("</tr>")[0]
+    assert row.count("<td>—</td>") >= 2
+
+
+def test_compare_through_the_cli_with_real_flows(capsys, tmp_path):
+    out = tmp_path / "cmp"
+    code, text, err = run_cli(capsys, "compare", "checkerboard", "--models", "nsf,realnvp", "--steps", "20", "--out", out,
+                              "--n", "300", "--no-progress", *TINY, "--set", "nsf.layers=2", "--set", "hidden_features=8")
+    assert code == 0, err
+    assert text.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert "ranked by energy_ratio" in text
+    saved = json.loads((out / "leaderboard.json").read_text())
+    assert {row["model"] for row in saved["rows"]} == {"nsf", "realnvp"}
+    assert all(row["status"] == "ok" and row["test_nll_label"] == "exact" for row in saved["rows"])
+    assert json.loads((out / "nsf-seed0" / "config.json").read_text())["hyperparameters"]["layers"] == 2
+    check_report((out / "report.html").read_text(encoding="utf-8"))
+    # --force replaces it; without it nothing is touched.
+    before = (out / "leaderboard.json").read_bytes()
+    code, _, err = run_cli(capsys, "compare", "checkerboard", "--models", "realnvp", "--steps", "5", "--out", out)
+    assert code == 2 and "already exists" in err and (out / "leaderboard.json").read_bytes() == before
+    code, _, _ = run_cli(capsys, "compare", "checkerboard", "--models", "realnvp", "--steps", "5", "--out", out,
+                         "--n", "300", "--force", "--no-progress", *TINY, "--set", "hidden_features=8")
+    assert code == 0
+    assert [row["model"] for row in json.loads((out / "leaderboard.json").read_text())["rows"]] == ["realnvp"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+BAD = [
+    (["--models", "nsf,realnvpp"], "unknown model 'realnvpp'; did you mean 'realnvp'"),
+    (["--models", "nsf,nsf"], "listed twice"),
+    (["--models", ","], "no models to compare"),
+    (["--seeds", "0"], "--seeds must be a whole number ≥ 1"),
+    (["--time", "0"], "--time must be positive"),
+    (["--time", "-5"], "--time must be positive"),
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--set", "hiden=3"], "unknown setting 'hiden'"),
+    (["--set", "maf.layers=3"], "names model 'maf', which is not compared"),
+    (["--set", "nsf.n_test=30"], "must be the same for every model"),
+    (["--n", "1"], "evaluation size"),
+    (["--out", "{dir}/taken"], "already exists"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD, ids=[b[1][:30] for b in BAD])
+def test_bad_input_is_one_line_exit_2_and_nothing_is_trained_or_written(capsys, tmp_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "leaderboard.json").write_text("precious")
+    before = snapshot(tmp_path)
+    args = ["compare", "checkerboard", "--models", "nsf,realnvp", "--steps", "5", "--out", "{dir}/new"]
+    code, _, err = run_cli(capsys, *[a.format(dir=tmp_path) for a in args + extra])
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert snapshot(tmp_path) == before
+
+
+def test_the_python_api_checks_the_same_inputs():
+    with pytest.raises(UserError, match="seeds"):
+        plan_comparison("checkerboard", ["nsf"], seeds=True)
+    with pytest.raises(UserError, match="unknown data set"):
+        plan_comparison("checkerbord", ["nsf"])
+
+
+def test_the_demo_takes_one_model_per_family_or_every_model_of_the_only_one(monkeypatch):
+    from pushforward.models.base import ModelEntry as Entry
+    import pushforward.models.base as base
+
+    flows = {name: entry for name, entry in _REGISTRY.items() if entry.family == "flow"}
+    monkeypatch.setattr(base, "_REGISTRY", dict(flows))
+    names, why = demo_models()
+    assert names == sorted(flows) and "only the flow family" in why
+    extra = {
+        "cfm": Entry("cfm", DiagonalGaussian, "continuous", ""),
+        "otflow": Entry("otflow", DiagonalGaussian, "continuous", ""),
+        "wgan": Entry("wgan", DiagonalGaussian, "gan", ""),
+        "zz": Entry("zz", DiagonalGaussian, "brand-new", ""),
+    }
+    monkeypatch.setattr(base, "_REGISTRY", {**flows, **extra})
+    names, _ = demo_models()
+    assert names == ["nsf", "otflow", "wgan", "zz"]
