@@ -17,8 +17,12 @@ with t_matrix the time of its distance matrix and t_per_permutation = (t_total �
 at 5,000 vs 5,000, both scaled by 4 = (20,000 / 10,000)² for the number of pairs. ``--dcor-full``
 runs it at the full size instead (slow, ~10 GB).
 
+The classifier two-sample test (``c2st``, each classifier) and precision / recall / density /
+coverage (``prdc``, k = 5) are timed on the same data; they have no peer here.
+
     python benchmarks/two_sample.py
     python benchmarks/two_sample.py --dcor-full
+    python benchmarks/two_sample.py --skip-dcor     # only pushforward's own timings
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from pushforward.metrics import energy_test, mmd_test  # noqa: E402
+from pushforward.metrics import c2st, energy_test, mmd_test, prdc  # noqa: E402
 
 
 def timed(function, *args, **kwargs):
@@ -57,6 +61,7 @@ def main() -> None:
     parser.add_argument("--dcor-n", type=int, default=5_000, help="points per sample for dcor")
     parser.add_argument("--dcor-permutations", type=int, default=50)
     parser.add_argument("--dcor-full", action="store_true", help="run dcor at the full size too")
+    parser.add_argument("--skip-dcor", action="store_true", help="time pushforward only")
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, threads {torch.get_num_threads()}")
@@ -72,6 +77,20 @@ def main() -> None:
         result, seconds = timed(test, torch.from_numpy(x), torch.from_numpy(y), permutations=args.permutations)
         ours[name] = seconds
         print(f"pushforward {name:<11} {size}: {seconds:7.2f} s  statistic {result.statistic:.6g}  p {result.p_value:.4f}")
+
+    for classifier in ("boosting", "knn", "mlp"):
+        result, seconds = timed(c2st, torch.from_numpy(x), torch.from_numpy(y), classifier=classifier)
+        print(
+            f"pushforward c2st {classifier:<8} {args.n} vs {args.n}, d={args.dim}: {seconds:7.2f} s"
+            f"  accuracy {result.accuracy:.4f} ± {result.accuracy_se:.4f}  p {result.p_value:.3g}"
+        )
+    scores, seconds = timed(prdc, torch.from_numpy(x), torch.from_numpy(y))
+    print(
+        f"pushforward prdc (k=5)     {args.n} vs {args.n}, d={args.dim}: {seconds:7.2f} s"
+        f"  precision {scores.precision:.4f} recall {scores.recall:.4f} density {scores.density:.4f} coverage {scores.coverage:.4f}"
+    )
+    if args.skip_dcor:
+        return
 
     import dcor
     from dcor import distances

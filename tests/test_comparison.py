@@ -173,6 +173,7 @@ BAD = [
     (["--set", "nsf.n_test=30"], "must be the same for every model"),
     (["--n", "1"], "evaluation size"),
     (["--out", "{dir}/taken"], "already exists"),
+    (["--rank-by", "test_nl"], "unknown metric 'test_nl' to rank by; did you mean 'test_nll'"),
 ]
 
 
@@ -197,6 +198,16 @@ def test_the_python_api_checks_the_same_inputs():
         plan_comparison("checkerbord", ["nsf"])
 
 
+def test_ranking_by_a_metric_where_higher_is_better_or_that_some_models_lack(board):
+    from pushforward.comparison import rank_rows
+
+    rows = rank_rows([dict(row) for row in board.rows], "coverage")
+    ranked = [row for row in rows if row["rank"] is not None]
+    assert len(ranked) == 2 and ranked[0]["coverage"] >= ranked[1]["coverage"]
+    rows = rank_rows([dict(row) for row in board.rows], "test_nll")
+    assert [row["model"] for row in rows if row["rank"] is not None] == ["test-gaussian"]
+
+
 def test_the_demo_takes_one_model_per_family_or_every_model_of_the_only_one(monkeypatch):
     from pushforward.models.base import ModelEntry as Entry
     import pushforward.models.base as base
@@ -204,7 +215,7 @@ def test_the_demo_takes_one_model_per_family_or_every_model_of_the_only_one(monk
     flows = {name: entry for name, entry in _REGISTRY.items() if entry.family == "flow"}
     monkeypatch.setattr(base, "_REGISTRY", dict(flows))
     names, why = demo_models()
-    assert names == sorted(flows) and "only the flow family" in why
+    assert names == ["nsf"] + sorted(set(flows) - {"nsf"}) and "only the flow family" in why
     extra = {
         "cfm": Entry("cfm", DiagonalGaussian, "continuous", ""),
         "otflow": Entry("otflow", DiagonalGaussian, "continuous", ""),
@@ -214,3 +225,13 @@ def test_the_demo_takes_one_model_per_family_or_every_model_of_the_only_one(monk
     monkeypatch.setattr(base, "_REGISTRY", {**flows, **extra})
     names, _ = demo_models()
     assert names == ["nsf", "otflow", "wgan", "zz"]
+
+
+def test_the_demo_budget_fits_in_five_minutes_and_bad_demo_input_is_refused(capsys, tmp_path):
+    from pushforward.comparison import DEMO_OVERHEAD_PER_MODEL, demo_training_seconds
+
+    for models in (1, 3, 5, 8):
+        assert demo_training_seconds(models) + DEMO_OVERHEAD_PER_MODEL * models <= 280
+    assert demo_training_seconds(3) / 3 == pytest.approx(70)
+    code, _, err = run_cli(capsys, "demo", "--time", "0", "--out", tmp_path / "d")
+    assert code == 2 and "--time must be positive" in err and not (tmp_path / "d").exists()

@@ -218,6 +218,7 @@ def compare_models(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default runs/compare-<data>)."),
     assignments: Optional[list[str]] = typer.Option(None, "--set", help="A setting for every model (--set n_test=20000) or one (--set nsf.layers=4)."),
     n: int = typer.Option(10_000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    rank_by: str = typer.Option("energy_ratio", "--rank-by", help="Ranking metric: energy_ratio, mmd, c2st_accuracy, test_nll, kl_gap, precision, recall, coverage."),
     force: bool = typer.Option(False, "--force", help="Replace the runs and report in an existing --out."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress line."),
@@ -227,7 +228,9 @@ def compare_models(
     from pushforward.hparams import parse_assignments
 
     settings = parse_assignments(assignments or [])
-    plan = plan_comparison(data, models, time=time, steps=steps, seeds=seeds, out=out_dir, force=force, settings=settings, eval_n=n)
+    plan = plan_comparison(
+        data, models, time=time, steps=steps, seeds=seeds, out=out_dir, force=force, settings=settings, eval_n=n, rank_by=rank_by
+    )
     board = run_comparison(plan, device=device, progress=progress and sys.stderr.isatty(), log=out.print)
     _print_leaderboard(board)
 
@@ -237,7 +240,10 @@ def _print_leaderboard(board) -> None:
 
     from pushforward.report import number, with_error
 
-    table = Table(title=f"{board.data}: ranked by {board.ranked_by} (lower is better)")
+    from pushforward.comparison import RANKINGS
+
+    better = "lower" if RANKINGS[board.ranked_by][0] > 0 else "higher"
+    table = Table(title=f"{board.data}: ranked by {board.ranked_by} ({better} is better)")
     for column in ("rank", "model", "family", "energy ratio", "C2ST acc.", "precision", "recall", "coverage", "test NLL", "train s", "status"):
         table.add_column(column, justify="left" if column in ("model", "family", "status") else "right")
     for row in board.rows:
@@ -256,17 +262,27 @@ def _print_leaderboard(board) -> None:
 
 @app.command()
 def demo(
-    time: float = typer.Option(225.0, "--time", help="Total training time in seconds, split evenly across the models."),
+    time: Optional[float] = typer.Option(None, "--time", help="Total training time in seconds, split evenly across the models (default: what fits in 4.5 minutes with evaluation)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default a new runs/demo/<date>-<time>)."),
     n: int = typer.Option(5000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """The main job: compare one model per registered family on the checkerboard; ends with the report's path."""
-    from pushforward.comparison import DEMO_DATA, DEMO_SETTINGS, default_demo_path, demo_models, plan_comparison, run_comparison
+    from pushforward.comparison import (
+        DEMO_DATA,
+        DEMO_SETTINGS,
+        default_demo_path,
+        demo_models,
+        demo_training_seconds,
+        plan_comparison,
+        run_comparison,
+    )
 
-    if not time > 0:
-        raise UserError(f"--time must be positive, not {time}", "give the total training time in seconds, e.g. --time 225")
     names, why = demo_models()
+    if time is None:
+        time = demo_training_seconds(len(names))
+    if not time > 0:
+        raise UserError(f"--time must be positive, not {time}", "give the total training time in seconds, e.g. --time 200")
     per_model = time / len(names)
     target = out_dir if out_dir is not None else default_demo_path()
     plan = plan_comparison(DEMO_DATA, names, time=per_model, seeds=1, out=target, force=force, settings=dict(DEMO_SETTINGS), eval_n=n)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pushforward.atomic import atomic_open
+from pushforward.evaluation import CLASSIFIER_POINTS, PERMUTATION_POINTS, PRDC_POINTS
 from pushforward.runs import FIGURES, RunDirectory
 
 if TYPE_CHECKING:
@@ -175,8 +176,8 @@ def render_report(board: Leaderboard) -> str:
         "<body>",
         f"<h1>pushforward comparison on {e(board.data)}</h1>",
         f"<p class=\"meta\">{len(board.models)} models × {board.seeds} seed(s); budget {e(budget_text)}; "
-        f"sample metrics on n = {board.eval_n:,} samples and held-out points (tests and k-NN scores on at most "
-        f"2,000 / 5,000 of them); total {board.total_seconds:.0f} s; written {e(time.strftime('%Y-%m-%d %H:%M:%S'))}.</p>",
+        f"sample metrics on n = {board.eval_n:,} samples and held-out points (at most {PERMUTATION_POINTS:,} of them for "
+        f"the energy and MMD tests, {CLASSIFIER_POINTS:,} for C2ST, {PRDC_POINTS:,} for precision/recall/density/coverage); total {board.total_seconds:.0f} s; written {e(time.strftime('%Y-%m-%d %H:%M:%S'))}.</p>",
         f"<p><b>Ranked by {e(board.ranked_by)}</b>: {e(board.ranking)}. Test NLL is shown where a model has a "
         "likelihood (≤ marks an upper bound, ≈ an estimate) but does not rank, since not every family has one. "
         "“—” means the model does not have the metric. With one seed, ± is the metric’s own standard error; "
@@ -187,7 +188,7 @@ def render_report(board: Leaderboard) -> str:
     ]
     curves = _curves_png(board)
     if curves is not None:
-        out += ["<h2>Training curves</h2>", _figure(curves, "validation curves", "validation score against training time, first seed of each model")]
+        out += ["<h2>Training curves</h2>", _figure(curves, "validation curves", "validation score (in each model's standardised space) against training time, first seed of each model")]
     out.append("<h2>Models</h2>")
     for row in board.rows:
         out.append(_model_section(row))

@@ -245,3 +245,13 @@ def test_multiscale_mmd_test_is_calibrated_under_the_null_and_rejects_a_shift():
     assert low <= (np.array(p_values) <= 0.05).sum() <= high
     x, y = torch.randn(200, 3, generator=generator), torch.randn(150, 3, generator=generator) + 0.8
     assert mmd_test(x, y, permutations=199, bandwidth="multiscale").p_value == 1 / 200
+
+
+def test_metrics_by_name_and_an_unknown_name():
+    from pushforward.metrics import compute
+
+    x, y = torch.randn(30, 2), torch.randn(30, 2) + 0.1
+    assert compute("energy_distance", x, y) == energy_distance(x, y)
+    assert compute("mmd_test", x, y, permutations=19) == mmd_test(x, y, permutations=19)
+    with pytest.raises(UserError, match="unknown metric 'mdm'; did you mean 'mmd'"):
+        compute("mdm", x, y)
