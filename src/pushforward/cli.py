@@ -118,7 +118,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     seed: int = typer.Option(1234, "--seed", help="Seed of the model samples."),
 ) -> None:
-    """Test NLL, KL gap (when the true entropy is known), energy distance and its noise floor."""
+    """Test NLL (nats, bits/dim), KL gap (toys), energy distance and noise floor, MMD, C2ST, precision/recall/density/coverage."""
     from pushforward.api import load
 
     results = load(run).evaluate(n=n, seed=seed)
