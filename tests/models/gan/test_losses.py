@@ -104,3 +104,12 @@ def test_gradient_penalty_of_images_uses_the_whole_event_norm():
 class _ImageSum(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.sum(dim=(1, 2, 3))
+
+
+def test_r1_penalty_is_the_squared_slope_of_a_linear_critic_and_differentiates():
+    weight = torch.tensor([1.5, -2.0, 0.5], dtype=torch.float64)
+    critic = _Linear(weight.clone())
+    penalty = losses.r1_penalty(critic, torch.randn(8, 3, dtype=torch.float64))
+    torch.testing.assert_close(penalty.detach(), weight.square().sum())
+    penalty.backward()
+    torch.testing.assert_close(critic.weight.grad, 2 * weight)

@@ -67,6 +67,20 @@ def test_gradient_penalty_and_packing_reach_the_critic_loss():
     torch.testing.assert_close(out["loss"].detach(), 10.0 * out["penalty"] - out["distance"])
 
 
+def test_r1_penalty_enters_the_discriminator_loss():
+    torch.manual_seed(0)
+    model = create("gan", (2,), r1=4.0, pack=2, **TINY)
+    plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(64, 2)
+    torch.manual_seed(1)  # the same fake samples for both
+    out = model.objective(x, "critic")
+    torch.manual_seed(1)
+    base = plain.objective(x, "critic")
+    assert "r1" not in base and float(out["r1"]) > 0
+    torch.testing.assert_close(out["loss"].detach(), base["loss"].detach() + 2.0 * out["r1"])
+
+
 def test_generator_step_leaves_the_critic_without_gradients():
     model = create("gan", (2,), **TINY)
     model.objective(torch.randn(32, 2), "generator")["loss"].backward()

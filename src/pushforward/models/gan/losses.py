@@ -12,6 +12,9 @@ real values f(x) for the Wasserstein ones. Every function returns the quantity t
 * M. Arjovsky, S. Chintala, L. Bottou, "Wasserstein generative adversarial networks", ICML 2017:
   the critic maximises E f(x) − E f(g(z)) over (approximately) 1-Lipschitz f, which estimates
   the Wasserstein-1 distance; the generator minimises −E f(g(z)).
+* L. Mescheder, A. Geiger, S. Nowozin, "Which training methods for GANs do actually converge?",
+  ICML 2018: the R1 penalty (γ/2) E ‖∇D(x)‖² on real data, which makes the game locally
+  convergent for the Jensen–Shannon losses without bounding the critic's slope elsewhere.
 * I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin, A. Courville, "Improved training of
   Wasserstein GANs", NeurIPS 2017: the Lipschitz constraint as the penalty
   λ E (‖∇f(x̂)‖ − 1)² on points x̂ uniformly between real and generated pairs.
@@ -76,3 +79,13 @@ def gradient_penalty(
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     norms = grad.reshape(grad.shape[0], -1).norm(dim=1)
     return (norms - 1).square().mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """E ‖∇ₓ D(x)‖₂² over real points x (Mescheder et al., 2018); multiply by γ/2 outside.
+
+    The graph is kept, so the penalty can be differentiated with respect to the critic.
+    """
+    points = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
+    return grad.reshape(grad.shape[0], -1).square().sum(dim=1).mean()
