@@ -37,15 +37,15 @@ from pushforward.metrics.modes import PROTOCOL_SAMPLES, mode_coverage
 ANCHORS = {"PacGAN4 (Lin et al. 2018)": (24.8, 0.936, 0.04), "GAN (Lin et al. 2018)": (17.3, 0.948, 0.70)}
 
 
-def budget(args: argparse.Namespace, seconds: float) -> dict[str, float | int | None]:
-    return {"time": seconds if args.steps is None else None, "steps": args.steps}
+def budget(seconds: float, steps: int | None) -> dict[str, float | int | None]:
+    return {"time": seconds if steps is None else None, "steps": steps}
 
 
 def grid_seed(args: argparse.Namespace, seed: int, settings: dict[str, str]) -> dict[str, float]:
     toy = get_toy("25gaussians")
     with tempfile.TemporaryDirectory() as folder:
         fitted = pf.fit("25gaussians", model=args.model, seed=seed, out=f"{folder}/run", settings=settings,
-                        figures=False, **budget(args, args.time))
+                        figures=False, **budget(args.time, args.steps))
         samples = fitted.sample_tensor(PROTOCOL_SAMPLES, seed=10_000 + seed)
         result = mode_coverage(samples, toy.modes, toy.mode_std)
         training = fitted.training
@@ -64,7 +64,7 @@ def grid_seed(args: argparse.Namespace, seed: int, settings: dict[str, str]) -> 
 def checkerboard(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         fitted = pf.fit("checkerboard", model=args.model, seed=0, out=f"{folder}/run", settings=settings,
-                        figures=False, **budget(args, args.checkerboard_time))
+                        figures=False, **budget(args.checkerboard_time, args.checkerboard_steps or args.steps))
         report = fitted.evaluate(n=10_000)
         return {
             "energy_ratio": report["energy_ratio"],
@@ -74,6 +74,21 @@ def checkerboard(args: argparse.Namespace, settings: dict[str, str]) -> dict[str
         }
 
 
+def grid_summary(rows: list[dict[str, float]]) -> dict[str, float | str]:
+    def mean(key: str) -> float:
+        values = [r[key] for r in rows if math.isfinite(r[key])]
+        return statistics.fmean(values) if values else math.nan
+
+    return {
+        "modes": mean("modes"),
+        "high_quality": mean("high_quality"),
+        "mode_kl": mean("mode_kl"),
+        "all_25": f"{sum(r['modes'] == 25 for r in rows)}/{len(rows)}",
+        "worst_high_quality": min(r["high_quality"] for r in rows),
+        "worst_mode_kl": max(r["mode_kl"] for r in rows),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="gan", help="a registered GAN (gan, gan-minimax, wgan, wgan-gp)")
@@ -81,6 +96,7 @@ def main() -> None:
     parser.add_argument("--time", type=float, default=120.0, help="training seconds per seed on the grid")
     parser.add_argument("--checkerboard-time", type=float, default=60.0, help="seconds on the checkerboard (0 = skip)")
     parser.add_argument("--steps", type=int, default=None, help="a step budget instead of the times")
+    parser.add_argument("--checkerboard-steps", type=int, default=None, help="a step budget on the checkerboard")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model / training settings")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end as well")
@@ -98,28 +114,17 @@ def main() -> None:
         print(f"seed {seed:2d}: {row['modes']:2d}/25 modes  HQ {100 * row['high_quality']:5.1f} %  "
               f"KL {row['mode_kl']:.4f}  ({row['steps']} steps, {row['it_per_s']:.0f} it/s, {row['status']})", flush=True)
 
-    def mean(key: str) -> float:
-        values = [r[key] for r in rows if math.isfinite(r[key])]
-        return statistics.fmean(values) if values else math.nan
-
-    full = sum(r["modes"] == 25 for r in rows)
-    summary = {
-        "modes": mean("modes"),
-        "high_quality": mean("high_quality"),
-        "mode_kl": mean("mode_kl"),
-        "all_25": f"{full}/{len(rows)}",
-        "worst_high_quality": min(r["high_quality"] for r in rows),
-        "worst_mode_kl": max(r["mode_kl"] for r in rows),
-    }
-    print(f"mean over {len(rows)} seeds: {summary['modes']:.2f} modes, HQ {100 * summary['high_quality']:.1f} %, "
-          f"KL {summary['mode_kl']:.4f}; 25/25 in {summary['all_25']} seeds; worst HQ "
-          f"{100 * summary['worst_high_quality']:.1f} %, worst KL {summary['worst_mode_kl']:.4f}")
-    for name, (modes, hq, kl) in ANCHORS.items():
-        print(f"  anchor {name}: {modes} modes, HQ {100 * hq:.1f} %, KL {kl}")
-    print("  target: 25/25 in every seed, HQ ≥ 98 %, KL ≤ 0.01 (the true mixture: HQ 98.9 %)")
+    summary = grid_summary(rows) if rows else None
+    if summary is not None:
+        print(f"mean over {len(rows)} seeds: {summary['modes']:.2f} modes, HQ {100 * summary['high_quality']:.1f} %, "
+              f"KL {summary['mode_kl']:.4f}; 25/25 in {summary['all_25']} seeds; worst HQ "
+              f"{100 * summary['worst_high_quality']:.1f} %, worst KL {summary['worst_mode_kl']:.4f}")
+        for name, (modes, hq, kl) in ANCHORS.items():
+            print(f"  anchor {name}: {modes} modes, HQ {100 * hq:.1f} %, KL {kl}")
+        print("  target: 25/25 in every seed, HQ ≥ 98 %, KL ≤ 0.01 (the true mixture: HQ 98.9 %)")
 
     board = None
-    if args.checkerboard_time > 0:
+    if args.checkerboard_time > 0 or args.checkerboard_steps:
         started = time.perf_counter()
         board = checkerboard(args, settings)
         print(f"checkerboard: energy ratio {board['energy_ratio']:.3f}, outside the squares "
