@@ -35,6 +35,7 @@ from pushforward.train.trainer import Trainer, TrainResult
 
 SAMPLE_CHUNK = 65536
 DEFAULT_EVAL_SAMPLES = 10_000
+HISTOGRAM_SAMPLES = 50_000
 
 
 @dataclass
@@ -114,16 +115,18 @@ class FittedModel:
         return results
 
     def plot(self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0) -> Path:
-        """The model's density as a heat map beside the data, a few samples overlaid."""
+        """The model's density as a heat map beside the data, a few samples overlaid (a 2-D
+        histogram of samples for a model without a likelihood, e.g. a GAN)."""
         from pushforward.viz import plot_model
 
         target = self._figure_path(out, "density.png")
         dataset = self.dataset()
         data = dataset.train[:100_000].numpy()
-        points = self.sample(samples, seed=seed)
         log_prob = None
         if self.model.likelihood != "none" and self.event_shape == (2,):
             log_prob = self.log_prob_tensor
+        # Without a density the right panel is a histogram of samples: draw enough to fill it.
+        points = self.sample(samples if log_prob is not None else max(samples, HISTOGRAM_SAMPLES), seed=seed)
         bounds = dataset.toy.bounds if dataset.toy is not None else None
         title = f"{self.name} on {self.data_spec.label}"
         return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target)

@@ -145,7 +145,8 @@ def plot(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG file (default RUN/figures/density.png)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
-    """The model's density as a heat map beside the data, with samples overlaid."""
+    """The model's density as a heat map beside the data, with samples overlaid (a histogram of
+    samples for a model without a likelihood); without -o also the training curves."""
     from pushforward.api import load
 
     if output is not None:
@@ -153,6 +154,9 @@ def plot(
     fitted = load(run)
     path = fitted.plot(output)
     out.print(f"wrote {path}")
+    if output is None and fitted.run is not None and len(fitted.run.read_history()) > 1:
+        # the training curves too (for a GAN: both losses and the critic's distance estimate)
+        out.print(f"wrote {fitted.plot_history()}")
 
 
 @app.command()

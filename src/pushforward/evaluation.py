@@ -14,6 +14,7 @@ from pushforward.metrics.classifier import c2st
 from pushforward.metrics.coverage import prdc
 from pushforward.metrics.likelihood import nll_summary
 from pushforward.metrics.two_sample import energy_distance, energy_test, kernel_bandwidths, mmd, mmd_test
+from pushforward.metrics.modes import PROTOCOL_SAMPLES, mode_coverage
 
 if TYPE_CHECKING:
     from pushforward.api import FittedModel
@@ -32,6 +33,9 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     * ``energy_distance``: between ``n`` model samples and ``n`` held-out points;
       ``energy_floor``: the same statistic between two independent real samples of size ``n``,
       so ``energy_ratio`` near 1 means the samples cannot be told from real ones at this size.
+    * on the Gaussian-mixture toys (8gaussians, 25gaussians): ``modes_captured`` (of
+      ``modes_total``), ``high_quality_fraction`` and ``mode_kl`` from 2,500 samples
+      (:mod:`pushforward.metrics.modes`).
     """
     if n < 2:
         raise UserError(f"--n is {n}", "evaluate with at least 2 samples (default 10000)")
@@ -94,6 +98,13 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
         results["energy_ratio"] = results["energy_distance"] / results["energy_floor"]
     if toy is not None and toy.bounded_support and finite_rows.all():
         results["outside_support"] = float((~toy.support_contains(samples)).double().mean())
+    if toy is not None and toy.modes is not None and toy.mode_std is not None:
+        # VEEGAN / PacGAN mode coverage, on its own 2,500 samples as in their protocol.
+        coverage = mode_coverage(fitted.sample_tensor(PROTOCOL_SAMPLES, seed=seed + 1), toy.modes, toy.mode_std)
+        results["modes_captured"] = coverage.modes_captured
+        results["modes_total"] = coverage.modes_total
+        results["high_quality_fraction"] = coverage.high_quality_fraction
+        results["mode_kl"] = coverage.mode_kl if math.isfinite(coverage.mode_kl) else None  # no HQ sample
     started = time.perf_counter()
     results.update(_test_metrics(samples if finite_rows.all() else None, real_a, real_b, seed=seed))
     results["metrics_seconds"] = round(time.perf_counter() - started, 4)

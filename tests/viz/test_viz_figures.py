@@ -126,3 +126,23 @@ def test_the_format_follows_the_suffix(tmp_path: Path, data: np.ndarray) -> None
     with pytest.raises(UserError, match="format"):
         plot_model(data, samples=data, out=tmp_path / "model.xyz")
     assert not list(tmp_path.glob("model.xyz*")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_plot_history_of_a_wasserstein_gan_has_a_distance_panel(tmp_path: Path, monkeypatch) -> None:
+    import pushforward.viz.model_figure as module
+
+    drawn = {}
+    real_save = module.save_figure
+
+    def capture(figure, out):
+        drawn["panels"] = {ax.get_title(): [line.get_label() for line in ax.get_lines()] for ax in figure.axes}
+        return real_save(figure, out)
+
+    monkeypatch.setattr(module, "save_figure", capture)
+    rows = [{"step": s, "loss": 0.3, "critic_loss": -1.0 + 0.1 * s, "critic_distance": 1.0 - 0.05 * s,
+             "generator_loss": 0.5, "val_energy": 0.1} for s in range(20)]
+    assert_png(plot_history(rows, tmp_path / "wgan.png"))
+    panels = drawn["panels"]
+    assert set(panels) == {"training", "critic's distance estimate", "validation"}
+    assert panels["critic's distance estimate"] == ["critic_distance"]
+    assert "loss" not in panels["training"] and "critic_loss" in panels["training"]

@@ -19,6 +19,7 @@ Conventions:
 from __future__ import annotations
 
 import abc
+import importlib
 
 import dataclasses
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ class GenerativeModel(nn.Module, abc.ABC):
     def step_plan(self) -> list[tuple[str, int]]:
         """The order of optimizer steps in one training iteration: ``(group, repeats)``."""
         return [(name, 1) for name in self.parameter_groups()]
+
+    def after_step(self, group: str) -> None:
+        """Called after each optimizer step of ``group`` (e.g. a GAN critic's weight clipping)."""
 
     def optimizer_options(self, group: str) -> dict[str, Any]:
         """Per-group overrides of the trainer's optimizer settings (``lr``, ``betas``, ...)."""
@@ -165,9 +169,16 @@ def add_entry(entry: ModelEntry) -> None:
     _REGISTRY[entry.name] = entry
 
 
+# The family packages; importing one runs its register() calls.
+FAMILY_PACKAGES = (
+    "pushforward.models.flows",
+    "pushforward.models.gan",
+)
+
+
 def _load_families() -> None:
-    # Importing the family packages runs their register() calls.
-    import pushforward.models.flows  # noqa: F401
+    for package in FAMILY_PACKAGES:
+        importlib.import_module(package)
 
 
 def model_names() -> list[str]:

@@ -216,7 +216,9 @@ def plot_history(
 
     Columns whose name starts with ``val``/``valid``/``test``/``eval`` go on a separate
     "validation" panel, since they are logged less often and often in other units (nats vs a
-    GAN's critic loss). Noisy training curves (more than 50 points) are drawn faintly with a
+    GAN's critic loss). Columns ending in ``_distance`` (a Wasserstein critic's estimate of the
+    distance) get a panel of their own; when per-group losses (``critic_loss``, ...) exist, the
+    trainer's summed ``loss`` is left out. Noisy training curves (more than 50 points) are drawn faintly with a
     moving average on top. x is the ``step`` column, else the row number.
 
     Returns:
@@ -248,9 +250,15 @@ def plot_history(
     if not curves:
         raise UserError("the training history has no numeric column to draw", f"its columns are: {', '.join(names)}")
 
+    if columns is None and any(k.endswith("_loss") for k in curves):
+        # Several parameter groups (a GAN's critic and generator): their own losses are drawn,
+        # and the trainer's "loss" (their sum) means nothing on its own.
+        curves.pop("loss", None)
     validation = {k: v for k, v in curves.items() if k.lower().startswith(_VALIDATION_PREFIXES)}
-    training = {k: v for k, v in curves.items() if k not in validation}
-    groups = [(label, group) for label, group in (("training", training), ("validation", validation)) if group]
+    distance = {k: v for k, v in curves.items() if k.endswith("_distance") and k not in validation}
+    training = {k: v for k, v in curves.items() if k not in validation and k not in distance}
+    panels = (("training", training), ("critic's distance estimate", distance), ("validation", validation))
+    groups = [(label, group) for label, group in panels if group]
 
     figure = new_figure(5.2 * len(groups) + 0.6, 4.2)
     axes = figure.subplots(1, len(groups), squeeze=False)[0]
