@@ -174,3 +174,9 @@ def test_a_blow_up_stops_with_a_numerical_error_naming_the_fix():
     assert "too stiff" in str(caught.value) and "rtol" in str(caught.value)
     with pytest.raises(NumericalError, match="more than 20 steps"):
         odeint(lambda t, y: torch.cos(40 * t) * y, y0, [0.0, 10.0], ODESolver("dopri5", rtol=1e-9, atol=1e-9, max_steps=20))
+
+
+def test_a_nan_field_stops_with_a_numerical_error_naming_nan():
+    y0 = torch.ones(2, dtype=F64)
+    with pytest.raises(NumericalError, match="produced NaN"):
+        odeint(lambda t, y: y * float("nan") if t > 0.5 else -y, y0, [0.0, 1.0], ODESolver("dopri5"))

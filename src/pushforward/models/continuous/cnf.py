@@ -33,16 +33,17 @@ from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_
 class CNFHyperparameters(ContinuousHyperparameters):
     """FFJORD settings: the field and evaluation solver (shared), then training.
 
-    Training solves with ``train_solver`` (``train_steps`` for fixed-step methods; the shared
-    ``rtol`` / ``atol`` for adaptive ones, optionally by the ``adjoint`` method), the trace
+    Training solves with ``train_solver`` (``train_steps`` for fixed-step methods;
+    ``train_rtol`` / ``train_atol`` for adaptive ones, 1e-5 as FFJORD's toys, optionally by the
+    ``adjoint`` method), the trace
     ``divergence`` "exact" or "hutchinson" (with ``probe`` noise), and RNODE's ``kinetic`` and
     ``jacobian`` weights (0 = off).
     """
 
     train_solver: str = "dopri5"
     train_steps: int = 8
-    train_rtol: float = 1e-4
-    train_atol: float = 1e-4
+    train_rtol: float = 1e-5
+    train_atol: float = 1e-5
     adjoint: bool = False
     divergence: str = "exact"
     probe: str = "rademacher"

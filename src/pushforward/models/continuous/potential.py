@@ -24,9 +24,8 @@ from torch import Tensor, nn
 
 
 def log_cosh(a: Tensor) -> Tensor:
-    """``log cosh a``, stable for large ``|a|``: ``|a| + log1p(exp(−2|a|)) − log 2``."""
-    magnitude = a.abs()
-    return magnitude + torch.log1p(torch.exp(-2 * magnitude)) - math.log(2.0)
+    """``log cosh a = log(eᵃ + e⁻ᵃ) − log 2``, stable for large ``|a|`` (one fused kernel)."""
+    return torch.logaddexp(a, -a) - math.log(2.0)
 
 
 class Potential(nn.Module):
@@ -76,22 +75,22 @@ class Potential(nn.Module):
         """
         s = self._inputs(x, t)
         d = self.dimension
-        # Forward sweep: keep each layer's pre-activation.
+        # Forward sweep: each layer's σ'(a) = tanh(a) is kept, both sweeps below reuse it.
         opening = self.opening(s)
+        slopes = [torch.tanh(opening)]
         u = log_cosh(opening)
-        pre: list[Tensor] = []
         for layer in self.residual:
             a = layer(u)
-            pre.append(a)
+            slopes.append(torch.tanh(a))
             u = u + self.step * log_cosh(a)
-        # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_{i−1}, starting from w at the top.
+        # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_i, from w at the top down to u_0.
         z = self.w.expand_as(u)
-        backward: list[Tensor] = [z]  # backward[k] pairs with residual layer M−1−k
-        for layer, a in zip(reversed(self.residual), reversed(pre)):
-            z = z + self.step * (torch.tanh(a) * z) @ layer.weight
+        backward: list[Tensor] = [z]
+        for layer, slope in zip(reversed(self.residual), reversed(slopes[1:])):
+            z = z + self.step * (slope * z) @ layer.weight
             backward.append(z)
         backward.reverse()  # backward[i] = gradient w.r.t. u_i, i = 0 … M−1
-        gradient = (torch.tanh(opening) * backward[0]) @ self.opening.weight
+        gradient = (slopes[0] * backward[0]) @ self.opening.weight
         gradient = gradient + (s @ self.A.T) @ self.A + self.c.weight
         if not laplacian:
             return gradient, None
@@ -100,15 +99,15 @@ class Potential(nn.Module):
         # the Jacobian J = ∂u/∂x forward, stored as (n, d, width) so each product with a
         # layer's weight is one matrix multiplication.
         opening_x = self.opening.weight[:, :d]
-        slope = torch.tanh(opening)
-        trace = ((1 - slope.pow(2)) * backward[0]) @ opening_x.pow(2).sum(dim=1)
-        jacobian = slope.unsqueeze(1) * opening_x.T  # (n, d, m)
+        trace = ((1 - slopes[0].pow(2)) * backward[0]) @ opening_x.pow(2).sum(dim=1)
+        jacobian = slopes[0].unsqueeze(1) * opening_x.T  # (n, d, m)
         n, width = jacobian.shape[0], jacobian.shape[2]
-        for i, (layer, a) in enumerate(zip(self.residual, pre)):
+        for i, layer in enumerate(self.residual):
+            slope = slopes[i + 1]
             kj = (jacobian.reshape(n * d, width) @ layer.weight.T).reshape(n, d, width)
-            slope = torch.tanh(a)
             trace = trace + self.step * ((1 - slope.pow(2)) * backward[i + 1] * kj.pow(2).sum(dim=1)).sum(dim=1)
-            jacobian = jacobian + self.step * slope.unsqueeze(1) * kj
+            if i + 1 < len(self.residual):  # the last layer's Jacobian is never used
+                jacobian = jacobian + self.step * slope.unsqueeze(1) * kj
         quadratic = self.A[:, :d]
         trace = trace + quadratic.pow(2).sum()
         return gradient, trace

@@ -123,7 +123,7 @@ def odeint(
     times = torch.as_tensor(times, dtype=reference.dtype, device=reference.device)
     if times.ndim != 1 or times.numel() < 2:
         raise ValueError("times must be a 1-D sequence of at least two times")
-    counted = _Counted(dynamics)
+    counted = _Counted(dynamics, watch=solver.adaptive)
     if solver.adaptive:
         states = _adaptive(counted, y0, times, solver, adjoint_params)
     else:
@@ -134,14 +134,21 @@ def odeint(
 class _Counted(nn.Module):
     """Wraps dynamics to count evaluations (an ``nn.Module`` so torchdiffeq's adjoint accepts it)."""
 
-    def __init__(self, dynamics: Dynamics) -> None:
+    def __init__(self, dynamics: Dynamics, watch: bool = False) -> None:
         super().__init__()
         self.dynamics = dynamics  # registered as a submodule when it is one
         self.calls = 0
+        self.watch = watch
+        self.nonfinite = False
 
     def forward(self, t: Tensor, y: State) -> State:
         self.calls += 1
-        return self.dynamics(t, y)
+        out = self.dynamics(t, y)
+        if self.watch and not self.nonfinite:
+            # An adaptive solver meets NaN as an ever-shrinking step; remember the real cause.
+            parts = out if isinstance(out, tuple) else (out,)
+            self.nonfinite = not all(bool(torch.isfinite(p).all()) for p in parts)
+        return out
 
 
 # -- fixed-step Runge–Kutta -------------------------------------------------------------------
@@ -208,6 +215,11 @@ def _adaptive(f: _Counted, y0: State, times: Tensor, solver: ODESolver, adjoint_
         return torchdiffeq.odeint(f, y0, times, rtol=solver.rtol, atol=solver.atol, method=solver.method, options=options)
     except AssertionError as error:
         text = str(error)
+        if "underflow" in text and f.nonfinite:
+            raise NumericalError(
+                f"the {solver.describe()} solve produced NaN after {f.calls} evaluations: the field blew up",
+                "lower the learning rate, regularise the field more, or use a fixed-step solver (--set solver=rk4)",
+            ) from error
         if "underflow" in text:
             raise NumericalError(
                 f"the {solver.describe()} step size underflowed after {f.calls} evaluations: the field is too stiff",
