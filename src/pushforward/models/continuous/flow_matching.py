@@ -63,7 +63,12 @@ class FlowMatchingHyperparameters(ContinuousHyperparameters):
         check_nonnegative("sigma", self.sigma)
 
 
-FLOW_MATCHING_TRAINING = {"batch_size": 1024, "lr": 2e-3, "ema_decay": 0.999}
+# Tuned on the checkerboard with step budgets (1 CPU thread, shared machine): the regression
+# target is noisy (independent pairs leave a large irreducible loss), so large batches with a
+# proportionally larger learning rate and an EMA of the weights help most; a 3 × 64 field beat
+# 3 × 128 per second of training, and samples 4× faster. Batch 512 / 1024 / 2048 / 4096 at
+# 20k / 20k / 20k / 10k steps: KL gap 0.27 (1024) → 0.17 (2048, lr 4e-3) → 0.19 (4096, lr 8e-3).
+FLOW_MATCHING_TRAINING = {"batch_size": 2048, "lr": 4e-3, "ema_decay": 0.999}
 
 
 @register(
