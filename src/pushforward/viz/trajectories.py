@@ -64,8 +64,8 @@ def plot_trajectories(
     # One LineCollection-free loop would be slow for many paths; plotting the (times, n) arrays
     # column-wise draws every path in one call.
     ax.plot(paths[:, :, 0], paths[:, :, 1], color="0.25", alpha=0.35, linewidth=0.6)
-    ax.scatter(paths[0, :, 0], paths[0, :, 1], s=8, c=NOISE_COLOR, edgecolors="white", linewidths=0.3, label="z ~ N(0, I), t = 0", zorder=3)
-    ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=8, c=SAMPLE_COLOR, edgecolors="white", linewidths=0.3, label="x = g(z), t = 1", zorder=3)
+    ax.scatter(paths[0, :, 0], paths[0, :, 1], s=8, c=NOISE_COLOR, edgecolors="white", linewidths=0.3, label="t = 0: the Gaussian", zorder=3)
+    ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=8, c=SAMPLE_COLOR, edgecolors="white", linewidths=0.3, label="t = 1: samples", zorder=3)
     set_square_axes(ax, box)
     ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
     ax.set_title(title or f"{paths.shape[1]} trajectories of the flow")
