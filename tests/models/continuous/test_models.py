@@ -36,7 +36,7 @@ def test_density_integrates_to_one_on_a_grid(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_samples_map_back_to_their_noise_and_count_nfe(name):
-    model = perturbed(name, rtol=1e-7, atol=1e-7)
+    model = perturbed(name, rtol=1e-7, atol=1e-7, sample_solver="dopri5")
     generator = torch.Generator().manual_seed(5)
     x = model.sample(50, generator=generator)
     z = torch.randn((50, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
@@ -91,6 +91,7 @@ def test_cnf_with_hutchinson_trains_on_an_unbiased_nll():
     "name,settings,message",
     [
         ("cnf", {"solver": "foo"}, "unknown ODE solver 'foo'"),
+        ("cfm", {"sample_solver": "heun"}, "unknown ODE solver 'heun'"),
         ("otflow", {"rtol": 0}, "rtol must lie in (0, 1)"),
         ("cfm", {"atol": 2}, "atol must lie in (0, 1)"),
         ("cnf", {"train_solver": "rk5"}, "unknown ODE solver 'rk5'"),
@@ -105,3 +106,13 @@ def test_bad_settings_fail_when_the_model_is_created(name, settings, message):
     with pytest.raises(UserError) as caught:
         create(name, (2,), **settings)
     assert message in caught.value.one_line()
+
+
+def test_default_sampling_is_rk4_with_8_steps_and_close_to_the_tight_solve():
+    model = perturbed("cfm")
+    fast = model.sample(200, generator=torch.Generator().manual_seed(0))
+    assert model.nfe_sample.per_solve() == 32
+    tight = create("cfm", (2,), **TINY, sample_solver="dopri5", rtol=1e-8, atol=1e-8).double()
+    tight.load_state_dict(model.state_dict())
+    exact = tight.sample(200, generator=torch.Generator().manual_seed(0))
+    assert float((fast - exact).abs().max()) < 1e-2
