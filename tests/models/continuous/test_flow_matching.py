@@ -26,9 +26,10 @@ class GaussianOracle(torch.nn.Module):
         return self.mean + rate * (x - t * self.mean) + self.perturbation * torch.sin(3 * x + t)
 
 
-def test_regression_loss_is_minimised_by_the_marginal_velocity():
+@pytest.mark.parametrize("power", [1.0, 1 / 3])
+def test_regression_loss_is_minimised_by_the_marginal_velocity(power):
     torch.manual_seed(0)
-    model = create("rectified", (2,)).double()
+    model = create("rectified", (2,), time_power=power).double()
     mean, scale = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.5
     x1 = mean + scale * torch.randn(200_000, 2, dtype=torch.float64)
     losses = {}
@@ -38,7 +39,7 @@ def test_regression_loss_is_minimised_by_the_marginal_velocity():
     # E‖u + δ − target‖² = E‖u − target‖² + E‖δ‖² when u is the conditional mean of the target.
     generator = torch.Generator().manual_seed(1)
     x0 = torch.randn(x1.shape, generator=generator, dtype=torch.float64)
-    t = torch.rand(x1.shape[0], generator=generator, dtype=torch.float64)
+    t = torch.rand(x1.shape[0], generator=generator, dtype=torch.float64).pow(power)
     xt = (1 - t[:, None]) * x0 + t[:, None] * x1
     excess = (0.3 * torch.sin(3 * xt + t[:, None])).pow(2).sum(1)
     assert losses[0.3] - losses[0.0] == pytest.approx(float(excess.mean()), abs=4 * float(excess.std()) / math.sqrt(len(excess)) + 0.01)

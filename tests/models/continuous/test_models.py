@@ -100,6 +100,7 @@ def test_cnf_with_hutchinson_trains_on_an_unbiased_nll():
         ("otflow", {"hidden_layers": 1}, "hidden_layers must be an integer >= 2"),
         ("otcfm", {"coupling": "sinkhorn"}, "not a valid value for coupling"),
         ("rectified", {"sigma": -0.1}, "sigma must be a number >= 0"),
+        ("cfm", {"time_power": 0}, "time_power must be a positive number"),
     ],
 )
 def test_bad_settings_fail_when_the_model_is_created(name, settings, message):

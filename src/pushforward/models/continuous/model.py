@@ -42,6 +42,11 @@ def check_nonnegative(name: str, value: Any) -> None:
         raise UserError(f"{name} must be a number >= 0, not {value!r}", f"use --set {name}=<number >= 0>")
 
 
+def check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise UserError(f"{name} must be a positive number, not {value!r}", f"use --set {name}=<number > 0>")
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
     if value not in choices:
         raise UserError(f"'{value}' is not a valid value for {name}", f"use one of: {', '.join(choices)}")
