@@ -1,4 +1,5 @@
-"""Benchmark (not a test): discrete flows on the 2-D toys, beside zuko and normflows.
+"""Benchmark (not a test): discrete and continuous flows on the 2-D toys, beside zuko,
+normflows, a FFJORD-style reference and torchcfm.
 
 Protocol: every model gets the same data (the toy's seeded train / validation / test splits,
 standardised the same way), the same wall-clock training budget and the same number of CPU
@@ -8,16 +9,25 @@ Adam at 1e-3, batch 512 (what a user of those libraries would write), in a plain
 
 Reported per model and toy: test NLL (nats, data units), KL gap (= test NLL − true entropy),
 iterations, seconds to sample 100,000 points and to evaluate the NLL of 20,000 points, and the
-ratios of the peers' KL gap and sampling time to ours.
+ratios of the peers' KL gap and sampling time to ours. Continuous flows also report their ODE
+solver's function evaluations per solve (NFE) when sampling and when evaluating the NLL.
+
+The continuous peers (skipped when torchdiffeq / torchcfm are missing) share one field, the
+reference of the continuous-flow issue: an MLP of 3 × 64 tanh units on (x, t), solved by
+torchdiffeq's dopri5 at rtol = atol = 1e-5 with the exact trace for the likelihood. "FFJORD
+(reference)" trains it by maximum likelihood through that solve; "torchcfm CFM" trains it with
+torchcfm's ConditionalFlowMatcher (its defaults) and then evaluates the likelihood the same way.
 
     python benchmarks/toy2d.py                           # checkerboard, 60 s, all models
     python benchmarks/toy2d.py --toys all --time 20      # every toy, shorter budget
     python benchmarks/toy2d.py --peers none --models nsf
+    python benchmarks/toy2d.py --models otflow,otcfm --peers "FFJORD (reference),torchcfm CFM"
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import platform
@@ -42,6 +52,8 @@ class Row:
     steps: int
     sample_seconds: float
     nll_seconds: float
+    nfe_sample: float | None = None
+    nfe_log_prob: float | None = None
 
 
 def timed(function: Callable[[], object], repeats: int = 3) -> float:
@@ -61,10 +73,14 @@ def run_ours(toy: str, model: str, seconds: float, seed: int) -> Row:
         fitted = pf.fit(toy, model=model, time=seconds, seed=seed, out=f"{folder}/run", figures=False)
         test = fitted.dataset().test
         nll = float(-fitted.log_prob_tensor(test).double().mean())
+        counts = getattr(fitted.model, "reset_nfe", None)  # continuous flows count ODE evaluations
+        if counts:
+            counts()
         sample_seconds = timed(lambda: fitted.sample_tensor(100_000))
         nll_seconds = timed(lambda: fitted.log_prob_tensor(test[:20_000]))
+        nfe = (fitted.model.nfe_sample.per_solve(), fitted.model.nfe_log_prob.per_solve()) if counts else (None, None)
         entropy = get_toy(toy).entropy
-        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds)
+        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds, *nfe)
 
 
 # -- peers --------------------------------------------------------------------------------------
@@ -111,7 +127,79 @@ def peer_models() -> dict[str, Callable[[], tuple[torch.nn.Module, Callable, Cal
         builders["normflows RealNVP"] = normflows_realnvp
     except ImportError:
         print("normflows is not installed: skipped (pip install normflows)")
+    if importlib.util.find_spec("torchdiffeq") is not None:
+        builders["FFJORD (reference)"] = lambda: reference_cnf(flow_matching=None)
+        try:
+            from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
+
+            builders["torchcfm CFM"] = lambda: reference_cnf(flow_matching=ConditionalFlowMatcher())
+        except ImportError:
+            print("torchcfm is not installed: skipped (pip install torchcfm)")
+    else:
+        print("torchdiffeq is not installed: the continuous peers are skipped (pip install torchdiffeq)")
     return builders
+
+
+# -- the continuous-flow reference, written independently of pushforward's code ------------------
+
+
+class ReferenceField(torch.nn.Module):
+    """FFJORD's toy field: an MLP of 3 × 64 tanh units on (x, t)."""
+
+    def __init__(self, features: int = 2, width: int = 64) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(features + 1, width), torch.nn.Tanh(),
+            torch.nn.Linear(width, width), torch.nn.Tanh(),
+            torch.nn.Linear(width, width), torch.nn.Tanh(),
+            torch.nn.Linear(width, features),
+        )
+        self.calls = 0
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        t = t.reshape(-1, 1).expand(x.shape[0], 1)  # one time for all, or one per point
+        return self.net(torch.cat([x, t], dim=1))
+
+
+def reference_cnf(flow_matching=None):
+    """(module, log_prob, sample, loss, nfe): dopri5 at 1e-5, exact trace, noise at t = 0."""
+    import torchdiffeq
+
+    field = ReferenceField()
+    tolerance = {"rtol": 1e-5, "atol": 1e-5, "method": "dopri5"}
+    nfe = {"sample": [], "log_prob": []}
+
+    def augmented(t, state):
+        x = state[0]
+        with torch.enable_grad():
+            x = x if x.requires_grad else x.requires_grad_(True)
+            f = field(t, x)
+            divergence = sum(
+                torch.autograd.grad(f[:, i].sum(), x, create_graph=torch.is_grad_enabled() and field.training, retain_graph=True)[0][:, i]
+                for i in range(x.shape[1])
+            )
+        return f, -divergence
+
+    def log_prob(x):
+        field.calls = 0
+        x = x if field.training else x.detach()
+        z, delta = torchdiffeq.odeint(augmented, (x, torch.zeros(x.shape[0])), torch.tensor([1.0, 0.0]), **tolerance)
+        nfe["log_prob"].append(field.calls)
+        z, delta = z[-1], delta[-1]
+        return -0.5 * (z**2).sum(1) - math.log(2 * math.pi) - delta
+
+    def sample(n):
+        field.calls = 0
+        x = torchdiffeq.odeint(field, torch.randn(n, 2), torch.tensor([0.0, 1.0]), **tolerance)[-1]
+        nfe["sample"].append(field.calls)
+        return x
+
+    def regression(batch):
+        t, xt, ut = flow_matching.sample_location_and_conditional_flow(torch.randn_like(batch), batch)
+        return ((field(t[:, None], xt) - ut) ** 2).mean()
+
+    return field, log_prob, sample, None if flow_matching is None else regression, nfe
 
 
 def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) -> Row:
@@ -121,13 +209,16 @@ def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) ->
     train, test = standardize.forward(dataset.train), standardize.forward(dataset.test)
     log_det = float(standardize.log_det(dataset.test[:1])[0])
     torch.manual_seed(seed)
-    module, log_prob, sample = build()
+    module, log_prob, sample, *extra = build()
+    # Peers train by maximum likelihood unless they bring their own loss (flow matching).
+    objective = extra[0] if extra and extra[0] is not None else (lambda batch: -log_prob(batch).mean())
+    nfe = extra[1] if len(extra) > 1 else None
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(seed)
     steps, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         batch = train[torch.randint(len(train), (512,), generator=generator)]
-        loss = -log_prob(batch).mean()
+        loss = objective(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -135,10 +226,13 @@ def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) ->
     module.eval()
     with torch.no_grad():
         nll = float(-torch.cat([log_prob(part) for part in test.split(16384)]).double().mean()) - log_det
+        if nfe is not None:
+            nfe["sample"].clear(), nfe["log_prob"].clear()
         sample_seconds = timed(lambda: sample(100_000))
         nll_seconds = timed(lambda: log_prob(test[:20_000]))
     entropy = get_toy(toy).entropy
-    return Row(toy, name, nll, nll - entropy, steps, sample_seconds, nll_seconds)
+    counts = (sum(nfe["sample"]) / len(nfe["sample"]), sum(nfe["log_prob"]) / len(nfe["log_prob"])) if nfe else (None, None)
+    return Row(toy, name, nll, nll - entropy, steps, sample_seconds, nll_seconds, *counts)
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -146,22 +240,30 @@ def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) ->
 
 def print_table(rows: list[Row]) -> None:
     print()
-    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | KL gap ÷ ours | sample time ÷ ours |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | NFE sample / NLL | KL gap ÷ ours | sample time ÷ ours |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         ours = next((r for r in rows if r.toy == row.toy and r.model == "pushforward nsf"), None)
         ratio_kl = f"{row.kl_gap / ours.kl_gap:.1f}×" if ours and ours.kl_gap > 0 else "—"
         ratio_time = f"{row.sample_seconds / ours.sample_seconds:.1f}×" if ours else "—"
         print(
             f"| {row.toy} | {row.model} | {row.test_nll:.4f} | {row.kl_gap:.4f} | {row.steps:,} | "
-            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {ratio_kl} | {ratio_time} |"
+            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {_nfe(row)} | {ratio_kl} | {ratio_time} |"
         )
+
+
+def _nfe(row: Row) -> str:
+    if row.nfe_sample is None:
+        return "—"
+    return f"{row.nfe_sample:.0f} / {row.nfe_log_prob:.0f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toys", default="checkerboard", help="comma-separated toy names, or 'all'")
-    parser.add_argument("--models", default="nsf,realnvp,maf", help="our recipes, comma-separated")
+    parser.add_argument(
+        "--models", default="nsf,realnvp,maf,cnf,otflow,cfm,otcfm,rectified", help="our recipes, comma-separated"
+    )
     parser.add_argument("--peers", default="all", help="'all', 'none', or comma-separated peer names")
     parser.add_argument("--time", type=float, default=60.0, help="training seconds per model")
     parser.add_argument("--threads", type=int, default=2)

@@ -99,6 +99,11 @@ class GenerativeModel(nn.Module, abc.ABC):
 
     validation_name: ClassVar[str] = "val_nll"
 
+    def divergence_advice(self) -> str | None:
+        """What to change when training produces a non-finite loss, or ``None`` for the trainer's
+        generic advice (lower the learning rate, clip gradients)."""
+        return None
+
     @property
     def device(self) -> torch.device:
         for tensor in self.parameters():
@@ -172,6 +177,7 @@ def add_entry(entry: ModelEntry) -> None:
 # The family packages; importing one runs its register() calls.
 FAMILY_PACKAGES = (
     "pushforward.models.flows",
+    "pushforward.models.continuous",
     "pushforward.models.gan",
 )
 

@@ -1,0 +1,37 @@
+"""Trajectory figures and density animations from plain arrays and a log-density callable."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pushforward.errors import UserError
+from pushforward.viz.trajectories import animate_density, plot_trajectories
+
+
+def test_trajectories_png_from_paths(tmp_path):
+    times = np.linspace(0, 1, 11)[:, None, None]
+    start = np.random.default_rng(0).normal(size=(1, 50, 2))
+    paths = start * (1 + times)  # points moving outwards
+    paths[3, 0, 0] = np.nan  # a broken path is left out, not drawn
+    out = plot_trajectories(paths, tmp_path / "paths.png", data=np.zeros((10, 2)), title="test")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(UserError, match="cannot be drawn"):
+        plot_trajectories(paths[:1], tmp_path / "bad.png")
+
+
+def test_animation_has_one_frame_per_time_and_only_writes_gifs(tmp_path):
+    def log_prob_at(x: torch.Tensor, t: float) -> torch.Tensor:
+        scale = 1 + t  # a Gaussian widening over time
+        return -0.5 * (x / scale).pow(2).sum(1) - 2 * math.log(scale) - math.log(2 * math.pi)
+
+    out = animate_density(log_prob_at, [0.0, 0.5, 1.0], tmp_path / "a.gif", bounds=(-3, 3, -3, 3), resolution=20)
+    with Image.open(out) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 3
+    with pytest.raises(UserError, match=r"\.gif"):
+        animate_density(log_prob_at, [0.0, 1.0], tmp_path / "a.mp4", bounds=(-3, 3, -3, 3))
+    assert not (tmp_path / "a.mp4").exists()
