@@ -94,6 +94,9 @@ def sample(
     output: Path = typer.Option(..., "-o", "--output", help="Output file, .npy or .csv."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for repeatable samples."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    decoder_mean: bool = typer.Option(
+        False, "--decoder-mean", help="VAEs: write the decoder means E[x|z] at prior draws (not samples of the model)."
+    ),
 ) -> None:
     """Draw N samples from a fitted model, in the data's own units."""
     from pushforward.api import load
@@ -104,7 +107,7 @@ def sample(
     if n < 1:
         raise UserError(f"-n is {n}", "ask for at least 1 sample")
     fitted = load(run)
-    values = fitted.sample(n, seed=seed).reshape(n, -1)
+    values = fitted.sample(n, seed=seed, mean=decoder_mean).reshape(n, -1)
     columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.shape[1])]
     with atomic_path(output) as temporary:
         write_table(temporary, output.suffix, values, columns)
@@ -145,14 +148,24 @@ def plot(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG file (default RUN/figures/density.png)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
-    """The model's density as a heat map beside the data, with samples overlaid."""
+    """The model's density as a heat map beside the data, with samples overlaid.
+
+    For a VAE also the latent space: encoded training points and reconstructions
+    (RUN/figures/latent.png, or OUTPUT's name with -latent).
+    """
     from pushforward.api import load
 
     if output is not None:
         _check_new_file(output, force, (".png", ".pdf", ".svg"))
     fitted = load(run)
+    latent = None
+    if fitted.has_latent_space and output is not None:
+        latent = output.with_name(f"{output.stem}-latent{output.suffix}")
+        _check_new_file(latent, force)
     path = fitted.plot(output)
     out.print(f"wrote {path}")
+    if fitted.has_latent_space:
+        out.print(f"wrote {fitted.plot_latent(latent)}")
 
 
 @app.command()

@@ -168,6 +168,8 @@ def add_entry(entry: ModelEntry) -> None:
 def _load_families() -> None:
     # Importing the family packages runs their register() calls.
     import pushforward.models.flows  # noqa: F401
+    import pushforward.models.vae  # noqa: F401
+    import pushforward.models.diffusion  # noqa: F401
 
 
 def model_names() -> list[str]:

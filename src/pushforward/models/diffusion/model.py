@@ -1,0 +1,166 @@
+"""Denoising diffusion behind the common interface: ``ddpm``.
+
+Ho, Jain, Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020 (the model and
+ancestral sampler); Song, Meng, Ermon, "Denoising Diffusion Implicit Models", ICLR 2021
+(deterministic sampling in few steps); Song, Sohl-Dickstein, Kingma, Kumar, Ermon, Poole,
+"Score-Based Generative Modeling through Stochastic Differential Equations", ICLR 2021 (the
+continuous-time view, and the probability-flow ODE that gives ``log_prob``).
+
+The pushforward view: the sampler is a learned map from Gaussian noise x_1 to data x_0 — a
+sequence of small denoising steps (the course's "sequence of transformations").
+
+Training is in continuous time: t is drawn uniformly in (0, 1) (stratified across the batch, a
+variance reduction from Kingma, Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS
+2021) and the network learns ε (or v) by mean squared error, the "simple" loss of Ho et al.
+The discrete chain of ``steps`` = T steps is the same process read on the grid t_i = i/T.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+from pushforward.errors import UserError
+from pushforward.models.base import GenerativeModel, LikelihoodKind, register
+from pushforward.models.diffusion.networks import TimeConditionedMLP
+from pushforward.models.diffusion.noising import epsilon_from_v, noisy_sample, velocity
+from pushforward.models.diffusion.samplers import check_steps, sample_chain
+from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
+from pushforward.nn.mlp import ACTIVATIONS, Activation
+
+
+@dataclass
+class DDPMHyperparameters:
+    """Diffusion settings.
+
+    Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
+    of ``embedding_features``. Process: ``schedule`` ("cosine" or "linear" with ``beta_start``,
+    ``beta_end``) over ``steps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
+    the network's target, "epsilon" or "v". Sampling: ``sampler`` "ddim" (deterministic) or
+    "ddpm" (ancestral), with ``sampler_steps`` steps. ``log_prob`` integrates the
+    probability-flow ODE from ``ode_t_min`` to 1 with tolerances ``ode_rtol``/``ode_atol``.
+    """
+
+    hidden_features: int = 128
+    hidden_layers: int = 3
+    embedding_features: int = 32
+    input_frequencies: int = 0
+    activation: Activation = "silu"
+    schedule: ScheduleKind = "cosine"
+    steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    prediction: Literal["epsilon", "v"] = "epsilon"
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sampler_steps: int = 50
+    ode_t_min: float = 1e-4
+    ode_rtol: float = 1e-5
+    ode_atol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise UserError(f"{name} must be an integer >= {minimum}, not {value!r}", f"use --set {name}=<integer >= {minimum}>")
+        if self.activation not in ACTIVATIONS:
+            raise UserError(f"unknown activation '{self.activation}'", f"use one of: {', '.join(ACTIVATIONS)}")
+        check_steps(self.sampler_steps)
+        self.noise_schedule()  # validates the schedule (it must reach noise)
+        if not 0 < self.ode_t_min < 0.5:
+            raise UserError(f"ode_t_min must lie in (0, 0.5), not {self.ode_t_min}", "use --set ode_t_min=1e-4")
+        for name in ("ode_rtol", "ode_atol"):
+            if not 0 < getattr(self, name) < 1:
+                raise UserError(f"{name} must lie in (0, 1)", f"use --set {name}=1e-5")
+
+    def noise_schedule(self) -> NoiseSchedule:
+        return NoiseSchedule(self.schedule, self.steps, self.beta_start, self.beta_end)
+
+
+@register(
+    "ddpm",
+    family="diffusion",
+    summary="Denoising diffusion (Ho et al., 2020); DDIM sampling; exact log p by the probability-flow ODE",
+    train_defaults={"ema_decay": 0.999, "batch_size": 1024, "lr": 2e-3},
+)
+class DDPM(GenerativeModel):
+    """ε_θ(x_t, t) with a noise schedule, its samplers, and its probability-flow likelihood."""
+
+    likelihood: ClassVar[LikelihoodKind] = "exact"
+    hyperparameters_class = DDPMHyperparameters
+    validation_name: ClassVar[str] = "val_denoising_loss"
+
+    def __init__(self, event_shape: tuple[int, ...], hparams: DDPMHyperparameters) -> None:
+        super().__init__(event_shape, hparams)
+        self.schedule = hparams.noise_schedule()
+        self.network = TimeConditionedMLP(
+            self.event_shape,
+            hparams.hidden_features,
+            hparams.hidden_layers,
+            hparams.embedding_features,
+            hparams.activation,
+            hparams.input_frequencies,
+        )
+
+    # -- the denoiser ----------------------------------------------------------------------
+
+    def noise_level(self, t: Tensor) -> Tensor:
+        """What the network is told about the time: c = ¼ log σ̄(t), σ̄ = σ/α.
+
+        The noise scale, not t itself (Karras, Aittala, Aila, Laine, "Elucidating the Design
+        Space of Diffusion-Based Generative Models", NeurIPS 2022, c_noise = ¼ ln σ): the
+        score changes fastest as σ → 0, which a uniform grid in t squeezes into a sliver near
+        t = 0 but log σ̄ spreads out evenly, so the network sees a smooth input.
+        """
+        log_alpha_bar = self.schedule.log_alpha_bar(t.to(torch.float64))
+        return 0.125 * (torch.log(-torch.expm1(log_alpha_bar)) - log_alpha_bar)
+
+    def epsilon(self, x: Tensor, t: Tensor) -> Tensor:
+        """ε̂(x_t, t) whatever the network predicts (``t``: ``(n,)`` or 0-d)."""
+        output = self.network(x, self.noise_level(t).to(x.dtype))
+        if self.hparams.prediction == "epsilon":
+            return output
+        alpha, sigma = self.schedule.alpha_sigma(t.to(torch.float64).reshape(-1))
+        alpha, sigma = alpha.to(x.dtype), sigma.to(x.dtype)
+        if alpha.numel() == 1:
+            alpha, sigma = alpha.expand(x.shape[0]), sigma.expand(x.shape[0])
+        return epsilon_from_v(alpha, sigma, x, output)
+
+    def denoising_loss(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Per-point mean squared error of the network's target at a random time."""
+        n = x0.shape[0]
+        # Stratified times: one uniform offset, then n evenly spaced points on the circle.
+        offset = torch.rand((), generator=generator, device=x0.device, dtype=torch.float64)
+        t = torch.remainder(offset + torch.arange(n, device=x0.device, dtype=torch.float64) / n, 1.0)
+        t = t.clamp(min=1e-6)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = noisy_sample(self.schedule, x0, t, noise.to(torch.float64)).to(x0.dtype)
+        output = self.network(x_t, self.noise_level(t).to(x0.dtype))
+        if self.hparams.prediction == "epsilon":
+            target = noise
+        else:
+            alpha, sigma = self.schedule.alpha_sigma(t)
+            target = velocity(alpha.to(x0.dtype), sigma.to(x0.dtype), x0, noise)
+        return (output - target).square().flatten(1).mean(dim=1)
+
+    # -- the common interface --------------------------------------------------------------
+
+    def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
+        return {"loss": self.denoising_loss(x).mean()}
+
+    @torch.no_grad()
+    def validation_score(self, x: Tensor) -> float:
+        # Fixed times and noise, so successive validations compare weights, not draws.
+        generator = torch.Generator(device=x.device).manual_seed(0)
+        return float(torch.cat([self.denoising_loss(part, generator) for part in x.split(8192)]).double().mean())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``sampler_steps`` steps of DDIM (default) or ancestral DDPM from x_1 ~ N(0, I)."""
+        dtype = next(self.parameters()).dtype
+        x1 = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=dtype)
+        eta = 0.0 if self.hparams.sampler == "ddim" else 1.0
+        return sample_chain(self.schedule, self.epsilon, x1, self.hparams.sampler_steps, eta, generator)
+
