@@ -138,6 +138,7 @@ class FittedModel:
         title = f"{self.name} on {self.data_spec.label}"
         return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target)
 
+<<<<<<< HEAD
     @property
     def has_latent_space(self) -> bool:
         """Whether the model encodes data to a latent space (VAEs): then :meth:`plot_latent` works."""
@@ -170,6 +171,52 @@ class FittedModel:
             title=f"{self.name} on {self.data_spec.label}: latent space",
             bounds=bounds,
         )
+=======
+    def plot_trajectories(self, out: str | Path | None = None, *, n: int = 300, times: int = 41, seed: int = 0) -> Path:
+        """Paths of ``n`` points from the Gaussian (t = 0) to the data (t = 1): continuous flows only."""
+        from pushforward.viz.trajectories import plot_trajectories
+
+        model = self.continuous_model("--trajectories")
+        generator = torch.Generator(device=model.device).manual_seed(seed)
+        z = torch.randn((n, *self.event_shape), generator=generator, device=model.device)
+        grid = torch.linspace(0.0, 1.0, times, device=model.device)
+        states = model.trajectories(z, grid)
+        # Every state in data units, so the paths end on the data as drawn in the other figures.
+        paths = torch.stack([self.preprocessing.inverse(state) for state in states]).cpu().numpy()
+        dataset = self.dataset()
+        bounds = dataset.toy.bounds if dataset.toy is not None else None
+        data = dataset.train[:5000].numpy()
+        title = f"{self.name} on {self.data_spec.label}: paths from N(0, I) to the data"
+        return plot_trajectories(paths, self._figure_path(out, "trajectories.png"), data=data, bounds=bounds, title=title)
+
+    def animate(self, out: str | Path, *, frames: int = 25, resolution: int = 100) -> Path:
+        """A GIF of the density p_t (in data units) evolving from the Gaussian to the model."""
+        from pushforward.viz._common import robust_bounds
+        from pushforward.viz.trajectories import animate_density
+
+        model = self.continuous_model("--animate")
+        if self.event_shape != (2,):
+            raise UserError(f"the animation draws 2-D densities, not {self.event_shape}", "animate a model of 2-D data")
+        dataset = self.dataset()
+        bounds = dataset.toy.bounds if dataset.toy is not None else robust_bounds(dataset.train[:100_000].numpy())
+        model.eval()
+
+        def log_prob_at(x: Tensor, t: float) -> Tensor:
+            y = self.preprocessing.forward(x.to(model.device))
+            return (model.log_prob_at(y, t) + self.preprocessing.log_det(x)).cpu()
+
+        times = [float(t) for t in np.linspace(0.0, 1.0, frames)]
+        return animate_density(log_prob_at, times, out, bounds=bounds, resolution=resolution, title=self.name)
+
+    def continuous_model(self, what: str) -> Any:
+        """The model, if it is a continuous flow (it has trajectories); else a UserError naming ``what``."""
+        if not (hasattr(self.model, "trajectories") and hasattr(self.model, "log_prob_at")):
+            raise UserError(
+                f"{what} needs a continuous flow, and '{self.name}' is not one",
+                "fit one of cnf, otflow, cfm, otcfm, rectified",
+            )
+        return self.model
+>>>>>>> issue-cnf
 
     def plot_history(self, out: str | Path | None = None) -> Path:
         from pushforward.viz import plot_history

@@ -147,6 +147,8 @@ def plot(
     run: Path = typer.Argument(..., help="A run directory made by `pushforward fit`."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG file (default RUN/figures/density.png)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    trajectories: bool = typer.Option(False, "--trajectories", help="Continuous flows: draw paths from the Gaussian to the data instead."),
+    animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows: also write the density evolving over t to this .gif."),
 ) -> None:
     """The model's density as a heat map beside the data, with samples overlaid.
 
@@ -157,7 +159,10 @@ def plot(
 
     if output is not None:
         _check_new_file(output, force, (".png", ".pdf", ".svg"))
+    if animate is not None:
+        _check_new_file(animate, force, (".gif",))
     fitted = load(run)
+<<<<<<< HEAD
     latent = None
     if fitted.has_latent_space and output is not None:
         latent = output.with_name(f"{output.stem}-latent{output.suffix}")
@@ -166,6 +171,19 @@ def plot(
     out.print(f"wrote {path}")
     if fitted.has_latent_space:
         out.print(f"wrote {fitted.plot_latent(latent)}")
+=======
+    if trajectories or animate is not None:
+        fitted.continuous_model("--trajectories" if trajectories else "--animate")  # a UserError otherwise
+    written = []
+    if trajectories:
+        written.append(fitted.plot_trajectories(output))
+    elif animate is None or output is not None:
+        written.append(fitted.plot(output))
+    if animate is not None:
+        written.append(fitted.animate(animate))
+    for path in written:
+        out.print(f"wrote {path}")
+>>>>>>> issue-cnf
 
 
 @app.command()

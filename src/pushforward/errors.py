@@ -31,6 +31,19 @@ class TrainingDiverged(RuntimeError):
         super().__init__(message)
 
 
+class NumericalError(RuntimeError):
+    """A numerical method failed (an ODE solver's step underflowed, too many steps, ...).
+
+    The message names the cause and what to change; during training the trainer stops, keeps
+    the last good weights and reports it like a divergence.
+    """
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        self.problem = problem.rstrip(".")
+        self.fix = fix.rstrip(".")
+        super().__init__(f"{self.problem}; {self.fix}" if self.fix else self.problem)
+
+
 def suggest(name: str, choices: list[str]) -> str:
     """A hint naming the closest valid choice, or all choices when nothing is close."""
     import difflib

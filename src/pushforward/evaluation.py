@@ -35,10 +35,16 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
 
     kind = fitted.model.likelihood
     results["test_nll_kind"] = kind
+    # Continuous flows count their ODE solver's function evaluations per solve.
+    counts_nfe = hasattr(fitted.model, "reset_nfe")
+    if counts_nfe:
+        fitted.model.reset_nfe()
     if kind != "none":
         started = time.perf_counter()
         log_prob = fitted.log_prob_tensor(dataset.test).double()
         results["nll_seconds"] = round(time.perf_counter() - started, 4)
+        if counts_nfe:
+            results["nfe_log_prob"] = fitted.model.nfe_log_prob.per_solve()
         finite = torch.isfinite(log_prob)
         results["test_points"] = int(log_prob.numel())
         if not finite.all():
@@ -82,6 +88,8 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     samples = fitted.sample_tensor(size, seed=seed)
     results["sample_seconds"] = round(time.perf_counter() - started, 4)
+    if counts_nfe:
+        results["nfe_sample"] = fitted.model.nfe_sample.per_solve()
     results["n"] = size
     finite_rows = torch.isfinite(samples.reshape(size, -1)).all(dim=1)
     if not finite_rows.all():

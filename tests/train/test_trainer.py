@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 
-from pushforward.errors import TrainingDiverged
+from pushforward.errors import NumericalError, TrainingDiverged
 from pushforward.models.base import create
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.trainer import Trainer
@@ -113,6 +113,30 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_weights():
     assert trainer.best_step <= 100
     # The model now holds the kept weights, whose score is the best one seen.
     assert trainer.model.validation_score(trainer.validation_data) == pytest.approx(trainer.best_score, abs=1e-6)
+
+
+class SolverFailsAfter(ExplodesAfter):
+    def __call__(self, x, group):
+        self.calls += 1
+        if self.calls > self.step:
+            raise NumericalError("the dopri5 step size underflowed", "loosen the tolerances (--set rtol=1e-4)")
+        return self.original(x, group)
+
+
+def test_a_numerical_error_stops_training_with_its_cause_and_keeps_the_best_weights():
+    trainer = make_trainer(steps=500)
+    trainer.model.objective = SolverFailsAfter(trainer.model, 100)
+    with pytest.raises(TrainingDiverged, match="stopped at step 100: the dopri5 step size underflowed; loosen"):
+        trainer.run()
+    assert trainer.model.validation_score(trainer.validation_data) == pytest.approx(trainer.best_score, abs=1e-6)
+
+
+def test_a_model_can_give_its_own_divergence_advice():
+    trainer = make_trainer(steps=500)
+    trainer.model.objective = ExplodesAfter(trainer.model, 50)
+    trainer.model.divergence_advice = lambda: "tighten the ODE tolerances"
+    with pytest.raises(TrainingDiverged, match="diverged at step 50.*; tighten the ODE tolerances$"):
+        trainer.run()
 
 
 def test_sigterm_stops_between_steps_and_reports_interruption():

@@ -95,6 +95,11 @@ class GenerativeModel(nn.Module, abc.ABC):
 
     validation_name: ClassVar[str] = "val_nll"
 
+    def divergence_advice(self) -> str | None:
+        """What to change when training produces a non-finite loss, or ``None`` for the trainer's
+        generic advice (lower the learning rate, clip gradients)."""
+        return None
+
     @property
     def device(self) -> torch.device:
         for tensor in self.parameters():
@@ -167,9 +172,16 @@ def add_entry(entry: ModelEntry) -> None:
 
 def _load_families() -> None:
     # Importing the family packages runs their register() calls.
+<<<<<<< HEAD
     import pushforward.models.flows  # noqa: F401
     import pushforward.models.vae  # noqa: F401
     import pushforward.models.diffusion  # noqa: F401
+=======
+    import importlib
+
+    for package in ("pushforward.models.flows", "pushforward.models.continuous"):
+        importlib.import_module(package)
+>>>>>>> issue-cnf
 
 
 def model_names() -> list[str]:

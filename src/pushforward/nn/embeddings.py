@@ -1,10 +1,12 @@
-"""Embeddings of a scalar (a diffusion time) as a vector a network can read.
+"""Embeddings of a scalar time t for time-dependent networks (vector fields, denoisers).
 
-The sinusoidal features follow Vaswani et al., "Attention Is All You Need", NeurIPS 2017, as
-used for the noise level in Ho, Jain, Abbeel, "Denoising Diffusion Probabilistic Models",
-NeurIPS 2020: frequencies in geometric progression, so a network sees both coarse and fine
-changes of the time.
+* :class:`FourierTime` — t with fixed Fourier features, for continuous flows.
+* :func:`sinusoidal_embedding` / :class:`SinusoidalEmbedding` — the transformer's sinusoidal
+  features (Vaswani et al., "Attention Is All You Need", NeurIPS 2017) as used for the noise
+  level in Ho, Jain, Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020:
+  frequencies in geometric progression, so a network sees both coarse and fine changes.
 """
+
 
 from __future__ import annotations
 
@@ -12,6 +14,39 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+
+class FourierTime(nn.Module):
+    """``t ↦ (t, sin(2π k t), cos(2π k t))`` for ``k = 1 .. frequencies`` (fixed, not learned).
+
+    Random or fixed Fourier features let an MLP represent fields that change quickly in time
+    (Tancik et al., "Fourier features let networks learn high frequency functions in low
+    dimensional domains", NeurIPS 2020); with ``frequencies=0`` the embedding is ``t`` alone,
+    the plain concatenation used by FFJORD (Grathwohl et al., 2019).
+
+    ``t`` may be a scalar (one time for the whole batch, as an ODE solver passes it) or a
+    tensor of shape ``(n,)`` (a time per sample, as flow-matching training draws them); the
+    result is ``(n, features)`` either way, given the batch size ``n``.
+    """
+
+    def __init__(self, frequencies: int = 0) -> None:
+        super().__init__()
+        if frequencies < 0:
+            raise ValueError(f"frequencies must be >= 0, not {frequencies}")
+        self.frequencies = int(frequencies)
+        self.register_buffer("scales", 2 * math.pi * torch.arange(1, frequencies + 1, dtype=torch.float32), persistent=False)
+
+    @property
+    def features(self) -> int:
+        return 1 + 2 * self.frequencies
+
+    def forward(self, t: Tensor, n: int) -> Tensor:
+        t = torch.as_tensor(t, dtype=self.scales.dtype, device=self.scales.device)
+        t = t.reshape(-1, 1).expand(n, 1) if t.numel() == 1 else t.reshape(n, 1)
+        if self.frequencies == 0:
+            return t
+        angles = t * self.scales.to(t.dtype)
+        return torch.cat([t, angles.sin(), angles.cos()], dim=1)
 
 
 def sinusoidal_embedding(t: Tensor, features: int, max_period: float = 10_000.0, scale: float = 1000.0) -> Tensor:

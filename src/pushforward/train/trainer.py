@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pushforward.errors import TrainingDiverged
+from pushforward.errors import NumericalError, TrainingDiverged
 from pushforward.models.base import GenerativeModel
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.progress import TrainingProgress
@@ -236,11 +236,14 @@ class Trainer:
             for _ in range(repeats):
                 batch = self._next_batch()
                 optimizer.zero_grad(set_to_none=True)
-                outputs = self.model.objective(batch, group)
-                loss = outputs["loss"]
-                if not torch.isfinite(loss):
-                    return self._divergence_message(group, float(loss.detach()))
-                loss.backward()
+                try:
+                    outputs = self.model.objective(batch, group)
+                    loss = outputs["loss"]
+                    if not torch.isfinite(loss):
+                        return self._divergence_message(group, float(loss.detach()))
+                    loss.backward()
+                except NumericalError as error:  # e.g. an ODE solver's step underflowed
+                    return f"training stopped at step {self.step}: {error}; kept the best weights (step {self.best_step})"
                 if self.config.grad_clip > 0:
                     norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
                     if not torch.isfinite(norm):
@@ -260,10 +263,12 @@ class Trainer:
         label = "the loss" if group == "model" else f"the {group} loss"
         if what != "loss":
             label = f"the {group} {what}" if group != "model" else f"the {what}"
+        advice = self.model.divergence_advice() or (
+            f"lower the learning rate (--set lr={self.config.lr / 3:.2g}) or clip gradients harder (--set grad_clip=1)"
+        )
         return (
             f"training diverged at step {self.step}: {label} is {value}; kept the best weights "
-            f"(step {self.best_step}); lower the learning rate (--set lr={self.config.lr / 3:.2g}) "
-            f"or clip gradients harder (--set grad_clip=1)"
+            f"(step {self.best_step}); {advice}"
         )
 
     # -- EMA -------------------------------------------------------------------------------
@@ -297,6 +302,8 @@ class Trainer:
         self.model.eval()
         try:
             score = self.model.validation_score(self.validation_data)
+        except NumericalError:
+            score = math.inf  # e.g. the ODE solver failed on these weights: never keep them
         finally:
             self.model.train()
         improved = math.isfinite(score) and score < self.best_score

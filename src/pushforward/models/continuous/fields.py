@@ -1,0 +1,73 @@
+"""Time-dependent vector fields ``f(t, x)``: the velocity of a continuous flow, dx/dt = f(t, x).
+
+A field maps a time and a batch of states ``(n, *event_shape)`` to velocities of the same shape
+(Chen, Rubanova, Bettencourt, Duvenaud, "Neural ordinary differential equations", NeurIPS 2018).
+Everything downstream (solvers, divergences, the models) only calls ``field(t, x)``, so a
+convolutional field for images ``(c, h, w)`` slots in as another :class:`VectorField`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from pushforward.nn.embeddings import FourierTime
+from pushforward.nn.mlp import MLP, Activation
+
+#: ``(event_shape) -> VectorField``: how a model asks for a field without knowing its kind.
+FieldFactory = Callable[[tuple[int, ...]], "VectorField"]
+
+
+class VectorField(nn.Module):
+    """Base class: ``forward(t, x)`` with ``t`` a scalar or ``(n,)`` tensor and ``x`` of shape
+    ``(n, *event_shape)``, returning ``dx/dt`` of the same shape as ``x``."""
+
+    def __init__(self, event_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.event_shape = tuple(int(s) for s in event_shape)
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class MLPField(VectorField):
+    """An MLP on ``(flatten(x), embed(t))``: the field FFJORD and flow matching use on tables/toys.
+
+    ``frequencies`` > 0 adds sin/cos features of t (see :class:`~pushforward.nn.embeddings.FourierTime`),
+    which helps a field whose shape changes quickly along the path. Events of any shape are
+    flattened, so this field also works (slowly) on small images; a convolutional field is the
+    right choice there.
+    """
+
+    def __init__(
+        self,
+        event_shape: tuple[int, ...],
+        hidden_features: int = 64,
+        hidden_layers: int = 3,
+        activation: Activation = "tanh",
+        frequencies: int = 0,
+    ) -> None:
+        super().__init__(event_shape)
+        self.features = math.prod(self.event_shape)
+        self.time = FourierTime(frequencies)
+        self.net = MLP(self.features + self.time.features, self.features, hidden_features, hidden_layers, activation)
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        flat = x.reshape(n, self.features)
+        inputs = torch.cat([flat, self.time(t, n).to(flat.dtype)], dim=1)
+        return self.net(inputs).reshape(x.shape)
+
+
+def mlp_field(
+    hidden_features: int = 64, hidden_layers: int = 3, activation: Activation = "tanh", frequencies: int = 0
+) -> FieldFactory:
+    """A factory of :class:`MLPField` with these settings, for models that build fields lazily."""
+
+    def build(event_shape: tuple[int, ...]) -> VectorField:
+        return MLPField(event_shape, hidden_features, hidden_layers, activation, frequencies)
+
+    return build

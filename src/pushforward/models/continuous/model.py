@@ -1,0 +1,181 @@
+"""What every continuous flow shares: sampling, the exact log-density, trajectories and NFE counts.
+
+A continuous normalizing flow pushes z ~ N(0, I) at t = 0 to x at t = 1 along dx/dt = f(t, x)
+(Chen, Rubanova, Bettencourt, Duvenaud, "Neural ordinary differential equations", NeurIPS 2018;
+the "DyCon post": P. Mordant, "Deep generative models and their applications", 2021). Its
+log-density follows from the instantaneous change of variables, integrated from the data back
+to the noise. The models differ only in how they train f: maximum likelihood (:mod:`.cnf`),
+optimal transport with a potential (:mod:`.otflow`) or regression on a path (:mod:`.flow_matching`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from pushforward.errors import UserError
+from pushforward.models.base import GenerativeModel
+from pushforward.models.continuous.fields import MLPField, VectorField
+from pushforward.models.continuous.solvers import (
+    FlowResult,
+    ODESolver,
+    integrate,
+    integrate_with_log_density,
+    standard_normal_log_prob,
+)
+from pushforward.nn.mlp import ACTIVATIONS, Activation
+
+# -- validation of settings -------------------------------------------------------------------
+
+
+def check_integer(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"{name} must be an integer >= {minimum}, not {value!r}", f"use --set {name}=<integer >= {minimum}>")
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise UserError(f"{name} must be a number >= 0, not {value!r}", f"use --set {name}=<number >= 0>")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
+    if value not in choices:
+        raise UserError(f"'{value}' is not a valid value for {name}", f"use one of: {', '.join(choices)}")
+
+
+@dataclass
+class SolverSettings:
+    """How a continuous flow's ODE is solved for ``sample`` and ``log_prob``.
+
+    ``solver`` is one of :data:`~pushforward.models.continuous.solvers.METHODS`; ``steps``
+    applies to fixed-step methods, ``rtol`` / ``atol`` / ``max_steps`` to adaptive ones.
+    Unknown solvers and bad tolerances fail when the model is created.
+    """
+
+    solver: str = "dopri5"
+    steps: int = 8
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    max_steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        self.ode_solver()
+
+    def ode_solver(self) -> ODESolver:
+        return ODESolver(self.solver, self.steps, self.rtol, self.atol, max_steps=self.max_steps)
+
+
+@dataclass
+class ContinuousHyperparameters(SolverSettings):
+    """The solver settings plus an MLP field: ``hidden_layers`` × ``hidden_features`` with
+    ``activation`` and ``frequencies`` Fourier features of t. Training settings are the model's own.
+    """
+
+    hidden_features: int = 64
+    hidden_layers: int = 3
+    activation: Activation = "tanh"
+    frequencies: int = 0
+
+    def __post_init__(self) -> None:
+        check_integer("hidden_features", self.hidden_features, 1)
+        check_integer("hidden_layers", self.hidden_layers, 1)
+        check_choice("activation", self.activation, list(ACTIVATIONS))
+        check_integer("frequencies", self.frequencies, 0)
+        super().__post_init__()
+
+    def mlp_field(self, event_shape: tuple[int, ...]) -> MLPField:
+        return MLPField(event_shape, self.hidden_features, self.hidden_layers, self.activation, self.frequencies)
+
+
+class NFECounter:
+    """Function evaluations per ODE solve, averaged since the last :meth:`reset`."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.evaluations, self.solves = 0, 0
+
+    def add(self, nfe: int) -> None:
+        self.evaluations += int(nfe)
+        self.solves += 1
+
+    def per_solve(self) -> float | None:
+        return self.evaluations / self.solves if self.solves else None
+
+
+class ContinuousFlow(GenerativeModel):
+    """A field pushing N(0, I) at t = 0 to the data at t = 1; sample and exact log_prob by ODE.
+
+    Subclasses build the field and define :meth:`objective`. ``nfe`` counts the function
+    evaluations of the sampling and density solves (``nfe_sample`` / ``nfe_log_prob``).
+    """
+
+    likelihood: ClassVar[str] = "exact"  # type: ignore[assignment]
+    hyperparameters_class: ClassVar[type] = ContinuousHyperparameters
+    #: at most this many validation points per validation (a fixed subset, so scores compare)
+    validation_points: ClassVar[int] = 4096
+
+    def __init__(self, event_shape: tuple[int, ...], hparams: SolverSettings, field: VectorField) -> None:
+        super().__init__(event_shape, hparams)
+        self.field = field
+        self.solver = hparams.ode_solver()
+        self.nfe_sample = NFECounter()
+        self.nfe_log_prob = NFECounter()
+
+    # -- the interface ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        dtype = next(self.parameters()).dtype
+        z = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=dtype)
+        solution = integrate(self.field, z, [0.0, 1.0], self.solver)
+        self.nfe_sample.add(solution.nfe)
+        final = solution.final
+        assert isinstance(final, Tensor)
+        return final
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Exact log-density: the flow from x at t = 1 back to z at t = 0 with the exact trace."""
+        with torch.no_grad():
+            result = self.flow_with_log_density(x, 1.0, 0.0, self.solver)
+        self.nfe_log_prob.add(result.nfe)
+        return standard_normal_log_prob(result.y) - result.delta_log_p
+
+    # -- what the plots and the subclasses use ---------------------------------------------
+
+    def flow_with_log_density(self, x: Tensor, t_start: float, t_end: float, solver: ODESolver) -> FlowResult:
+        """Flow ``x`` from ``t_start`` to ``t_end`` with ``log p_{t_end}(y) − log p_{t_start}(x)``."""
+        return integrate_with_log_density(self.field, x, t_start, t_end, solver, divergence="exact")
+
+    @torch.no_grad()
+    def log_prob_at(self, x: Tensor, t: float) -> Tensor:
+        """``log p_t(x)``: the density of the flow's state at time ``t`` (t = 1 is the model)."""
+        if t <= 0:
+            return standard_normal_log_prob(x)
+        result = self.flow_with_log_density(x, t, 0.0, self.solver)
+        return standard_normal_log_prob(result.y) - result.delta_log_p
+
+    @torch.no_grad()
+    def trajectories(self, z: Tensor, times: Tensor) -> Tensor:
+        """States of the flow started at ``z`` (t = 0) at each of ``times``: ``(len(times), *z.shape)``."""
+        states = integrate(self.field, z.to(self.device), times, self.solver).states
+        assert isinstance(states, Tensor)
+        return states
+
+    def reset_nfe(self) -> None:
+        self.nfe_sample.reset()
+        self.nfe_log_prob.reset()
+
+    def divergence_advice(self) -> str | None:
+        return (
+            "lower the learning rate (--set lr=...), use more solver steps or tighter tolerances, "
+            "or regularise the field more"
+        )
+
+    def validation_subset(self, x: Tensor) -> Tensor:
+        return x[: self.validation_points]

@@ -1,0 +1,107 @@
+"""Every continuous model: exact densities that integrate to 1, their objectives, NFE, settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pushforward.errors import UserError
+from pushforward.models.base import create
+from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_density, standard_normal_log_prob
+
+NAMES = ["cnf", "otflow", "cfm", "otcfm", "rectified"]
+TINY = {"hidden_features": 16}
+
+
+def perturbed(name, seed=0, **settings):
+    """A small model moved away from its (near-identity) start, so its density is not Gaussian."""
+    torch.manual_seed(seed)
+    model = create(name, (2,), **{**TINY, **settings}).double()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_density_integrates_to_one_on_a_grid(name):
+    model = perturbed(name, rtol=1e-6, atol=1e-6)
+    side = torch.linspace(-8, 8, 121, dtype=torch.float64)
+    grid = torch.cartesian_prod(side, side)
+    density = model.log_prob(grid).exp()
+    cell = float(side[1] - side[0]) ** 2
+    assert float(density.sum()) * cell == pytest.approx(1.0, abs=5e-3)
+    assert model.nfe_log_prob.per_solve() > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_samples_map_back_to_their_noise_and_count_nfe(name):
+    model = perturbed(name, rtol=1e-7, atol=1e-7)
+    generator = torch.Generator().manual_seed(5)
+    x = model.sample(50, generator=generator)
+    z = torch.randn((50, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    back = model.flow_with_log_density(x, 1.0, 0.0, model.solver).y
+    torch.testing.assert_close(back, z, rtol=0, atol=1e-4)
+    assert model.nfe_sample.per_solve() > 0
+
+
+def test_otflow_closed_form_log_density_matches_the_autograd_trace():
+    model = perturbed("otflow")
+    x = torch.randn(40, 2, dtype=torch.float64)
+    solver = ODESolver("rk4", steps=16)
+    closed = model.flow_with_log_density(x, 1.0, 0.0, solver)
+    generic = integrate_with_log_density(model.field, x, 1.0, 0.0, solver, divergence="exact")
+    torch.testing.assert_close(closed.y, generic.y)
+    torch.testing.assert_close(closed.delta_log_p, generic.delta_log_p)
+
+
+def test_cnf_objective_is_the_nll_plus_the_rnode_costs():
+    model = perturbed("cnf", kinetic=0.5, jacobian=0.25, train_solver="rk4", train_steps=8)
+    x = torch.randn(32, 2, dtype=torch.float64)
+    outputs = model.objective(x, "model")
+    with torch.no_grad():
+        reference = integrate_with_log_density(model.field, x, 1.0, 0.0, ODESolver("rk4", steps=8), regularize=True)
+    nll = -(standard_normal_log_prob(reference.y) - reference.delta_log_p).mean()
+    expected = nll + 0.5 * reference.kinetic.mean() + 0.25 * reference.jacobian.mean()
+    torch.testing.assert_close(outputs["loss"].detach(), expected)
+    assert outputs["nfe"] == 32 and outputs["kinetic"] > 0 and outputs["jacobian"] > 0
+    outputs["loss"].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_otflow_objective_adds_transport_and_hjb_costs():
+    model = perturbed("otflow", train_steps=4)
+    outputs = model.objective(torch.randn(32, 2, dtype=torch.float64), "model")
+    weights = model.hparams
+    expected = outputs["nll"] + weights.transport * outputs["transport"] + weights.hjb * outputs["hjb"]
+    torch.testing.assert_close(outputs["loss"].detach(), expected)
+    assert outputs["nfe"] == 16 and outputs["transport"] > 0 and outputs["hjb"] >= 0
+
+
+def test_cnf_with_hutchinson_trains_on_an_unbiased_nll():
+    model = perturbed("cnf", divergence="hutchinson", train_solver="rk4", train_steps=4)
+    x = torch.randn(4000, 2, dtype=torch.float64)
+    with torch.no_grad():
+        exact = -model.log_prob(x).mean()
+        estimate = model.objective(x, "model")["nll"]
+    assert float(estimate) == pytest.approx(float(exact), abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "name,settings,message",
+    [
+        ("cnf", {"solver": "foo"}, "unknown ODE solver 'foo'"),
+        ("otflow", {"rtol": 0}, "rtol must lie in (0, 1)"),
+        ("cfm", {"atol": 2}, "atol must lie in (0, 1)"),
+        ("cnf", {"train_solver": "rk5"}, "unknown ODE solver 'rk5'"),
+        ("cnf", {"divergence": "approx"}, "not a valid value for divergence"),
+        ("cnf", {"kinetic": -1}, "kinetic must be a number >= 0"),
+        ("otflow", {"hidden_layers": 1}, "hidden_layers must be an integer >= 2"),
+        ("otcfm", {"coupling": "sinkhorn"}, "not a valid value for coupling"),
+        ("rectified", {"sigma": -0.1}, "sigma must be a number >= 0"),
+    ],
+)
+def test_bad_settings_fail_when_the_model_is_created(name, settings, message):
+    with pytest.raises(UserError) as caught:
+        create(name, (2,), **settings)
+    assert message in caught.value.one_line()
