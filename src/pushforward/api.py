@@ -138,7 +138,6 @@ class FittedModel:
         title = f"{self.name} on {self.data_spec.label}"
         return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target)
 
-<<<<<<< HEAD
     @property
     def has_latent_space(self) -> bool:
         """Whether the model encodes data to a latent space (VAEs): then :meth:`plot_latent` works."""
@@ -171,7 +170,7 @@ class FittedModel:
             title=f"{self.name} on {self.data_spec.label}: latent space",
             bounds=bounds,
         )
-=======
+
     def plot_trajectories(self, out: str | Path | None = None, *, n: int = 300, times: int = 41, seed: int = 0) -> Path:
         """Paths of ``n`` points from the Gaussian (t = 0) to the data (t = 1): continuous flows only."""
         from pushforward.viz.trajectories import plot_trajectories
@@ -216,7 +215,6 @@ class FittedModel:
                 "fit one of cnf, otflow, cfm, otcfm, rectified",
             )
         return self.model
->>>>>>> issue-cnf
 
     def plot_history(self, out: str | Path | None = None) -> Path:
         from pushforward.viz import plot_history

@@ -162,28 +162,23 @@ def plot(
     if animate is not None:
         _check_new_file(animate, force, (".gif",))
     fitted = load(run)
-<<<<<<< HEAD
-    latent = None
-    if fitted.has_latent_space and output is not None:
-        latent = output.with_name(f"{output.stem}-latent{output.suffix}")
-        _check_new_file(latent, force)
-    path = fitted.plot(output)
-    out.print(f"wrote {path}")
-    if fitted.has_latent_space:
-        out.print(f"wrote {fitted.plot_latent(latent)}")
-=======
     if trajectories or animate is not None:
         fitted.continuous_model("--trajectories" if trajectories else "--animate")  # a UserError otherwise
+    latent = None
+    if fitted.has_latent_space and output is not None and not trajectories:
+        latent = output.with_name(f"{output.stem}-latent{output.suffix}")
+        _check_new_file(latent, force)
     written = []
     if trajectories:
         written.append(fitted.plot_trajectories(output))
     elif animate is None or output is not None:
         written.append(fitted.plot(output))
+        if fitted.has_latent_space:
+            written.append(fitted.plot_latent(latent))
     if animate is not None:
         written.append(fitted.animate(animate))
     for path in written:
         out.print(f"wrote {path}")
->>>>>>> issue-cnf
 
 
 @app.command()

@@ -172,16 +172,15 @@ def add_entry(entry: ModelEntry) -> None:
 
 def _load_families() -> None:
     # Importing the family packages runs their register() calls.
-<<<<<<< HEAD
-    import pushforward.models.flows  # noqa: F401
-    import pushforward.models.vae  # noqa: F401
-    import pushforward.models.diffusion  # noqa: F401
-=======
     import importlib
 
-    for package in ("pushforward.models.flows", "pushforward.models.continuous"):
+    for package in (
+        "pushforward.models.flows",
+        "pushforward.models.continuous",
+        "pushforward.models.vae",
+        "pushforward.models.diffusion",
+    ):
         importlib.import_module(package)
->>>>>>> issue-cnf
 
 
 def model_names() -> list[str]:
