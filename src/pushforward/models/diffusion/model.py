@@ -17,6 +17,7 @@ The discrete chain of ``steps`` = T steps is the same process read on the grid t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -25,8 +26,11 @@ from torch import Tensor
 
 from pushforward.errors import UserError
 from pushforward.models.base import GenerativeModel, LikelihoodKind, register
+from pushforward.models.continuous.model import NFECounter
+from pushforward.models.continuous.solvers import ODESolver
 from pushforward.models.diffusion.networks import TimeConditionedMLP
 from pushforward.models.diffusion.noising import epsilon_from_v, noisy_sample, velocity
+from pushforward.models.diffusion.probability_flow import probability_flow_log_prob, probability_flow_sample
 from pushforward.models.diffusion.samplers import check_steps, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
 from pushforward.nn.mlp import ACTIVATIONS, Activation
@@ -40,8 +44,10 @@ class DDPMHyperparameters:
     of ``embedding_features``. Process: ``schedule`` ("cosine" or "linear" with ``beta_start``,
     ``beta_end``) over ``steps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "ddim" (deterministic) or
-    "ddpm" (ancestral), with ``sampler_steps`` steps. ``log_prob`` integrates the
-    probability-flow ODE from ``ode_t_min`` to 1 with tolerances ``ode_rtol``/``ode_atol``.
+    "ddpm" (ancestral), with ``sampler_steps`` steps, or "ode" (the probability-flow ODE by
+    dopri5). ``log_prob`` integrates the probability-flow ODE from ``ode_t_min`` to 1 with
+    dopri5 at tolerances ``ode_rtol``/``ode_atol``, with the ``divergence`` computed exactly or
+    by Hutchinson's estimator ("auto": exact up to 16 dimensions).
     """
 
     hidden_features: int = 128
@@ -54,11 +60,12 @@ class DDPMHyperparameters:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     prediction: Literal["epsilon", "v"] = "epsilon"
-    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sampler: Literal["ddim", "ddpm", "ode"] = "ddim"
     sampler_steps: int = 50
     ode_t_min: float = 1e-4
     ode_rtol: float = 1e-5
     ode_atol: float = 1e-5
+    divergence: Literal["auto", "exact", "hutchinson"] = "auto"
 
     def __post_init__(self) -> None:
         for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0)):
@@ -68,6 +75,8 @@ class DDPMHyperparameters:
         if self.activation not in ACTIVATIONS:
             raise UserError(f"unknown activation '{self.activation}'", f"use one of: {', '.join(ACTIVATIONS)}")
         check_steps(self.sampler_steps)
+        if self.sampler not in ("ddim", "ddpm", "ode"):
+            raise UserError(f"unknown sampler '{self.sampler}'", "use sampler=ddim, ddpm or ode")
         self.noise_schedule()  # validates the schedule (it must reach noise)
         if not 0 < self.ode_t_min < 0.5:
             raise UserError(f"ode_t_min must lie in (0, 0.5), not {self.ode_t_min}", "use --set ode_t_min=1e-4")
@@ -78,6 +87,9 @@ class DDPMHyperparameters:
     def noise_schedule(self) -> NoiseSchedule:
         return NoiseSchedule(self.schedule, self.steps, self.beta_start, self.beta_end)
 
+    def ode_solver(self) -> ODESolver:
+        return ODESolver("dopri5", rtol=self.ode_rtol, atol=self.ode_atol)
+
 
 @register(
     "ddpm",
@@ -86,7 +98,15 @@ class DDPMHyperparameters:
     train_defaults={"ema_decay": 0.999, "batch_size": 1024, "lr": 2e-3},
 )
 class DDPM(GenerativeModel):
-    """ε_θ(x_t, t) with a noise schedule, its samplers, and its probability-flow likelihood."""
+    """ε_θ(x_t, t) with a noise schedule, its samplers, and its probability-flow likelihood.
+
+    ``likelihood = "exact"``: :meth:`log_prob` is the change of variables of the
+    probability-flow ODE, exact for the density that ODE defines up to the solver's tolerance
+    (and Hutchinson's noise in high dimensions); see
+    :mod:`pushforward.models.diffusion.probability_flow` for what it is the density *of*.
+    ``nfe_sample`` / ``nfe_log_prob`` count network evaluations per solve, as the continuous
+    flows do.
+    """
 
     likelihood: ClassVar[LikelihoodKind] = "exact"
     hyperparameters_class = DDPMHyperparameters
@@ -103,6 +123,8 @@ class DDPM(GenerativeModel):
             hparams.activation,
             hparams.input_frequencies,
         )
+        self.nfe_sample = NFECounter()
+        self.nfe_log_prob = NFECounter()
 
     # -- the denoiser ----------------------------------------------------------------------
 
@@ -158,9 +180,32 @@ class DDPM(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``sampler_steps`` steps of DDIM (default) or ancestral DDPM from x_1 ~ N(0, I)."""
+        """From x_1 ~ N(0, I): ``sampler_steps`` steps of DDIM (default) or ancestral DDPM, or
+        the probability-flow ODE (``sampler="ode"``)."""
+        hp = self.hparams
         dtype = next(self.parameters()).dtype
         x1 = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=dtype)
-        eta = 0.0 if self.hparams.sampler == "ddim" else 1.0
-        return sample_chain(self.schedule, self.epsilon, x1, self.hparams.sampler_steps, eta, generator)
+        if hp.sampler == "ode":
+            x, nfe = probability_flow_sample(self.schedule, self.epsilon, x1, hp.ode_t_min, hp.ode_solver())
+            self.nfe_sample.add(nfe)
+            return x
+        eta = 0.0 if hp.sampler == "ddim" else 1.0
+        self.nfe_sample.add(hp.sampler_steps)
+        return sample_chain(self.schedule, self.epsilon, x1, hp.sampler_steps, eta, generator)
+
+    def log_prob(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """log p(x) by the probability-flow ODE (dopri5 from ``ode_t_min`` to 1)."""
+        hp = self.hparams
+        divergence = hp.divergence
+        if divergence == "auto":
+            divergence = "exact" if math.prod(self.event_shape) <= 16 else "hutchinson"
+        log_p, result = probability_flow_log_prob(
+            self.schedule, self.epsilon, x, hp.ode_t_min, hp.ode_solver(), divergence, generator
+        )
+        self.nfe_log_prob.add(result.nfe)
+        return log_p
+
+    def reset_nfe(self) -> None:
+        self.nfe_sample.reset()
+        self.nfe_log_prob.reset()
 
