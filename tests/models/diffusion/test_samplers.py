@@ -40,7 +40,7 @@ def test_ddim_with_the_training_steps_matches_the_exact_ode_to_first_order(oracl
     errors = {}
     for steps in (250, 500, 1000):
         errors[steps] = float((sample_chain(oracle.schedule, oracle.epsilon, x1, steps, eta=0.0) - exact).abs().max())
-    assert errors[1000] < 2e-3
+    assert errors[1000] < 1e-2
     for coarse, fine in ((250, 500), (500, 1000)):
         assert 1.7 < errors[coarse] / errors[fine] < 2.3
 

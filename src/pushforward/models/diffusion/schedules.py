@@ -80,7 +80,9 @@ class NoiseSchedule:
             return -(rate0 * t + 0.5 * (rate1 - rate0) * t.square())
         s = COSINE_OFFSET
         angle = (self._cosine_end * t + s) / (1 + s) * (math.pi / 2)
-        return 2 * (torch.log(torch.cos(angle)) - math.log(math.cos(s / (1 + s) * math.pi / 2)))
+        log_alpha_bar = 2 * (torch.log(torch.cos(angle)) - math.log(math.cos(s / (1 + s) * math.pi / 2)))
+        # At t = 0 rounding can leave +1e-17, and σ = √(1 − ᾱ) would be NaN.
+        return log_alpha_bar.clamp(max=0.0)
 
     def beta(self, t: Tensor) -> Tensor:
         """β(t) = −d log ᾱ(t) / dt."""
