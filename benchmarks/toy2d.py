@@ -8,7 +8,10 @@ Adam at 1e-3, batch 512 (what a user of those libraries would write), in a plain
 
 Reported per model and toy: test NLL (nats, data units), KL gap (= test NLL − true entropy),
 iterations, seconds to sample 100,000 points and to evaluate the NLL of 20,000 points, and the
-ratios of the peers' KL gap and sampling time to ours.
+ratios of the peers' KL gap and sampling time to ours; for our models also the energy distance
+of 10,000 samples ÷ its noise floor and the fraction of samples off the checkerboard's squares.
+The VAEs' NLL is their importance-weighted estimate (K = eval_samples); ddpm's is the
+probability-flow ODE's and its samples are DDIM's (50 steps by default).
 
     python benchmarks/toy2d.py                           # checkerboard, 60 s, all models
     python benchmarks/toy2d.py --toys all --time 20      # every toy, shorter budget
@@ -42,6 +45,8 @@ class Row:
     steps: int
     sample_seconds: float
     nll_seconds: float
+    energy_ratio: float | None = None  # ours only: energy distance of 10k samples ÷ its noise floor
+    outside_support: float | None = None  # ours only, checkerboard: fraction of samples off the squares
 
 
 def timed(function: Callable[[], object], repeats: int = 3) -> float:
@@ -64,7 +69,22 @@ def run_ours(toy: str, model: str, seconds: float, seed: int) -> Row:
         sample_seconds = timed(lambda: fitted.sample_tensor(100_000))
         nll_seconds = timed(lambda: fitted.log_prob_tensor(test[:20_000]))
         entropy = get_toy(toy).entropy
-        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds)
+        quality = sample_quality(fitted)
+        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds, **quality)
+
+
+def sample_quality(fitted: pf.FittedModel, n: int = 10_000, seed: int = 1234) -> dict[str, float | None]:
+    """Energy distance of ``n`` samples against held-out points ÷ the real-vs-real floor, and the
+    fraction of samples outside the support (checkerboard), as ``pushforward eval`` reports them."""
+    from pushforward.metrics.two_sample import energy_distance
+
+    dataset = fitted.dataset()
+    real_a, real_b = dataset.test[:n], dataset.fresh_real_samples(n, seed=seed + 7)
+    samples = fitted.sample_tensor(n, seed=seed)
+    ratio = energy_distance(samples, real_a) / energy_distance(real_b, real_a)
+    toy = dataset.toy
+    outside = float((~toy.support_contains(samples)).double().mean()) if toy is not None and toy.bounded_support else None
+    return {"energy_ratio": ratio, "outside_support": outside}
 
 
 # -- peers --------------------------------------------------------------------------------------
@@ -146,22 +166,27 @@ def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) ->
 
 def print_table(rows: list[Row]) -> None:
     print()
-    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | KL gap ÷ ours | sample time ÷ ours |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | KL gap ÷ ours | sample time ÷ ours | energy ratio | outside |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         ours = next((r for r in rows if r.toy == row.toy and r.model == "pushforward nsf"), None)
         ratio_kl = f"{row.kl_gap / ours.kl_gap:.1f}×" if ours and ours.kl_gap > 0 else "—"
         ratio_time = f"{row.sample_seconds / ours.sample_seconds:.1f}×" if ours else "—"
         print(
             f"| {row.toy} | {row.model} | {row.test_nll:.4f} | {row.kl_gap:.4f} | {row.steps:,} | "
-            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {ratio_kl} | {ratio_time} |"
+            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {ratio_kl} | {ratio_time} | "
+            f"{_optional(row.energy_ratio, '.2f')} | {_optional(row.outside_support, '.2%')} |"
         )
+
+
+def _optional(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toys", default="checkerboard", help="comma-separated toy names, or 'all'")
-    parser.add_argument("--models", default="nsf,realnvp,maf", help="our recipes, comma-separated")
+    parser.add_argument("--models", default="nsf,realnvp,maf,vae,iwae,ddpm", help="our recipes, comma-separated")
     parser.add_argument("--peers", default="all", help="'all', 'none', or comma-separated peer names")
     parser.add_argument("--time", type=float, default=60.0, help="training seconds per model")
     parser.add_argument("--threads", type=int, default=2)

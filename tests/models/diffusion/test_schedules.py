@@ -15,7 +15,7 @@ def test_common_short_linear_schedules_do_not_reach_noise(steps):
     # β from 1e-4 to 0.02 over T ≤ 300 steps ends at ᾱ_T ≥ 2e-3: rejected, naming the fix.
     with pytest.raises(UserError, match="alpha_bar_T") as error:
         NoiseSchedule("linear", steps, 1e-4, 0.02)
-    assert "steps" in error.value.fix
+    assert "timesteps" in error.value.fix
 
 
 def test_the_ho_et_al_schedule_and_the_cosine_reach_noise():
@@ -26,7 +26,7 @@ def test_the_ho_et_al_schedule_and_the_cosine_reach_noise():
 
 def test_a_bad_schedule_is_rejected_when_the_model_is_made():
     with pytest.raises(UserError):
-        create("ddpm", (2,), schedule="linear", steps=100)
+        create("ddpm", (2,), schedule="linear", timesteps=100)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])

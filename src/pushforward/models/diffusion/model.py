@@ -12,7 +12,7 @@ sequence of small denoising steps (the course's "sequence of transformations").
 Training is in continuous time: t is drawn uniformly in (0, 1) (stratified across the batch, a
 variance reduction from Kingma, Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS
 2021) and the network learns ε (or v) by mean squared error, the "simple" loss of Ho et al.
-The discrete chain of ``steps`` = T steps is the same process read on the grid t_i = i/T.
+The discrete chain of ``timesteps`` = T steps is the same process read on the grid t_i = i/T.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pushforward.models.base import GenerativeModel, LikelihoodKind, register
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver
 from pushforward.models.diffusion.networks import TimeConditionedMLP
-from pushforward.models.diffusion.noising import epsilon_from_v, noisy_sample, velocity
+from pushforward.models.diffusion.noising import epsilon_from_v, velocity
 from pushforward.models.diffusion.probability_flow import probability_flow_log_prob, probability_flow_sample
 from pushforward.models.diffusion.samplers import check_steps, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
@@ -42,12 +42,13 @@ class DDPMHyperparameters:
 
     Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
     of ``embedding_features``. Process: ``schedule`` ("cosine" or "linear" with ``beta_start``,
-    ``beta_end``) over ``steps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
+    ``beta_end``) over ``timesteps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "ddim" (deterministic) or
     "ddpm" (ancestral), with ``sampler_steps`` steps, or "ode" (the probability-flow ODE by
     dopri5). ``log_prob`` integrates the probability-flow ODE from ``ode_t_min`` to 1 with
     dopri5 at tolerances ``ode_rtol``/``ode_atol``, with the ``divergence`` computed exactly or
-    by Hutchinson's estimator ("auto": exact up to 16 dimensions).
+    by Hutchinson's estimator ("auto": exact up to 16 dimensions). ``weighting`` chooses the
+    noise levels of training (see :meth:`DDPM.training_log_snr`).
     """
 
     hidden_features: int = 128
@@ -56,7 +57,7 @@ class DDPMHyperparameters:
     input_frequencies: int = 0
     activation: Activation = "silu"
     schedule: ScheduleKind = "cosine"
-    steps: int = 1000
+    timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
     prediction: Literal["epsilon", "v"] = "epsilon"
@@ -66,6 +67,7 @@ class DDPMHyperparameters:
     ode_rtol: float = 1e-5
     ode_atol: float = 1e-5
     divergence: Literal["auto", "exact", "hutchinson"] = "auto"
+    weighting: Literal["uniform_time", "likelihood"] = "uniform_time"
 
     def __post_init__(self) -> None:
         for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0)):
@@ -85,7 +87,7 @@ class DDPMHyperparameters:
                 raise UserError(f"{name} must lie in (0, 1)", f"use --set {name}=1e-5")
 
     def noise_schedule(self) -> NoiseSchedule:
-        return NoiseSchedule(self.schedule, self.steps, self.beta_start, self.beta_end)
+        return NoiseSchedule(self.schedule, self.timesteps, self.beta_start, self.beta_end)
 
     def ode_solver(self) -> ODESolver:
         return ODESolver("dopri5", rtol=self.ode_rtol, atol=self.ode_atol)
@@ -150,21 +152,38 @@ class DDPM(GenerativeModel):
             alpha, sigma = alpha.expand(x.shape[0]), sigma.expand(x.shape[0])
         return epsilon_from_v(alpha, sigma, x, output)
 
+    def log_snr(self, t: Tensor) -> Tensor:
+        """λ(t) = log(ᾱ / (1 − ᾱ)), the log signal-to-noise ratio."""
+        log_alpha_bar = self.schedule.log_alpha_bar(t.to(torch.float64))
+        return log_alpha_bar - torch.log(-torch.expm1(log_alpha_bar))
+
+    def training_log_snr(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+        """Noise levels λ for a batch of ``n``, stratified (one uniform offset, n even steps).
+
+        ``weighting="uniform_time"``: t ~ U(0, 1), the "simple" loss of Ho et al. (2020).
+        ``weighting="likelihood"``: λ ~ U[λ(1), λ(ode_t_min)]. With the ε loss this is the
+        continuous-time ELBO (Kingma, Salimans, Poole, Ho, "Variational Diffusion Models",
+        NeurIPS 2021: L = ½ ∫ ‖ε − ε̂‖² dλ), i.e. maximum likelihood for the density the
+        probability-flow ODE reports, and it spends far more of the batch at the low noise
+        levels where a density's sharp edges are decided.
+        """
+        offset = torch.rand((), generator=generator, device=device, dtype=torch.float64)
+        u = torch.remainder(offset + torch.arange(n, device=device, dtype=torch.float64) / n, 1.0)
+        if self.hparams.weighting == "likelihood":
+            ends = self.log_snr(torch.tensor([1.0, self.hparams.ode_t_min], dtype=torch.float64, device=device))
+            return ends[0] + u * (ends[1] - ends[0])
+        return self.log_snr(u.clamp(min=1e-6))
+
     def denoising_loss(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Per-point mean squared error of the network's target at a random time."""
-        n = x0.shape[0]
-        # Stratified times: one uniform offset, then n evenly spaced points on the circle.
-        offset = torch.rand((), generator=generator, device=x0.device, dtype=torch.float64)
-        t = torch.remainder(offset + torch.arange(n, device=x0.device, dtype=torch.float64) / n, 1.0)
-        t = t.clamp(min=1e-6)
+        """Per-point mean squared error of the network's target (ε or v) at random noise levels."""
+        log_snr = self.training_log_snr(x0.shape[0], x0.device, generator)
+        alpha, sigma = torch.sigmoid(log_snr).sqrt().to(x0.dtype), torch.sigmoid(-log_snr).sqrt().to(x0.dtype)
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x_t = noisy_sample(self.schedule, x0, t, noise.to(torch.float64)).to(x0.dtype)
-        output = self.network(x_t, self.noise_level(t).to(x0.dtype))
-        if self.hparams.prediction == "epsilon":
-            target = noise
-        else:
-            alpha, sigma = self.schedule.alpha_sigma(t)
-            target = velocity(alpha.to(x0.dtype), sigma.to(x0.dtype), x0, noise)
+        shape = (-1,) + (1,) * (x0.ndim - 1)
+        x_t = alpha.view(shape) * x0 + sigma.view(shape) * noise
+        # The network's noise-level input c = ¼ log σ̄ = −λ/8 (see noise_level).
+        output = self.network(x_t, (-0.125 * log_snr).to(x0.dtype))
+        target = noise if self.hparams.prediction == "epsilon" else velocity(alpha, sigma, x0, noise)
         return (output - target).square().flatten(1).mean(dim=1)
 
     # -- the common interface --------------------------------------------------------------

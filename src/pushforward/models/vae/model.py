@@ -40,7 +40,9 @@ class VAEHyperparameters:
     standardised units) or "bernoulli" (binary data). ``prior`` is "normal" (N(0, I)) or
     "mixture" (a learned mixture of ``prior_components`` Gaussians). ``objective`` is "elbo"
     (weighted by ``beta`` on the KL term) or "iwae" (the importance-weighted bound with
-    ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate.
+    ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate:
+    on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
+    3000 (below the test set's standard error), at a tenth of the cost.
     ``kl_warmup`` optimizer steps raise the KL weight linearly from 0 to ``beta`` (ELBO only).
     """
 
@@ -51,11 +53,11 @@ class VAEHyperparameters:
     decoder: Literal["gaussian", "bernoulli"] = "gaussian"
     min_scale: float = 1e-3
     prior: Literal["normal", "mixture"] = "mixture"
-    prior_components: int = 32
+    prior_components: int = 128
     objective: Literal["elbo", "iwae"] = "elbo"
     beta: float = 1.0
     train_samples: int = 1
-    eval_samples: int = 1000
+    eval_samples: int = 100
     kl_warmup: int = 1000
 
     def __post_init__(self) -> None:
@@ -223,7 +225,8 @@ class VAE(GenerativeModel):
 _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) by importance sampling"
 
 
-@register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 2e-3})
+# Defaults tuned on the checkerboard under a step budget (see the report of issue 4).
+@register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3})
 class BetaVAE(VAE):
     pass
 
@@ -233,7 +236,7 @@ class BetaVAE(VAE):
     family="vae",
     summary="Importance-weighted autoencoder (Burda et al., 2016)",
     preset={"objective": "iwae", "train_samples": 8},
-    train_defaults={"batch_size": 256, "lr": 2e-3},
+    train_defaults={"batch_size": 512, "lr": 5e-3},
 )
 class IWAE(VAE):
     pass
