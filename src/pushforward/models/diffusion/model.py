@@ -51,7 +51,7 @@ class DDPMHyperparameters:
     noise levels of training (see :meth:`DDPM.training_log_snr`).
     """
 
-    hidden_features: int = 128
+    hidden_features: int = 64
     hidden_layers: int = 3
     embedding_features: int = 32
     input_frequencies: int = 0
@@ -60,14 +60,14 @@ class DDPMHyperparameters:
     timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
-    prediction: Literal["epsilon", "v"] = "epsilon"
+    prediction: Literal["epsilon", "v"] = "v"
     sampler: Literal["ddim", "ddpm", "ode"] = "ddim"
     sampler_steps: int = 50
     ode_t_min: float = 1e-4
     ode_rtol: float = 1e-5
     ode_atol: float = 1e-5
     divergence: Literal["auto", "exact", "hutchinson"] = "auto"
-    weighting: Literal["uniform_time", "likelihood"] = "uniform_time"
+    weighting: Literal["uniform_time", "likelihood"] = "likelihood"
 
     def __post_init__(self) -> None:
         for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0)):
@@ -93,6 +93,10 @@ class DDPMHyperparameters:
         return ODESolver("dopri5", rtol=self.ode_rtol, atol=self.ode_atol)
 
 
+# Defaults tuned on the checkerboard for a 60 s CPU budget: a 64-wide network takes ~4× the
+# steps of a 128-wide one in the same time and ends better (KL 0.13 vs 0.23 nats at equal time),
+# and keeps 100k DDIM-50 samples near 1 s; v-prediction with the likelihood weighting beat ε and
+# uniform times on both the ODE's KL and the samples (report of issue 4).
 @register(
     "ddpm",
     family="diffusion",

@@ -47,7 +47,7 @@ class VAEHyperparameters:
     """
 
     latent_features: int = 2
-    hidden_features: int = 128
+    hidden_features: int = 64
     hidden_layers: int = 3
     activation: Activation = "silu"
     decoder: Literal["gaussian", "bernoulli"] = "gaussian"
