@@ -9,7 +9,7 @@ from pushforward.models.diffusion.noising import velocity
 
 
 def test_uniform_time_noise_levels_are_the_schedules_and_likelihood_ones_are_uniform_in_log_snr():
-    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1).double()
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="uniform_time").double()
     generator = torch.Generator().manual_seed(0)
     log_snr = model.training_log_snr(1000, torch.device("cpu"), generator)
     # Stratified uniform times: exactly a quarter of them beyond each quartile of t (λ falls with t).
