@@ -157,3 +157,15 @@ def test_bad_settings_are_user_errors(settings):
 def test_k_below_one_is_a_user_error():
     with pytest.raises(UserError, match="K"):
         small_vae().log_prob(torch.zeros(2, 2, dtype=torch.float64), samples=0)
+
+
+def test_iwae_warmup_tempers_the_weights_and_ends_at_the_iwae_bound():
+    torch.manual_seed(0)
+    model = create("iwae", (2,), hidden_features=16, hidden_layers=1, prior="normal", kl_warmup=10).double().eval()
+    x = torch.randn(32, 2, dtype=torch.float64)
+    with torch.no_grad():
+        full = model.bound(x, torch.Generator().manual_seed(3), beta=1.0)
+        log_likelihood, log_prior, log_posterior = model.log_weights(x, 8, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(full, torch.logsumexp(log_likelihood + log_prior - log_posterior, 0) - math.log(8))
+        tempered = model.bound(x, torch.Generator().manual_seed(3), beta=0.0)
+        torch.testing.assert_close(tempered, torch.logsumexp(log_likelihood, 0) - math.log(8))

@@ -43,7 +43,8 @@ class VAEHyperparameters:
     ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate:
     on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
     3000 (below the test set's standard error), at a tenth of the cost.
-    ``kl_warmup`` optimizer steps raise the KL weight linearly from 0 to ``beta`` (ELBO only).
+    ``kl_warmup`` optimizer steps raise the KL weight linearly from 0 to ``beta`` (for the IWAE
+    objective, the weight on log p(z) − log q(z|x) inside each importance weight, from 0 to 1).
     """
 
     latent_features: int = 2
@@ -142,9 +143,12 @@ class VAE(GenerativeModel):
         """The training bound per point (β-ELBO or IWAE), ``(n,)``."""
         hp = self.hparams
         log_likelihood, log_prior, log_posterior = self.log_weights(x, hp.train_samples, generator)
+        beta = hp.beta if beta is None else beta
         if hp.objective == "iwae":
-            return importance_weighted_bound(log_likelihood + log_prior - log_posterior)
-        return beta_elbo(log_likelihood, log_prior, log_posterior, hp.beta if beta is None else beta).mean(dim=0)
+            # During the warm-up the prior-to-posterior ratio of each weight is tempered by β;
+            # at β = 1 (after the warm-up, and always for validation) this is the IWAE bound.
+            return importance_weighted_bound(log_likelihood + beta * (log_prior - log_posterior))
+        return beta_elbo(log_likelihood, log_prior, log_posterior, beta).mean(dim=0)
 
     def kl_weight(self) -> float:
         """β now: rising linearly over the first ``kl_warmup`` steps.
@@ -238,7 +242,7 @@ class BetaVAE(VAE):
     family="vae",
     summary="Importance-weighted autoencoder (Burda et al., 2016)",
     preset={"objective": "iwae", "train_samples": 8},
-    train_defaults={"batch_size": 512, "lr": 5e-3},
+    train_defaults={"batch_size": 512, "lr": 5e-3, "patience": 0},
 )
 class IWAE(VAE):
     pass
