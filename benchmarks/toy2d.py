@@ -18,6 +18,11 @@ torchdiffeq's dopri5 at rtol = atol = 1e-5 with the exact trace for the likeliho
 (reference)" trains it by maximum likelihood through that solve; "torchcfm CFM" trains it with
 torchcfm's ConditionalFlowMatcher (its defaults) and then evaluates the likelihood the same way.
 
+For our models also the energy distance
+of 10,000 samples ÷ its noise floor and the fraction of samples off the checkerboard's squares.
+The VAEs' NLL is their importance-weighted estimate (K = eval_samples); ddpm's is the
+probability-flow ODE's and its samples are DDIM's (50 steps by default).
+
     python benchmarks/toy2d.py                           # checkerboard, 60 s, all models
     python benchmarks/toy2d.py --toys all --time 20      # every toy, shorter budget
     python benchmarks/toy2d.py --peers none --models nsf
@@ -54,6 +59,8 @@ class Row:
     nll_seconds: float
     nfe_sample: float | None = None
     nfe_log_prob: float | None = None
+    energy_ratio: float | None = None  # ours only: energy distance of 10k samples ÷ its noise floor
+    outside_support: float | None = None  # ours only, checkerboard: fraction of samples off the squares
 
 
 def timed(function: Callable[[], object], repeats: int = 3) -> float:
@@ -80,7 +87,22 @@ def run_ours(toy: str, model: str, seconds: float, seed: int) -> Row:
         nll_seconds = timed(lambda: fitted.log_prob_tensor(test[:20_000]))
         nfe = (fitted.model.nfe_sample.per_solve(), fitted.model.nfe_log_prob.per_solve()) if counts else (None, None)
         entropy = get_toy(toy).entropy
-        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds, *nfe)
+        quality = sample_quality(fitted)
+        return Row(toy, f"pushforward {model}", nll, nll - entropy, fitted.training.steps, sample_seconds, nll_seconds, *nfe, **quality)
+
+
+def sample_quality(fitted: pf.FittedModel, n: int = 10_000, seed: int = 1234) -> dict[str, float | None]:
+    """Energy distance of ``n`` samples against held-out points ÷ the real-vs-real floor, and the
+    fraction of samples outside the support (checkerboard), as ``pushforward eval`` reports them."""
+    from pushforward.metrics.two_sample import energy_distance
+
+    dataset = fitted.dataset()
+    real_a, real_b = dataset.test[:n], dataset.fresh_real_samples(n, seed=seed + 7)
+    samples = fitted.sample_tensor(n, seed=seed)
+    ratio = energy_distance(samples, real_a) / energy_distance(real_b, real_a)
+    toy = dataset.toy
+    outside = float((~toy.support_contains(samples)).double().mean()) if toy is not None and toy.bounded_support else None
+    return {"energy_ratio": ratio, "outside_support": outside}
 
 
 # -- peers --------------------------------------------------------------------------------------
@@ -240,15 +262,16 @@ def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) ->
 
 def print_table(rows: list[Row]) -> None:
     print()
-    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | NFE sample / NLL | KL gap ÷ ours | sample time ÷ ours |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | NFE sample / NLL | KL gap ÷ ours | sample time ÷ ours | energy ratio | outside |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         ours = next((r for r in rows if r.toy == row.toy and r.model == "pushforward nsf"), None)
         ratio_kl = f"{row.kl_gap / ours.kl_gap:.1f}×" if ours and ours.kl_gap > 0 else "—"
         ratio_time = f"{row.sample_seconds / ours.sample_seconds:.1f}×" if ours else "—"
         print(
             f"| {row.toy} | {row.model} | {row.test_nll:.4f} | {row.kl_gap:.4f} | {row.steps:,} | "
-            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {_nfe(row)} | {ratio_kl} | {ratio_time} |"
+            f"{row.sample_seconds:.3f} | {row.nll_seconds:.3f} | {_nfe(row)} | {ratio_kl} | {ratio_time} | "
+            f"{_optional(row.energy_ratio, '.2f')} | {_optional(row.outside_support, '.2%')} |"
         )
 
 
@@ -258,11 +281,15 @@ def _nfe(row: Row) -> str:
     return f"{row.nfe_sample:.0f} / {row.nfe_log_prob:.0f}"
 
 
+def _optional(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toys", default="checkerboard", help="comma-separated toy names, or 'all'")
     parser.add_argument(
-        "--models", default="nsf,realnvp,maf,cnf,otflow,cfm,otcfm,rectified", help="our recipes, comma-separated"
+        "--models", default="nsf,realnvp,maf,cnf,otflow,cfm,otcfm,rectified,vae,iwae,ddpm", help="our recipes, comma-separated"
     )
     parser.add_argument("--peers", default="all", help="'all', 'none', or comma-separated peer names")
     parser.add_argument("--time", type=float, default=60.0, help="training seconds per model")

@@ -179,3 +179,83 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(capsys, tmp_path, monk
     assert lines[0].startswith("error: ") and message in lines[0]
     assert "Traceback" not in err
     assert snapshot(tmp_path) == before
+
+
+# -- VAEs and diffusion through the same commands -------------------------------------------------
+
+TINY = ["--set", "n_train=3000", "--set", "n_validation=500", "--set", "n_test=600", "--set", "hidden_features=16"]
+
+
+@pytest.mark.parametrize(
+    "model, extra",
+    [
+        ("vae", ["--set", "eval_samples=16", "--set", "prior_components=4"]),
+        ("iwae", ["--set", "eval_samples=16", "--set", "train_samples=2"]),
+        ("ddpm", ["--set", "ode_rtol=1e-3", "--set", "ode_atol=1e-3", "--set", "sampler_steps=5", "--set", "hidden_layers=1"]),
+    ],
+)
+def test_vae_iwae_ddpm_fit_sample_eval_plot(capsys, tmp_path, model, extra):
+    out = tmp_path / model
+    code, _, err = run_cli(capsys, "fit", "checkerboard", "--model", model, "--steps", "20", "--out", out, "--no-progress", *TINY, *extra)
+    assert code == 0, err
+    assert (out / "figures" / "density.png").exists()
+    assert (out / "figures" / "latent.png").exists() == (model != "ddpm")
+    code, text, err = run_cli(capsys, "eval", out, "--n", "300", "--json")
+    assert code == 0, err
+    results = json.loads(text)
+    assert np.isfinite(results["test_nll"]) and results["energy_ratio"] > 0 and 0 <= results["outside_support"] <= 1
+    if model == "ddpm":
+        assert results["test_nll_kind"] == "exact" and results["nfe_log_prob"] > 0
+    else:
+        assert results["test_nll_kind"] == "estimate"
+        assert results["test_nll_estimate"] == results["test_nll"] and results["test_nll_estimate_samples"] == 16
+    assert run_cli(capsys, "sample", out, "-n", "50", "-o", tmp_path / "s.npy", "--seed", "1")[0] == 0
+    assert np.load(tmp_path / "s.npy").shape == (50, 2)
+    code, text, _ = run_cli(capsys, "plot", out, "-o", tmp_path / "p.png")
+    assert code == 0 and (tmp_path / "p.png").exists()
+    assert (tmp_path / "p-latent.png").exists() == (model != "ddpm")
+
+
+def test_decoder_mean_samples_and_save_load_round_trip(capsys, tmp_path):
+    from pushforward.api import load
+
+    out = tmp_path / "vae"
+    args = ["fit", "checkerboard", "--model", "vae", "--steps", "10", "--out", out, "--no-progress", *TINY, "--set", "eval_samples=8"]
+    assert run_cli(capsys, *args)[0] == 0
+    assert run_cli(capsys, "sample", out, "-n", "40", "-o", tmp_path / "m.npy", "--decoder-mean", "--seed", "2")[0] == 0
+    first, second = load(out), load(out)
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), first.sample(40, seed=2, mean=True))
+    np.testing.assert_array_equal(first.sample(30, seed=5), second.sample(30, seed=5))
+    assert not np.array_equal(first.sample(30, seed=5), first.sample(30, seed=5, mean=True))
+
+
+def test_ddpm_save_load_round_trip(capsys, tmp_path):
+    from pushforward.api import load
+
+    out = tmp_path / "ddpm"
+    args = ["fit", "checkerboard", "--model", "ddpm", "--steps", "10", "--out", out, "--no-progress", *TINY, "--set", "sampler_steps=4"]
+    assert run_cli(capsys, *args)[0] == 0
+    first, second = load(out), load(out)
+    np.testing.assert_array_equal(first.sample(30, seed=5), second.sample(30, seed=5))
+    points = first.dataset().test[:20]
+    np.testing.assert_allclose(first.log_prob(points), second.log_prob(points), rtol=0, atol=1e-6)
+    code, _, err = run_cli(capsys, "sample", out, "-n", "5", "-o", tmp_path / "x.npy", "--decoder-mean")
+    assert code == 2 and "decoder mean" in err and not (tmp_path / "x.npy").exists()
+
+
+@pytest.mark.parametrize(
+    "model, setting, words",
+    [
+        ("ddpm", ["sampler_steps=0"], "at least 1 step"),
+        ("ddpm", ["schedule=linear", "timesteps=100"], "alpha_bar_T"),
+        ("vae", ["latent_features=0"], "latent_features"),
+        ("vae", ["eval_samples=0"], "eval_samples"),
+        ("iwae", ["train_samples=0"], "train_samples"),
+    ],
+)
+def test_bad_vae_and_diffusion_settings_exit_2_and_write_nothing(capsys, tmp_path, model, setting, words):
+    before = snapshot(tmp_path)
+    settings = [part for item in setting for part in ("--set", item)]
+    code, _, err = run_cli(capsys, "fit", "checkerboard", "--model", model, "--steps", "5", "--out", tmp_path / "run", *settings)
+    assert code == 2 and words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert snapshot(tmp_path) == before

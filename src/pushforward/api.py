@@ -69,10 +69,20 @@ class FittedModel:
     # -- sampling and densities ------------------------------------------------------------
 
     @torch.no_grad()
-    def sample_tensor(self, n: int, seed: int | None = None) -> Tensor:
-        """``n`` samples in data units, as a CPU float32 tensor."""
+    def sample_tensor(self, n: int, seed: int | None = None, *, mean: bool = False) -> Tensor:
+        """``n`` samples in data units, as a CPU float32 tensor.
+
+        ``mean=True`` (latent-variable models with a decoder, such as the VAE) returns the
+        decoder means E[x|z] at prior draws z instead of samples x ~ p(x|z): sharper pictures,
+        but *not* draws from the model's distribution.
+        """
         if n < 1:
             raise UserError(f"cannot draw {n} samples", "ask for at least 1 (-n 1000)")
+        options = {}
+        if mean:
+            if not getattr(self.model, "has_decoder_mean", False):
+                raise UserError(f"{self.name} has no decoder mean to draw", "drop --decoder-mean (it is for VAEs)")
+            options["mean"] = True
         self.model.eval()
         device = self.model.device
         generator = None
@@ -81,11 +91,11 @@ class FittedModel:
         parts = []
         for start in range(0, n, SAMPLE_CHUNK):
             count = min(SAMPLE_CHUNK, n - start)
-            parts.append(self.preprocessing.inverse(self.model.sample(count, generator=generator)).cpu())
+            parts.append(self.preprocessing.inverse(self.model.sample(count, generator=generator, **options)).cpu())
         return torch.cat(parts).float()
 
-    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
-        return self.sample_tensor(n, seed).numpy()
+    def sample(self, n: int, seed: int | None = None, *, mean: bool = False) -> np.ndarray:
+        return self.sample_tensor(n, seed, mean=mean).numpy()
 
     @torch.no_grad()
     def log_prob_tensor(self, x: Tensor) -> Tensor:
@@ -130,6 +140,39 @@ class FittedModel:
         bounds = dataset.toy.bounds if dataset.toy is not None else None
         title = f"{self.name} on {self.data_spec.label}"
         return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target)
+
+    @property
+    def has_latent_space(self) -> bool:
+        """Whether the model encodes data to a latent space (VAEs): then :meth:`plot_latent` works."""
+        return callable(getattr(self.model, "encode", None)) and callable(getattr(self.model, "reconstruct", None))
+
+    @torch.no_grad()
+    def plot_latent(self, out: str | Path | None = None, *, points: int = 3000, seed: int = 0) -> Path:
+        """Encoded training points in latent space, and data beside their reconstructions."""
+        from pushforward.viz import plot_latent
+
+        if not self.has_latent_space:
+            raise UserError(f"{self.name} has no latent space to draw", "plot_latent is for VAEs")
+        target = self._figure_path(out, "latent.png")
+        self.model.eval()
+        dataset = self.dataset()
+        data = dataset.train[:points]
+        normalized = self.preprocessing.forward(data.to(self.model.device))
+        latents = self.model.encode(normalized)
+        reconstructions = self.preprocessing.inverse(self.model.reconstruct(normalized)).cpu()
+        generator = torch.Generator(device=self.model.device).manual_seed(seed)
+        dtype = latents.dtype
+        prior = self.model.prior.sample(points, generator, self.model.device, dtype) if hasattr(self.model, "prior") else None
+        bounds = dataset.toy.bounds if dataset.toy is not None else None
+        return plot_latent(
+            data.numpy(),
+            latents.cpu().numpy(),
+            reconstructions.numpy(),
+            target,
+            prior_samples=None if prior is None else prior.cpu().numpy(),
+            title=f"{self.name} on {self.data_spec.label}: latent space",
+            bounds=bounds,
+        )
 
     def plot_trajectories(self, out: str | Path | None = None, *, n: int = 300, times: int = 41, seed: int = 0) -> Path:
         """Paths of ``n`` points from the Gaussian (t = 0) to the data (t = 1): continuous flows only."""
@@ -321,6 +364,8 @@ def _train_and_save(fitted: FittedModel, trainer: Trainer, figures: bool) -> Fit
     fitted.training = result
     if figures:
         fitted.plot()
+        if fitted.has_latent_space:
+            fitted.plot_latent()
         if len(result.history) > 1:
             fitted.plot_history()
     return fitted

@@ -94,6 +94,9 @@ def sample(
     output: Path = typer.Option(..., "-o", "--output", help="Output file, .npy or .csv."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for repeatable samples."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    decoder_mean: bool = typer.Option(
+        False, "--decoder-mean", help="VAEs: write the decoder means E[x|z] at prior draws (not samples of the model)."
+    ),
 ) -> None:
     """Draw N samples from a fitted model, in the data's own units."""
     from pushforward.api import load
@@ -104,7 +107,7 @@ def sample(
     if n < 1:
         raise UserError(f"-n is {n}", "ask for at least 1 sample")
     fitted = load(run)
-    values = fitted.sample(n, seed=seed).reshape(n, -1)
+    values = fitted.sample(n, seed=seed, mean=decoder_mean).reshape(n, -1)
     columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.shape[1])]
     with atomic_path(output) as temporary:
         write_table(temporary, output.suffix, values, columns)
@@ -148,7 +151,11 @@ def plot(
     animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows: also write the density evolving over t to this .gif."),
 ) -> None:
     """The model's density as a heat map beside the data, with samples overlaid (a histogram of
-    samples for a model without a likelihood); without -o also the training curves."""
+    samples for a model without a likelihood); without -o also the training curves.
+
+    For a VAE also the latent space: encoded training points and reconstructions
+    (RUN/figures/latent.png, or OUTPUT's name with -latent).
+    """
     from pushforward.api import load
 
     if output is not None:
@@ -158,11 +165,17 @@ def plot(
     fitted = load(run)
     if trajectories or animate is not None:
         fitted.continuous_model("--trajectories" if trajectories else "--animate")  # a UserError otherwise
+    latent = None
+    if fitted.has_latent_space and output is not None and not trajectories:
+        latent = output.with_name(f"{output.stem}-latent{output.suffix}")
+        _check_new_file(latent, force)
     written = []
     if trajectories:
         written.append(fitted.plot_trajectories(output))
     elif animate is None or output is not None:
         written.append(fitted.plot(output))
+        if fitted.has_latent_space:
+            written.append(fitted.plot_latent(latent))
     if animate is not None:
         written.append(fitted.animate(animate))
     for path in written:

@@ -178,6 +178,8 @@ def add_entry(entry: ModelEntry) -> None:
 FAMILY_PACKAGES = (
     "pushforward.models.flows",
     "pushforward.models.continuous",
+    "pushforward.models.vae",
+    "pushforward.models.diffusion",
     "pushforward.models.gan",
 )
 

@@ -7,6 +7,7 @@ Everything draws on an off-screen Agg canvas and writes files atomically; nothin
 from pushforward.viz.explore import ExploreResult, plot_density, random_network
 from pushforward.viz.expressions import parse_expression
 from pushforward.viz.grid import density_on_grid
+from pushforward.viz.latent import plot_latent
 from pushforward.viz.model_figure import plot_history, plot_model, plot_samples
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "parse_expression",
     "plot_density",
     "plot_history",
+    "plot_latent",
     "plot_model",
     "plot_samples",
     "random_network",

@@ -1,0 +1,248 @@
+"""The variational autoencoder behind the common interface: ``vae`` (β-ELBO) and ``iwae``.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014; Rezende, Mohamed, Wierstra,
+"Stochastic Backpropagation and Approximate Inference in Deep Generative Models", ICML 2014;
+Burda, Grosse, Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016.
+
+The pushforward view: z ~ p(z), x = decoder(z) + noise. ``log_prob`` is not exact: it is the
+importance-weighted estimate ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)``, z_k ~ q(z|x), with
+``K = eval_samples`` — a stochastic lower bound in expectation that tightens as K grows, hence
+``likelihood = "estimate"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from pushforward.errors import UserError
+from pushforward.models.base import GenerativeModel, LikelihoodKind, register
+from pushforward.models.vae.bounds import RunningLogMeanExp, beta_elbo, diagonal_normal_log_prob, importance_weighted_bound
+from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
+from pushforward.models.vae.networks import mlp_decoder, mlp_encoder
+from pushforward.models.vae.priors import MixturePrior, StandardNormalPrior
+from pushforward.nn.mlp import ACTIVATIONS, Activation
+
+# Rows (latent samples × points) pushed through the decoder at once when estimating log p(x).
+ESTIMATE_ROWS = 1 << 18
+
+
+@dataclass
+class VAEHyperparameters:
+    """VAE settings.
+
+    ``latent_features`` is the size of z; encoder and decoder are MLPs of ``hidden_layers`` ×
+    ``hidden_features``. ``decoder`` is the likelihood p(x|z): "gaussian" (mean and a learned
+    per-value standard deviation that depends on z, floored at ``min_scale`` in the
+    standardised units) or "bernoulli" (binary data). ``prior`` is "normal" (N(0, I)) or
+    "mixture" (a learned mixture of ``prior_components`` Gaussians). ``objective`` is "elbo"
+    (weighted by ``beta`` on the KL term) or "iwae" (the importance-weighted bound with
+    ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate:
+    on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
+    3000 (below the test set's standard error), at a tenth of the cost.
+    ``kl_warmup`` optimizer steps raise the KL weight linearly from 0 to ``beta`` (for the IWAE
+    objective, the weight on log p(z) − log q(z|x) inside each importance weight, from 0 to 1).
+    """
+
+    latent_features: int = 2
+    hidden_features: int = 64
+    hidden_layers: int = 3
+    activation: Activation = "silu"
+    decoder: Literal["gaussian", "bernoulli"] = "gaussian"
+    min_scale: float = 1e-3
+    prior: Literal["normal", "mixture"] = "mixture"
+    prior_components: int = 128
+    objective: Literal["elbo", "iwae"] = "elbo"
+    beta: float = 1.0
+    train_samples: int = 1
+    eval_samples: int = 100
+    kl_warmup: int = 1000
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("latent_features", self.latent_features, 1, "the latent space needs at least one dimension"),
+            ("hidden_features", self.hidden_features, 1, ""),
+            ("hidden_layers", self.hidden_layers, 0, ""),
+            ("prior_components", self.prior_components, 1, ""),
+            ("train_samples", self.train_samples, 1, "K counts samples per point"),
+            ("eval_samples", self.eval_samples, 1, "K counts samples per point"),
+            ("kl_warmup", self.kl_warmup, 0, "a number of optimizer steps"),
+        ]
+        for name, value, minimum, why in checks:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                reason = f" ({why})" if why else ""
+                raise UserError(f"{name} must be an integer >= {minimum}, not {value!r}{reason}", f"use --set {name}=<integer >= {minimum}>")
+        if self.activation not in ACTIVATIONS:
+            raise UserError(f"unknown activation '{self.activation}'", f"use one of: {', '.join(ACTIVATIONS)}")
+        if not 0 < self.min_scale < float("inf"):
+            raise UserError(f"min_scale must be positive, not {self.min_scale}", "use --set min_scale=1e-3")
+        if not 0 <= self.beta < float("inf"):
+            raise UserError(f"beta must be >= 0, not {self.beta}", "use --set beta=1 (the ELBO)")
+        if self.objective == "iwae" and self.beta != 1.0:
+            raise UserError("beta weights the ELBO's KL term; the IWAE bound has none", "use objective=elbo with beta, or beta=1")
+
+
+class VAE(GenerativeModel):
+    """Encoder q(z|x) (diagonal Gaussian), prior p(z), decoder p(x|z)."""
+
+    likelihood: ClassVar[LikelihoodKind] = "estimate"
+    hyperparameters_class = VAEHyperparameters
+    has_decoder_mean: ClassVar[bool] = True  # sample(..., mean=True) is available
+
+    def __init__(self, event_shape: tuple[int, ...], hparams: VAEHyperparameters) -> None:
+        super().__init__(event_shape, hparams)
+        hp = hparams
+        self.latent_features = hp.latent_features
+        self.decoder_likelihood: DecoderLikelihood = make_likelihood(hp.decoder, hp.min_scale)
+        encoder = mlp_encoder(hp.hidden_features, hp.hidden_layers, hp.activation)
+        decoder = mlp_decoder(hp.hidden_features, hp.hidden_layers, hp.activation)
+        self.encoder = encoder(self.event_shape, 2 * hp.latent_features)
+        channels, *rest = self.event_shape
+        self.decoder = decoder(hp.latent_features, (self.decoder_likelihood.parameters_per_value * channels, *rest))
+        if hp.prior == "mixture":
+            self.prior: nn.Module = MixturePrior(hp.latent_features, hp.prior_components)
+        else:
+            self.prior = StandardNormalPrior(hp.latent_features)
+        self.validation_name = f"val_{hp.objective}_nll"
+        # Optimizer steps taken, for the KL warm-up; a buffer so a resumed run continues it.
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        if isinstance(self.decoder_likelihood, GaussianLikelihood):
+            # Start the decoder's standard deviation at 1 (the standardised data's scale) rather
+            # than wherever the random init puts it: a far-too-small start makes the first
+            # reconstruction errors explode.
+            last = self.decoder.net[-1]
+            with torch.no_grad():
+                last.bias[channels:] = self.decoder_likelihood.raw_scale(1.0)
+
+    # -- the pieces ------------------------------------------------------------------------
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z|x) = N(mean, diag exp(2·log_scale)): ``(mean, log_scale)``, each ``(n, latent)``."""
+        mean, log_scale = self.encoder(x).chunk(2, dim=1)
+        return mean, log_scale
+
+    def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``k`` posterior draws per point: ``(log p(x|z), log p(z), log q(z|x))``, each ``(k, n)``."""
+        n = x.shape[0]
+        mean, log_scale = self.posterior(x)
+        noise = torch.randn((k, n, self.latent_features), generator=generator, device=x.device, dtype=x.dtype)
+        z = mean + log_scale.exp() * noise
+        flat_z = z.reshape(k * n, self.latent_features)
+        repeated_x = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
+        log_likelihood = self.decoder_likelihood.log_prob(repeated_x, self.decoder(flat_z)).view(k, n)
+        log_prior = self.prior.log_prob(flat_z).view(k, n)
+        log_posterior = diagonal_normal_log_prob(noise.reshape(k * n, -1), torch.zeros_like(flat_z), torch.zeros_like(flat_z))
+        # log q(z|x) = log N(noise; 0, I) − Σ log_scale (the reparameterisation's Jacobian).
+        log_posterior = log_posterior.view(k, n) - log_scale.sum(dim=1)
+        return log_likelihood, log_prior, log_posterior
+
+    def bound(self, x: Tensor, generator: torch.Generator | None = None, beta: float | None = None) -> Tensor:
+        """The training bound per point (β-ELBO or IWAE), ``(n,)``."""
+        hp = self.hparams
+        log_likelihood, log_prior, log_posterior = self.log_weights(x, hp.train_samples, generator)
+        beta = hp.beta if beta is None else beta
+        if hp.objective == "iwae":
+            # During the warm-up the prior-to-posterior ratio of each weight is tempered by β;
+            # at β = 1 (after the warm-up, and always for validation) this is the IWAE bound.
+            return importance_weighted_bound(log_likelihood + beta * (log_prior - log_posterior))
+        return beta_elbo(log_likelihood, log_prior, log_posterior, beta).mean(dim=0)
+
+    def kl_weight(self) -> float:
+        """β now: rising linearly over the first ``kl_warmup`` steps.
+
+        KL warm-up (Bowman et al., "Generating Sentences from a Continuous Space", CoNLL 2016;
+        Sønderby et al., "Ladder Variational Autoencoders", NeurIPS 2016): with the full KL
+        from the start, a decoder with learned variance settles in the local optimum that
+        explains the data as noise and ignores z (posterior collapse); with the KL weight
+        starting at 0 the latent code is put to use first.
+        """
+        warmup = self.hparams.kl_warmup
+        if warmup == 0:
+            return self.hparams.beta
+        return self.hparams.beta * min(1.0, float(self.updates) / warmup)
+
+    # -- the common interface --------------------------------------------------------------
+
+    def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
+        beta = self.kl_weight()
+        if self.training:
+            self.updates += 1
+        return {"loss": -self.bound(x, beta=beta).mean(), "beta": torch.tensor(beta)}
+
+    @torch.no_grad()
+    def validation_score(self, x: Tensor) -> float:
+        # A fixed seed, so successive validations compare weights, not noise.
+        generator = torch.Generator(device=x.device).manual_seed(0)
+        parts = [self.bound(part, generator) for part in x.split(8192)]
+        return float(-torch.cat(parts).double().mean())
+
+    def log_prob(self, x: Tensor, samples: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Importance-weighted estimate of log p(x) with K = ``samples`` (default ``eval_samples``).
+
+        The K draws go through the decoder in chunks of about ``ESTIMATE_ROWS`` rows, so any K
+        fits in memory.
+        """
+        k = self.hparams.eval_samples if samples is None else samples
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise UserError(f"the number of importance samples K must be an integer >= 1, not {k!r}", "use K = 1000")
+        total = RunningLogMeanExp()
+        chunk = max(1, min(k, ESTIMATE_ROWS // max(x.shape[0], 1)))
+        done = 0
+        while done < k:
+            step = min(chunk, k - done)
+            log_likelihood, log_prior, log_posterior = self.log_weights(x, step, generator)
+            total.add(log_likelihood + log_prior - log_posterior)
+            done += step
+        return total.value()
+
+    @property
+    def estimate_samples(self) -> int:
+        """K of :meth:`log_prob`, reported beside the estimate by ``eval``."""
+        return self.hparams.eval_samples
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, mean: bool = False) -> Tensor:
+        """x ~ p(x|z), z ~ p(z): draws of the model. ``mean=True`` returns E[x|z] instead.
+
+        The decoder mean is not a sample of the model's distribution (it drops the decoder's
+        noise), so it looks sharper than the model is; metrics always use ``mean=False``.
+        """
+        dtype = next(self.parameters()).dtype
+        z = self.prior.sample(n, generator, self.device, dtype)
+        raw = self.decoder(z)
+        return self.decoder_likelihood.mean(raw) if mean else self.decoder_likelihood.sample(raw, generator)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """The posterior means of ``x`` in latent space, ``(n, latent)``."""
+        return self.posterior(x)[0]
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """The decoder mean at the posterior mean: the usual picture of a reconstruction."""
+        return self.decoder_likelihood.mean(self.decoder(self.encode(x)))
+
+
+_SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) by importance sampling"
+
+
+# Defaults tuned on the checkerboard under a step budget (see the report of issue 4). No early
+# stopping: during the KL warm-up the β = 1 validation bound gets worse before it gets better,
+# which would stop a slow run before the warm-up ends (the best weights are still kept).
+@register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
+class BetaVAE(VAE):
+    pass
+
+
+@register(
+    "iwae",
+    family="vae",
+    summary="Importance-weighted autoencoder (Burda et al., 2016)",
+    preset={"objective": "iwae", "train_samples": 8},
+    train_defaults={"batch_size": 512, "lr": 5e-3, "patience": 0},
+)
+class IWAE(VAE):
+    pass

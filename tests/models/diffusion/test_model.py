@@ -1,0 +1,48 @@
+"""The ddpm model: training noise levels, ε from either parameterisation, sampling, NFE counts."""
+
+from __future__ import annotations
+
+import torch
+
+from pushforward.models.base import create
+from pushforward.models.diffusion.noising import velocity
+
+
+def test_uniform_time_noise_levels_are_the_schedules_and_likelihood_ones_are_uniform_in_log_snr():
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="uniform_time").double()
+    generator = torch.Generator().manual_seed(0)
+    log_snr = model.training_log_snr(1000, torch.device("cpu"), generator)
+    # Stratified uniform times: exactly a quarter of them beyond each quartile of t (λ falls with t).
+    for quantile in (0.25, 0.5, 0.75):
+        above = int((log_snr < model.log_snr(torch.tensor(quantile, dtype=torch.float64))).sum())
+        assert abs(above - 1000 * (1 - quantile)) <= 1
+    likelihood = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="likelihood").double()
+    values = torch.sort(likelihood.training_log_snr(1000, torch.device("cpu"), generator)).values
+    ends = likelihood.log_snr(torch.tensor([1.0, likelihood.hparams.ode_t_min], dtype=torch.float64))
+    steps = values.diff()
+    torch.testing.assert_close(steps, torch.full_like(steps, float(ends[1] - ends[0]) / 1000))
+    assert ends[0] <= values[0] and values[-1] <= ends[1]
+
+
+def test_epsilon_is_recovered_from_a_v_prediction():
+    torch.manual_seed(0)
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, prediction="v").double()
+    x0, noise = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    t = torch.tensor(0.4, dtype=torch.float64)
+    alpha, sigma = model.schedule.alpha_sigma(t)
+    x_t = alpha * x0 + sigma * noise
+    # Make the network output the true v at this time: then epsilon() must return the true noise.
+    true_v = velocity(alpha.expand(5), sigma.expand(5), x0, noise)
+    model.network.forward = lambda x, c: true_v
+    torch.testing.assert_close(model.epsilon(x_t, t), noise)
+
+
+def test_samplers_give_the_event_shape_and_count_evaluations():
+    torch.manual_seed(0)
+    for sampler in ("ddim", "ddpm", "ode"):
+        model = create("ddpm", (3,), hidden_features=8, hidden_layers=1, sampler=sampler, sampler_steps=4, ode_rtol=1e-3, ode_atol=1e-3)
+        x = model.sample(7, torch.Generator().manual_seed(1))
+        assert x.shape == (7, 3) and torch.isfinite(x).all()
+        assert model.nfe_sample.per_solve() >= (4 if sampler != "ode" else 1)
+    ddim = create("ddpm", (2,), hidden_features=8, hidden_layers=1)
+    torch.testing.assert_close(ddim.sample(5, torch.Generator().manual_seed(2)), ddim.sample(5, torch.Generator().manual_seed(2)))

@@ -1,0 +1,171 @@
+"""The VAE: bounds in the right order, the estimate on a linear-Gaussian model, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pushforward.errors import UserError
+from pushforward.models.base import create
+
+
+def small_vae(**options):
+    torch.manual_seed(0)
+    settings = dict(latent_features=2, hidden_features=16, hidden_layers=1, prior="normal")
+    settings.update(options)
+    return create("vae", (2,), **settings).double().eval()
+
+
+def bound_estimates(model, x, k: int, repeats: int) -> torch.Tensor:
+    """``repeats`` independent K-sample importance-weighted bounds, averaged over the points."""
+    values = []
+    for _ in range(repeats):
+        log_likelihood, log_prior, log_posterior = model.log_weights(x, k)
+        values.append(torch.logsumexp(log_likelihood + log_prior - log_posterior, dim=0).mean() - math.log(k))
+    return torch.stack(values)
+
+
+def test_elbo_below_iwae_bound_which_rises_with_k():
+    # An untrained model has a poor posterior, so the gaps between the bounds are wide.
+    model = small_vae()
+    x = torch.randn(64, 2, dtype=torch.float64)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        elbo = torch.stack([model.bound(x).mean() for _ in range(400)])
+        means, errors = [], []
+        for k in (1, 5, 50):
+            values = bound_estimates(model, x, k, 200)
+            means.append(float(values.mean()))
+            errors.append(float(values.std() / math.sqrt(len(values))))
+    # IWAE with K = 1 is the ELBO in expectation.
+    assert abs(means[0] - float(elbo.mean())) < 4 * math.hypot(errors[0], float(elbo.std() / 20))
+    # Strictly rising with K, by far more than the Monte-Carlo error.
+    assert means[1] > means[0] + 5 * math.hypot(errors[0], errors[1])
+    assert means[2] > means[1] + 5 * math.hypot(errors[1], errors[2])
+
+
+def _linear_gaussian(model, weight: torch.Tensor, bias: torch.Tensor, noise: float) -> None:
+    """Make ``model`` the probabilistic PCA model x = W z + b + noise·ε with a linear encoder."""
+    decoder = model.decoder.net[-1]
+    with torch.no_grad():
+        decoder.weight.zero_()
+        decoder.weight[:2] = weight
+        decoder.bias[:2] = bias
+        decoder.bias[2:] = model.decoder_likelihood.raw_scale(noise)
+
+
+def _ppca_log_prob(x, weight, bias, noise):
+    covariance = weight @ weight.T + noise**2 * torch.eye(2, dtype=torch.float64)
+    return torch.distributions.MultivariateNormal(bias, covariance).log_prob(x)
+
+
+def _exact_posterior(weight, bias, noise):
+    """q(z|x) = p(z|x) for PPCA: covariance Σ = (I + WᵀW/σ²)⁻¹, mean Σ Wᵀ (x − b)/σ²."""
+    covariance = torch.linalg.inv(torch.eye(2, dtype=torch.float64) + weight.T @ weight / noise**2)
+    gain = covariance @ weight.T / noise**2
+    return gain, covariance
+
+
+def test_estimate_matches_probabilistic_pca_closed_form():
+    """Tipping & Bishop, "Probabilistic Principal Component Analysis", JRSS-B 1999."""
+    model = small_vae(hidden_layers=0, eval_samples=2000)
+    weight = torch.tensor([[1.2, 0.3], [-0.4, 0.8]], dtype=torch.float64)
+    bias = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    noise = 0.5
+    _linear_gaussian(model, weight, bias, noise)
+    gain, covariance = _exact_posterior(weight, bias, noise)
+    x = torch.randn(200, 2, dtype=torch.float64) * 1.5
+    exact = _ppca_log_prob(x, weight, bias, noise)
+    encoder = model.encoder.net[-1]
+    with torch.no_grad():
+        # A deliberately imperfect posterior: the exact mean shifted, the exact marginal
+        # variances inflated 2.2-fold (wider than the truth, so the weights stay bounded).
+        encoder.weight.zero_()
+        encoder.weight[:2] = gain
+        encoder.bias[:2] = -gain @ bias + 0.2
+        encoder.bias[2:] = 0.5 * torch.log(torch.diagonal(covariance)) + 0.4
+        torch.manual_seed(2)
+        estimate = model.log_prob(x)
+        # The estimate's own Monte-Carlo error, from an independent set of K weights (delta
+        # method: sd of log mean w ≈ sd(w) / (√K mean w)).
+        log_likelihood, log_prior, log_posterior = model.log_weights(x, 2000)
+        weights = torch.exp(log_likelihood + log_prior - log_posterior - exact)
+        standard_error = weights.std(dim=0) / (math.sqrt(2000) * weights.mean(dim=0))
+        elbo = model.bound(x, beta=1.0)
+    difference = estimate - exact
+    assert (difference.abs() < 5 * standard_error).all()
+    assert abs(float(difference.mean())) < 4 * float(standard_error.square().sum().sqrt()) / len(x)
+    # The ELBO with this posterior is far lower: the importance weighting is doing the work.
+    assert (exact - elbo).mean() > 0.1
+
+
+def test_estimate_is_exact_with_the_exact_posterior_in_one_dimension():
+    # With a 1-D latent the exact PPCA posterior is a (diagonal) Gaussian: every weight equals p(x).
+    model = small_vae(latent_features=1, hidden_layers=0, eval_samples=3)
+    weight = torch.tensor([[1.5], [-0.7]], dtype=torch.float64)
+    bias = torch.tensor([0.2, 0.1], dtype=torch.float64)
+    noise = 0.4
+    _linear_gaussian(model, weight, bias, noise)
+    precision = 1 + float(weight.T @ weight) / noise**2
+    gain = (weight.T / noise**2) / precision
+    encoder = model.encoder.net[-1]
+    with torch.no_grad():
+        encoder.weight.copy_(torch.cat([gain, torch.zeros_like(gain)]))
+        encoder.bias.copy_(torch.tensor([float(-gain @ bias), -0.5 * math.log(precision)], dtype=torch.float64))
+        x = torch.randn(50, 2, dtype=torch.float64)
+        torch.testing.assert_close(model.log_prob(x), _ppca_log_prob(x, weight, bias, noise), rtol=0, atol=1e-10)
+
+
+def test_samples_and_decoder_means_have_the_event_shape():
+    model = small_vae(prior="mixture", prior_components=4)
+    generator = torch.Generator().manual_seed(0)
+    assert model.sample(10, generator).shape == (10, 2)
+    means = model.sample(10, torch.Generator().manual_seed(0), mean=True)
+    again = model.sample(10, torch.Generator().manual_seed(0), mean=True)
+    torch.testing.assert_close(means, again)
+    assert model.encode(torch.zeros(3, 2, dtype=torch.float64)).shape == (3, 2)
+    assert model.reconstruct(torch.zeros(3, 2, dtype=torch.float64)).shape == (3, 2)
+
+
+def test_bernoulli_decoder_gives_probabilities_of_binary_data():
+    torch.manual_seed(0)
+    model = create("vae", (5,), decoder="bernoulli", hidden_features=8, eval_samples=10).eval()
+    x = (torch.rand(20, 5) > 0.5).float()
+    log_p = model.log_prob(x)
+    assert torch.isfinite(log_p).all() and (log_p < 0).all()
+    assert set(model.sample(50).unique().tolist()) <= {0.0, 1.0}
+
+
+def test_kl_warmup_raises_beta_linearly():
+    model = small_vae(kl_warmup=4, beta=2.0).train()
+    x = torch.randn(8, 2, dtype=torch.float64)
+    betas = [float(model.objective(x, "model")["beta"]) for _ in range(6)]
+    assert betas == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"latent_features": 0}, {"eval_samples": 0}, {"train_samples": 0}, {"objective": "iwae", "beta": 0.5}, {"min_scale": 0}],
+)
+def test_bad_settings_are_user_errors(settings):
+    with pytest.raises(UserError):
+        create("vae", (2,), **settings)
+
+
+def test_k_below_one_is_a_user_error():
+    with pytest.raises(UserError, match="K"):
+        small_vae().log_prob(torch.zeros(2, 2, dtype=torch.float64), samples=0)
+
+
+def test_iwae_warmup_tempers_the_weights_and_ends_at_the_iwae_bound():
+    torch.manual_seed(0)
+    model = create("iwae", (2,), hidden_features=16, hidden_layers=1, prior="normal", kl_warmup=10).double().eval()
+    x = torch.randn(32, 2, dtype=torch.float64)
+    with torch.no_grad():
+        full = model.bound(x, torch.Generator().manual_seed(3), beta=1.0)
+        log_likelihood, log_prior, log_posterior = model.log_weights(x, 8, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(full, torch.logsumexp(log_likelihood + log_prior - log_posterior, 0) - math.log(8))
+        tempered = model.bound(x, torch.Generator().manual_seed(3), beta=0.0)
+        torch.testing.assert_close(tempered, torch.logsumexp(log_likelihood, 0) - math.log(8))
