@@ -62,6 +62,11 @@ class FlowMatchingHyperparameters(ContinuousHyperparameters):
     """
 
     activation: Activation = "silu"
+    # Regression-trained fields are nearly straight: against dopri5 at 1e-6 from the same noise,
+    # RK4 moves samples by 0.0006 (8 steps) / 0.0017 (6) / 0.0073 (4) on average (standardised
+    # units; energy distance to the reference 1e-6, 2000x below its noise floor at 6 steps), and
+    # 6 steps sample 100k points in 1.26 s instead of 1.75 s (1 contended thread).
+    sample_steps: int = 6
     space_features: int = 32
     space_scale: float = 0.5
     coupling: str = "independent"
