@@ -1,10 +1,14 @@
-"""The sinusoidal embedding: shape, its values, and that distinct times get distinct features."""
+"""Embeddings: the sinusoidal noise-level embedding, the Fourier time features and the random
+Fourier features of space."""
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
-from pushforward.nn.embeddings import SinusoidalEmbedding, sinusoidal_embedding
+from pushforward.nn.embeddings import FourierFeatures, FourierTime, SinusoidalEmbedding, sinusoidal_embedding
 
 
 def test_sinusoidal_embedding_values():
@@ -23,3 +27,37 @@ def test_odd_width_and_module_form():
     # A 0-d time (one for the whole batch) gives one row.
     assert module(torch.tensor(0.3)).shape == (1, 7)
     assert torch.cdist(out, out).fill_diagonal_(1.0).min() > 1e-3
+
+
+
+
+def test_fourier_features_are_the_sinusoids_of_a_seeded_gaussian_projection():
+    x = torch.randn(7, 3, dtype=torch.float64)
+    embed = FourierFeatures(3, features=5, scale=0.5, seed=1).double()
+    projection = 2 * math.pi * 0.5 * torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    angles = x @ projection.double().T
+    torch.testing.assert_close(embed(x), torch.cat([x, angles.sin(), angles.cos()], dim=1))
+    assert embed.features == 3 + 2 * 5
+    # The projection is a saved buffer: a model reloaded from its weights sees the same features.
+    assert "projection" in embed.state_dict()
+
+
+def test_fourier_features_scale_sets_the_bandwidth():
+    # The projection's entries have standard deviation 2π · scale.
+    embed = FourierFeatures(2, features=20_000, scale=0.5)
+    assert embed.projection.std().item() == pytest.approx(2 * math.pi * 0.5, rel=0.02)
+
+
+def test_no_fourier_features_is_the_identity_and_bad_settings_fail():
+    x = torch.randn(4, 2)
+    assert FourierFeatures(2).features == 2
+    assert torch.equal(FourierFeatures(2)(x), x)
+    with pytest.raises(ValueError):
+        FourierFeatures(2, features=4, scale=0.0)
+
+
+def test_fourier_time_shares_a_scalar_time_across_the_batch():
+    embed = FourierTime(2)
+    shared, per_sample = embed(torch.tensor(0.3), 4), embed(torch.full((4,), 0.3), 4)
+    torch.testing.assert_close(shared, per_sample)
+    assert shared.shape == (4, embed.features)

@@ -1,6 +1,7 @@
-"""Embeddings of a scalar time t for time-dependent networks (vector fields, denoisers).
+"""Embeddings for time-dependent networks (vector fields, denoisers): of a time t, and of a state x.
 
 * :class:`FourierTime` — t with fixed Fourier features, for continuous flows.
+* :class:`FourierFeatures` — random Fourier features of the state x (Tancik et al., 2020).
 * :func:`sinusoidal_embedding` / :class:`SinusoidalEmbedding` — the transformer's sinusoidal
   features (Vaswani et al., "Attention Is All You Need", NeurIPS 2017) as used for the noise
   level in Ho, Jain, Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020:
@@ -79,3 +80,35 @@ class SinusoidalEmbedding(nn.Module):
 
     def forward(self, t: Tensor) -> Tensor:
         return sinusoidal_embedding(t, self.features, self.max_period, self.scale)
+
+
+class FourierFeatures(nn.Module):
+    """``x ↦ (x, sin(2π B x), cos(2π B x))`` with a fixed Gaussian matrix ``B`` (``features × d``).
+
+    Tancik, Srinivasan, Mildenhall, Fridovich-Keil, Raghavan, Singhal, Ramamoorthi, Barron,
+    Ng, "Fourier features let networks learn high frequency functions in low dimensional
+    domains", NeurIPS 2020: an MLP on raw low-dimensional coordinates is biased towards smooth
+    functions; sinusoids of random projections with entries ``B ~ N(0, scale²)`` let it fit
+    sharp ones (here: a velocity field that jumps at the edges of the data's support).
+    ``scale`` sets the bandwidth (in units of the standardised data). ``B`` is drawn from a
+    fixed seed and stored as a buffer, so a saved model reloads with the same features.
+    ``features=0`` is the identity.
+    """
+
+    def __init__(self, dimension: int, features: int = 0, scale: float = 1.0, seed: int = 0) -> None:
+        super().__init__()
+        if features < 0 or not scale > 0:
+            raise ValueError(f"features must be >= 0 and scale > 0, not {features} and {scale}")
+        generator = torch.Generator().manual_seed(seed)
+        self.dimension = int(dimension)
+        self.register_buffer("projection", 2 * math.pi * scale * torch.randn(features, dimension, generator=generator))
+
+    @property
+    def features(self) -> int:
+        return self.dimension + 2 * self.projection.shape[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.projection.shape[0] == 0:
+            return x
+        angles = x @ self.projection.to(x.dtype).T
+        return torch.cat([x, angles.sin(), angles.cos()], dim=1)

@@ -19,7 +19,7 @@ def jacobians(field, t, x):
 @pytest.mark.parametrize("dimension", [1, 2, 5])
 def test_exact_divergence_and_frobenius_match_the_autograd_jacobian(dimension):
     torch.manual_seed(0)
-    field = MLPField((dimension,), hidden_features=16, hidden_layers=2, activation="tanh", frequencies=2).double()
+    field = MLPField((dimension,), hidden_features=16, hidden_layers=2, activation="tanh", frequencies=2, space_features=3).double()
     x = torch.randn(7, dimension, dtype=torch.float64, requires_grad=True)
     t = torch.tensor(0.3, dtype=torch.float64)
     div, frobenius = divergence_exact(field(t, x), x)

@@ -25,3 +25,13 @@ def test_factory_builds_fresh_fields_and_double_precision_works():
     assert a is not b and a.event_shape == (2,)
     out = a.double()(torch.tensor(0.5, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64))
     assert out.dtype == torch.float64
+
+
+def test_space_features_keep_the_interface_and_reload_from_the_state_dict():
+    torch.manual_seed(0)
+    field = MLPField((2,), hidden_features=8, hidden_layers=2, space_features=6, space_scale=0.5)
+    x = torch.randn(5, 2)
+    assert field(torch.tensor(0.5), x).shape == x.shape
+    other = MLPField((2,), hidden_features=8, hidden_layers=2, space_features=6, space_scale=0.5)
+    other.load_state_dict(field.state_dict())
+    torch.testing.assert_close(other(torch.tensor(0.5), x), field(torch.tensor(0.5), x))

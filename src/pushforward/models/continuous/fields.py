@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from pushforward.nn.embeddings import FourierTime
+from pushforward.nn.embeddings import FourierFeatures, FourierTime
 from pushforward.nn.mlp import MLP, Activation
 
 #: ``(event_shape) -> VectorField``: how a model asks for a field without knowing its kind.
@@ -37,7 +37,10 @@ class MLPField(VectorField):
     """An MLP on ``(flatten(x), embed(t))``: the field FFJORD and flow matching use on tables/toys.
 
     ``frequencies`` > 0 adds sin/cos features of t (see :class:`~pushforward.nn.embeddings.FourierTime`),
-    which helps a field whose shape changes quickly along the path. Events of any shape are
+    which helps a field whose shape changes quickly along the path; ``space_features`` > 0 adds
+    that many random Fourier features of x with bandwidth ``space_scale`` (see
+    :class:`~pushforward.nn.embeddings.FourierFeatures`), which helps a field with sharp edges in
+    space. Events of any shape are
     flattened, so this field also works (slowly) on small images; a convolutional field is the
     right choice there.
     """
@@ -49,25 +52,33 @@ class MLPField(VectorField):
         hidden_layers: int = 3,
         activation: Activation = "tanh",
         frequencies: int = 0,
+        space_features: int = 0,
+        space_scale: float = 1.0,
     ) -> None:
         super().__init__(event_shape)
         self.features = math.prod(self.event_shape)
         self.time = FourierTime(frequencies)
-        self.net = MLP(self.features + self.time.features, self.features, hidden_features, hidden_layers, activation)
+        self.space = FourierFeatures(self.features, space_features, space_scale)
+        self.net = MLP(self.space.features + self.time.features, self.features, hidden_features, hidden_layers, activation)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         n = x.shape[0]
         flat = x.reshape(n, self.features)
-        inputs = torch.cat([flat, self.time(t, n).to(flat.dtype)], dim=1)
+        inputs = torch.cat([self.space(flat), self.time(t, n).to(flat.dtype)], dim=1)
         return self.net(inputs).reshape(x.shape)
 
 
 def mlp_field(
-    hidden_features: int = 64, hidden_layers: int = 3, activation: Activation = "tanh", frequencies: int = 0
+    hidden_features: int = 64,
+    hidden_layers: int = 3,
+    activation: Activation = "tanh",
+    frequencies: int = 0,
+    space_features: int = 0,
+    space_scale: float = 1.0,
 ) -> FieldFactory:
     """A factory of :class:`MLPField` with these settings, for models that build fields lazily."""
 
     def build(event_shape: tuple[int, ...]) -> VectorField:
-        return MLPField(event_shape, hidden_features, hidden_layers, activation, frequencies)
+        return MLPField(event_shape, hidden_features, hidden_layers, activation, frequencies, space_features, space_scale)
 
     return build

@@ -52,9 +52,23 @@ class FlowMatchingHyperparameters(ContinuousHyperparameters):
     regression near t = 1, where the field must carve the data's sharp edges (the minimiser is
     the same field; only where a finite network spends its accuracy changes). On the
     checkerboard, 20k steps: KL gap 0.169 (power 1), 0.140 (1/2), 0.131 (1/3).
+
+    The field sees ``space_features`` = 32 random Fourier features of x of bandwidth
+    ``space_scale`` = 0.5 (Tancik et al., 2020): near t = 1 the marginal velocity jumps at the
+    edges of the data's support, which a plain MLP on (x, t) smooths over. On the checkerboard
+    (``rectified``, 1 contended CPU thread): 5k steps, KL gap 0.276 without, 0.134 with
+    (scale 0.3: 0.143, 1: 0.176, 2: 0.234; 16 features: 0.198, 64: 0.124 but 25% slower per
+    step); 60 s of training, 0.123 → 0.062 for 7% fewer steps.
     """
 
     activation: Activation = "silu"
+    # Regression-trained fields are nearly straight: against dopri5 at 1e-6 from the same noise,
+    # RK4 moves samples by 0.0006 (8 steps) / 0.0017 (6) / 0.0073 (4) on average (standardised
+    # units; energy distance to the reference 1e-6, 2000x below its noise floor at 6 steps), and
+    # 6 steps sample 100k points in 1.26 s instead of 1.75 s (1 contended thread).
+    sample_steps: int = 6
+    space_features: int = 32
+    space_scale: float = 0.5
     coupling: str = "independent"
     path: str = "lipman"
     sigma: float = 1e-4

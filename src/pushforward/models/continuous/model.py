@@ -89,23 +89,30 @@ class SolverSettings:
 @dataclass
 class ContinuousHyperparameters(SolverSettings):
     """The solver settings plus an MLP field: ``hidden_layers`` × ``hidden_features`` with
-    ``activation`` and ``frequencies`` Fourier features of t. Training settings are the model's own.
+    ``activation``, ``frequencies`` Fourier features of t and ``space_features`` random Fourier
+    features of x of bandwidth ``space_scale``. Training settings are the model's own.
     """
 
     hidden_features: int = 64
     hidden_layers: int = 3
     activation: Activation = "tanh"
     frequencies: int = 0
+    space_features: int = 0
+    space_scale: float = 1.0
 
     def __post_init__(self) -> None:
         check_integer("hidden_features", self.hidden_features, 1)
         check_integer("hidden_layers", self.hidden_layers, 1)
         check_choice("activation", self.activation, list(ACTIVATIONS))
         check_integer("frequencies", self.frequencies, 0)
+        check_integer("space_features", self.space_features, 0)
+        check_positive("space_scale", self.space_scale)
         super().__post_init__()
 
     def mlp_field(self, event_shape: tuple[int, ...]) -> MLPField:
-        return MLPField(event_shape, self.hidden_features, self.hidden_layers, self.activation, self.frequencies)
+        return MLPField(
+            event_shape, self.hidden_features, self.hidden_layers, self.activation, self.frequencies, self.space_features, self.space_scale
+        )
 
 
 class NFECounter:
