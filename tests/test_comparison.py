@@ -224,7 +224,7 @@ def test_the_demo_takes_one_model_per_family_or_every_model_of_the_only_one(monk
     }
     monkeypatch.setattr(base, "_REGISTRY", {**flows, **extra})
     names, _ = demo_models()
-    assert names == ["nsf", "otflow", "wgan", "zz"]
+    assert names == ["nsf", "cfm", "wgan", "zz"]  # cfm is preferred to otflow; rectified is absent
 
 
 def test_the_demo_budget_fits_in_five_minutes_and_bad_demo_input_is_refused(capsys, tmp_path):
