@@ -27,10 +27,15 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
-# Timed comparisons against peers (zuko, normflows): not part of the test suite.
+# Timed comparisons against peers (zuko, normflows, torchcfm, dcor): not part of the test suite.
+# torchcfm goes in without its dependencies (it only needs torch, numpy and POT here; its own
+# requirements would pull a training framework the benchmark does not use).
 bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python -m pip install --quiet --no-deps torchcfm
 	$(BIN)/python benchmarks/toy2d.py
+	$(BIN)/python benchmarks/gan_modes.py
+	$(BIN)/python benchmarks/two_sample.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
