@@ -285,7 +285,9 @@ def _print_leaderboard(board) -> None:
         cells += [with_error(row, key) for key in ("energy_ratio", "c2st_accuracy", "precision", "recall", "coverage")]
         cells += [nll, number(row.get("train_seconds")), status]
         table.add_row(*(escape(cell) for cell in cells))
-    out.print(table)
+    # Off a terminal (a log, a pipe) rich assumes 80 columns and would cut every cell; a log
+    # can be wide.
+    (out if out.is_terminal else Console(width=160)).print(table)
     out.print(f"leaderboard: {board.out / 'leaderboard.json'}")
     out.print(f"report: {board.report}")
 
