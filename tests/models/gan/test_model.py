@@ -114,3 +114,24 @@ def test_save_then_load_gives_the_same_samples(tmp_path, name):
     torch.testing.assert_close(loaded.sample_tensor(50, seed=3), fitted.sample_tensor(50, seed=3))
     for key, value in fitted.model.state_dict().items():
         torch.testing.assert_close(loaded.model.state_dict()[key], value)
+
+
+def test_lazy_r1_penalises_every_kth_critic_step_with_k_times_the_weight():
+    torch.manual_seed(0)
+    model = create("gan", (2,), r1=4.0, r1_every=3, pack=2, **TINY)
+    plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(64, 2)
+    for step in range(7):
+        torch.manual_seed(step)
+        out = model.objective(x, "critic")
+        torch.manual_seed(step)
+        base = plain.objective(x, "critic")
+        if step % 3 == 0:
+            assert float(out["r1"]) > 0
+            torch.testing.assert_close(out["loss"].detach(), base["loss"].detach() + 3 * 2.0 * out["r1"])
+        else:
+            assert "r1" not in out
+            torch.testing.assert_close(out["loss"].detach(), base["loss"].detach())
+    model.objective(x, "generator")  # generator steps do not count: critic steps 7, 8, 9 follow
+    assert ["r1" in model.objective(x, "critic") for _ in range(3)] == [False, False, True]
