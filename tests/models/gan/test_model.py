@@ -69,7 +69,7 @@ def test_gradient_penalty_and_packing_reach_the_critic_loss():
 
 def test_r1_penalty_enters_the_discriminator_loss():
     torch.manual_seed(0)
-    model = create("gan", (2,), r1=4.0, pack=2, **TINY)
+    model = create("gan", (2,), r1=4.0, r1_every=1, pack=2, **TINY)
     plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
     plain.load_state_dict(model.state_dict())
     x = torch.randn(64, 2)

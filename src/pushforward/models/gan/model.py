@@ -246,8 +246,8 @@ class GAN(GenerativeModel):
 # the grid's samples spread. Spectral normalisation instead of R1 was slower to sharpen the grid;
 # packing 4 instead of 2 was worse. The two names differ only in the generator's loss;
 # `--set r1=0 --set pack=1` gives the plain networks of the 2014 paper.
-_GAN_PRESET = {"r1": 0.3, "pack": 2}
-_GAN_TRAINING = {"lr": 2e-3, "beta1": 0.0, "beta2": 0.9, "patience": 0, "grad_clip": 0.0}
+_GAN_PRESET = {"r1": 0.3, "r1_every": 4, "pack": 2}
+_GAN_TRAINING = {"lr": 2e-3, "beta1": 0.0, "beta2": 0.9, "patience": 0, "grad_clip": 0.0, "keep_best": False}
 
 register(
     "gan",
@@ -269,12 +269,12 @@ register(
     family="gan",
     summary="Wasserstein GAN: weight clipping, RMSprop, 5 critic steps (Arjovsky et al. 2017)",
     preset={"loss": "wasserstein", "clip": 0.01, "critic_steps": 5, "optimizer": "rmsprop"},
-    train_defaults={"lr": 5e-5, "patience": 0, "grad_clip": 0.0},
+    train_defaults={"lr": 5e-5, "patience": 0, "grad_clip": 0.0, "keep_best": False},
 )(GAN)
 register(
     "wgan-gp",
     family="gan",
     summary="Wasserstein GAN with gradient penalty, 5 critic steps (Gulrajani et al. 2017)",
     preset={"loss": "wasserstein", "gradient_penalty": 10.0, "critic_steps": 5},
-    train_defaults={"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "patience": 0, "grad_clip": 0.0},
+    train_defaults={"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "patience": 0, "grad_clip": 0.0, "keep_best": False},
 )(GAN)
