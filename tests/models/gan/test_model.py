@@ -8,6 +8,7 @@ import torch
 import pushforward as pf
 from pushforward.errors import NotTractable, UserError
 from pushforward.models.base import create, get_entry
+from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.trainer import Trainer
 
@@ -135,3 +136,9 @@ def test_lazy_r1_penalises_every_kth_critic_step_with_k_times_the_weight():
             torch.testing.assert_close(out["loss"].detach(), base["loss"].detach())
     model.objective(x, "generator")  # generator steps do not count: critic steps 7, 8, 9 follow
     assert ["r1" in model.objective(x, "critic") for _ in range(3)] == [False, False, True]
+
+
+@pytest.mark.parametrize("name", ["gan", "gan-minimax", "wgan", "wgan-gp"])
+def test_gans_keep_their_final_weights_unless_told_otherwise(name):
+    assert split_settings(get_entry(name), {}).train.keep_best is False
+    assert split_settings(get_entry(name), {"keep_best": "true"}).train.keep_best is True
