@@ -61,3 +61,20 @@ def test_fourier_time_shares_a_scalar_time_across_the_batch():
     shared, per_sample = embed(torch.tensor(0.3), 4), embed(torch.full((4,), 0.3), 4)
     torch.testing.assert_close(shared, per_sample)
     assert shared.shape == (4, embed.features)
+
+
+def test_feature_inner_products_approach_a_gaussian_kernel_of_bandwidth_1_over_2pi_scale():
+    # Σ_k cos 2πb_k·u cos 2πb_k·v + sin · sin = Σ_k cos 2πb_k·(u − v): stationary, and with
+    # b ~ N(0, s² I) its mean over k is E cos(2π b·δ) = exp(−2π² s² |δ|²) (Bochner / Rahimi–Recht).
+    m, scale = 40_000, 0.5
+    layer = FourierFeatures(2, m, scale, seed=1).double()
+    u = torch.tensor([[0.1, -0.2], [1.0, 2.0]], dtype=torch.float64)
+    for delta in ([0.0, 0.0], [0.1, 0.0], [0.2, -0.1], [0.5, 0.3]):
+        d = torch.tensor(delta, dtype=torch.float64)
+        fu, fv = layer(u)[:, 2:], layer(u + d)[:, 2:]
+        kernel = (fu * fv).sum(dim=1) / m
+        expected = math.exp(-2 * math.pi**2 * scale**2 * float(d.square().sum()))
+        # one cos term has variance ≤ 1/2, so the mean of m has sd ≤ 0.0036: 0.02 is > 5 sd
+        assert float(kernel[0]) == pytest.approx(expected, abs=0.02)
+        # stationarity: the same shift from another point gives the same value (up to rounding)
+        assert float(kernel[1]) == pytest.approx(float(kernel[0]), abs=1e-9)

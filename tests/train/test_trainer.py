@@ -165,3 +165,15 @@ def test_ema_weights_are_validated_and_kept():
     assert trainer.ema is not None
     trainer.restore_best()
     assert trainer.model.validation_score(trainer.validation_data) == pytest.approx(trainer.best_score, abs=1e-6)
+
+
+def test_keep_best_false_keeps_the_final_weights():
+    trainer = make_trainer(steps=200, keep_best=False)
+    scores = iter([5.0, 1.0] + [3.0] * 100)  # the best score comes early, never again
+    trainer.model.validation_score = lambda x: next(scores)
+    result = trainer.run()
+    assert result.best_score == 1.0 and result.best_step < 200  # still reported
+    final = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.restore_best()
+    for name, value in trainer.model.state_dict().items():
+        torch.testing.assert_close(value, final[name], rtol=0, atol=0)

@@ -30,6 +30,10 @@ class TrainConfig:
     patience: int = 10  # stop after this many validations without improvement; 0 = never
     validation_batch: int = 8192
     ema_decay: float = 0.0  # exponential moving average of weights; 0 = off
+    # Keep the weights with the best validation score (True) or those of the latest validation,
+    # i.e. the final weights (False): for models whose score cannot see the defects that
+    # matter (a GAN's energy distance) and whose schedule ends at their best.
+    keep_best: bool = True
 
     def __post_init__(self) -> None:
         checks = [

@@ -308,7 +308,8 @@ class Trainer:
         finally:
             self.model.train()
         improved = math.isfinite(score) and score < self.best_score
-        if improved or self.best_state is None:
+        keep_latest = not self.config.keep_best and math.isfinite(score)
+        if improved or keep_latest or self.best_state is None:
             self.best_state = clone_state(self.model)
         if improved:
             self.best_score, self.best_step = score, self.step

@@ -8,6 +8,7 @@ import torch
 import pushforward as pf
 from pushforward.errors import NotTractable, UserError
 from pushforward.models.base import create, get_entry
+from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.trainer import Trainer
 
@@ -69,7 +70,7 @@ def test_gradient_penalty_and_packing_reach_the_critic_loss():
 
 def test_r1_penalty_enters_the_discriminator_loss():
     torch.manual_seed(0)
-    model = create("gan", (2,), r1=4.0, pack=2, **TINY)
+    model = create("gan", (2,), r1=4.0, r1_every=1, pack=2, **TINY)
     plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
     plain.load_state_dict(model.state_dict())
     x = torch.randn(64, 2)
@@ -114,3 +115,30 @@ def test_save_then_load_gives_the_same_samples(tmp_path, name):
     torch.testing.assert_close(loaded.sample_tensor(50, seed=3), fitted.sample_tensor(50, seed=3))
     for key, value in fitted.model.state_dict().items():
         torch.testing.assert_close(loaded.model.state_dict()[key], value)
+
+
+def test_lazy_r1_penalises_every_kth_critic_step_with_k_times_the_weight():
+    torch.manual_seed(0)
+    model = create("gan", (2,), r1=4.0, r1_every=3, pack=2, **TINY)
+    plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(64, 2)
+    for step in range(7):
+        torch.manual_seed(step)
+        out = model.objective(x, "critic")
+        torch.manual_seed(step)
+        base = plain.objective(x, "critic")
+        if step % 3 == 0:
+            assert float(out["r1"]) > 0
+            torch.testing.assert_close(out["loss"].detach(), base["loss"].detach() + 3 * 2.0 * out["r1"])
+        else:
+            assert "r1" not in out
+            torch.testing.assert_close(out["loss"].detach(), base["loss"].detach())
+    model.objective(x, "generator")  # generator steps do not count: critic steps 7, 8, 9 follow
+    assert ["r1" in model.objective(x, "critic") for _ in range(3)] == [False, False, True]
+
+
+@pytest.mark.parametrize("name", ["gan", "gan-minimax", "wgan", "wgan-gp"])
+def test_gans_keep_their_final_weights_unless_told_otherwise(name):
+    assert split_settings(get_entry(name), {}).train.keep_best is False
+    assert split_settings(get_entry(name), {"keep_best": "true"}).train.keep_best is True

@@ -73,3 +73,16 @@ def test_clipping_keeps_every_weight_in_range():
 def test_unknown_architecture_is_a_user_error():
     with pytest.raises(UserError):
         make_generator("transformer", 2, (2,), 8, 1, "relu")
+
+
+def test_fourier_critic_scores_packed_events_and_keeps_its_frequencies_fixed():
+    torch.manual_seed(0)
+    critic = make_critic("mlp", packed_shape((2,), 2), 16, 2, "relu", fourier=8, fourier_scale=3.0)
+    x = torch.randn(6, 4)
+    assert critic(x).shape == (6,)
+    frequencies = critic.state_dict()["features.projection"]
+    assert frequencies.shape == (8, 4)
+    assert all(p.data_ptr() != frequencies.data_ptr() for p in critic.parameters())  # not trained
+    # the first layer reads the raw event and the 2 × 8 features
+    first = next(m for m in critic.modules() if isinstance(m, nn.Linear))
+    assert first.in_features == 4 + 16
