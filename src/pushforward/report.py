@@ -72,6 +72,9 @@ def number(value: Any, digits: int = 3) -> str:
         return "—"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    if float(value).is_integer() and abs(value) >= 1000:
+        # whole counts (steps, as a mean over seeds) in full rather than as 1.51e+03
+        return f"{int(value):,}"
     return f"{float(value):.{digits}g}"
 
 
