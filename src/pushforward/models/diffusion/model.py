@@ -48,13 +48,19 @@ class DDPMHyperparameters:
     dopri5). ``log_prob`` integrates the probability-flow ODE from ``ode_t_min`` to 1 with
     dopri5 at tolerances ``ode_rtol``/``ode_atol``, with the ``divergence`` computed exactly or
     by Hutchinson's estimator ("auto": exact up to 16 dimensions). ``weighting`` chooses the
-    noise levels of training (see :meth:`DDPM.training_log_snr`).
+    noise levels of training (see :meth:`DDPM.training_log_snr`). ``input_frequencies`` adds
+    sin/cos of x at octaves of π/2 per coordinate; ``space_features`` adds that many random
+    Fourier features of x with bandwidth ``space_scale`` (standardised units; Tancik et al.,
+    "Fourier Features Let Networks Learn High Frequency Functions in Low Dimensional Domains",
+    NeurIPS 2020), so the denoiser at small noise can draw the data's sharp edges.
     """
 
     hidden_features: int = 64
     hidden_layers: int = 3
     embedding_features: int = 32
     input_frequencies: int = 0
+    space_features: int = 32
+    space_scale: float = 0.5
     activation: Activation = "silu"
     schedule: ScheduleKind = "cosine"
     timesteps: int = 1000
@@ -70,7 +76,7 @@ class DDPMHyperparameters:
     weighting: Literal["uniform_time", "likelihood"] = "likelihood"
 
     def __post_init__(self) -> None:
-        for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0)):
+        for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0), ("space_features", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise UserError(f"{name} must be an integer >= {minimum}, not {value!r}", f"use --set {name}=<integer >= {minimum}>")
@@ -80,6 +86,8 @@ class DDPMHyperparameters:
         if self.sampler not in ("ddim", "ddpm", "ode"):
             raise UserError(f"unknown sampler '{self.sampler}'", "use sampler=ddim, ddpm or ode")
         self.noise_schedule()  # validates the schedule (it must reach noise)
+        if not 0 < self.space_scale < float("inf"):
+            raise UserError(f"space_scale must be positive, not {self.space_scale}", "use --set space_scale=0.5")
         if not 0 < self.ode_t_min < 0.5:
             raise UserError(f"ode_t_min must lie in (0, 0.5), not {self.ode_t_min}", "use --set ode_t_min=1e-4")
         for name in ("ode_rtol", "ode_atol"):
@@ -128,6 +136,8 @@ class DDPM(GenerativeModel):
             hparams.embedding_features,
             hparams.activation,
             hparams.input_frequencies,
+            hparams.space_features,
+            hparams.space_scale,
         )
         self.nfe_sample = NFECounter()
         self.nfe_log_prob = NFECounter()
