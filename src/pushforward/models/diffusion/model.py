@@ -104,7 +104,9 @@ class DDPMHyperparameters:
 # Defaults tuned on the checkerboard for a 60 s CPU budget: a 64-wide network takes ~4× the
 # steps of a 128-wide one in the same time and ends better (KL 0.13 vs 0.23 nats at equal time),
 # and keeps 100k DDIM-50 samples near 1 s; v-prediction with the likelihood weighting beat ε and
-# uniform times on both the ODE's KL and the samples (report of issue 4).
+# uniform times on both the ODE's KL and the samples (report of issue 4). 32 random Fourier
+# features of x_t at bandwidth 0.5: KL gap 0.31 → 0.07 nats after 6k steps, 0.034 after 24k
+# (0.3 and 1.0 no better; 16 features 0.059 at 12k vs 0.051), at ~35 % more per DDIM step.
 @register(
     "ddpm",
     family="diffusion",

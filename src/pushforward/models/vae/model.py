@@ -66,8 +66,8 @@ class VAEHyperparameters:
     kl_warmup: int = 1000
     encoder_features: int = 0
     encoder_scale: float = 1.0
-    decoder_features: int = 32
-    decoder_scale: float = 0.5
+    decoder_features: int = 64
+    decoder_scale: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -242,7 +242,9 @@ class VAE(GenerativeModel):
 _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) by importance sampling"
 
 
-# Defaults tuned on the checkerboard under a step budget (see the report of issue 4). No early
+# Defaults tuned on the checkerboard under a step budget (see the report of issue 4). Fourier
+# features of z in the decoder: samples outside the squares after 20k steps 5.6 % → 3.2 % (64 at
+# bandwidth 1; 32 at 0.5: 3.7 %), from sharper decoder means and a smaller decoder scale. No early
 # stopping: during the KL warm-up the β = 1 validation bound gets worse before it gets better,
 # which would stop a slow run before the warm-up ends (the best weights are still kept).
 @register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
