@@ -245,9 +245,8 @@ _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) 
 # Defaults tuned on the checkerboard under a step budget (see the report of issue 4). Fourier
 # features of z in the decoder: samples outside the squares after 20k steps 5.6 % → 3.2 % (64 at
 # bandwidth 1, seed 0; 4.4 % with seed 1; 32 at 0.5: 3.7 %), from sharper decoder means and a
-# smaller decoder scale. No early
-# stopping: during the KL warm-up the β = 1 validation bound gets worse before it gets better,
-# which would stop a slow run before the warm-up ends (the best weights are still kept).
+# smaller decoder scale. No early stopping: during the KL warm-up the β = 1 validation bound
+# gets worse before it gets better, which would stop a slow run before the warm-up ends (the best weights are still kept).
 @register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
 class BetaVAE(VAE):
     pass
