@@ -70,7 +70,8 @@ def _exact_posterior(weight, bias, noise):
 
 def test_estimate_matches_probabilistic_pca_closed_form():
     """Tipping & Bishop, "Probabilistic Principal Component Analysis", JRSS-B 1999."""
-    model = small_vae(hidden_layers=0, eval_samples=2000)
+    # decoder_features=0: PPCA needs a decoder linear in z (no Fourier features of z).
+    model = small_vae(hidden_layers=0, eval_samples=2000, decoder_features=0)
     weight = torch.tensor([[1.2, 0.3], [-0.4, 0.8]], dtype=torch.float64)
     bias = torch.tensor([0.5, -1.0], dtype=torch.float64)
     noise = 0.5
@@ -103,7 +104,7 @@ def test_estimate_matches_probabilistic_pca_closed_form():
 
 def test_estimate_is_exact_with_the_exact_posterior_in_one_dimension():
     # With a 1-D latent the exact PPCA posterior is a (diagonal) Gaussian: every weight equals p(x).
-    model = small_vae(latent_features=1, hidden_layers=0, eval_samples=3)
+    model = small_vae(latent_features=1, hidden_layers=0, eval_samples=3, decoder_features=0)
     weight = torch.tensor([[1.5], [-0.7]], dtype=torch.float64)
     bias = torch.tensor([0.2, 0.1], dtype=torch.float64)
     noise = 0.4

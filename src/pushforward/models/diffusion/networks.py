@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pushforward.nn.embeddings import SinusoidalEmbedding
+from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
 from pushforward.nn.mlp import Activation, activation_module
 
 
@@ -29,6 +29,8 @@ class TimeConditionedMLP(nn.Module):
         embedding_features: int,
         activation: Activation = "silu",
         input_frequencies: int = 0,
+        space_features: int = 0,
+        space_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if hidden_layers < 1:
@@ -41,6 +43,9 @@ class TimeConditionedMLP(nn.Module):
         self.register_buffer(
             "frequencies", (math.pi / 2) * 2.0 ** torch.arange(input_frequencies, dtype=torch.float32), persistent=False
         )
+        # Random Fourier features of x (same paper, Gaussian projections): unlike the axis-aligned
+        # octaves above they mix the coordinates, so edges in any direction are within reach.
+        self.space = FourierFeatures(features * (1 + 2 * input_frequencies), space_features, space_scale)
         self.hidden_layers = hidden_layers
         # The noise level c spans a few units; frequencies from 10 down to 0.1 per unit resolve
         # it finely without turning it into noise (sin(1000 t) of a continuous t would be).
@@ -50,7 +55,7 @@ class TimeConditionedMLP(nn.Module):
             activation_module(activation),
             nn.Linear(hidden_features, hidden_features * hidden_layers),
         )
-        self.first = nn.Linear(features * (1 + 2 * input_frequencies), hidden_features)
+        self.first = nn.Linear(self.space.features, hidden_features)
         self.hidden = nn.ModuleList(nn.Linear(hidden_features, hidden_features) for _ in range(hidden_layers - 1))
         self.last = nn.Linear(hidden_features, features)
         self.activations = nn.ModuleList(activation_module(activation) for _ in range(hidden_layers))
@@ -62,6 +67,7 @@ class TimeConditionedMLP(nn.Module):
         if self.input_frequencies:
             angles = (h[:, :, None] * self.frequencies).flatten(1)
             h = torch.cat([h, angles.sin(), angles.cos()], dim=1)
+        h = self.space(h)
         for layer, bias, activation in zip([self.first, *self.hidden], biases, self.activations):
             if bias.shape[0] == 1:
                 # One time for the whole batch (sampling): fold it into the layer's bias, so the

@@ -45,6 +45,10 @@ class VAEHyperparameters:
     3000 (below the test set's standard error), at a tenth of the cost.
     ``kl_warmup`` optimizer steps raise the KL weight linearly from 0 to ``beta`` (for the IWAE
     objective, the weight on log p(z) − log q(z|x) inside each importance weight, from 0 to 1).
+    ``decoder_features`` / ``encoder_features`` random Fourier features of z / x with bandwidth
+    ``decoder_scale`` / ``encoder_scale`` go into the decoder / encoder beside their input
+    (Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low
+    Dimensional Domains", NeurIPS 2020), so the decoder can map z to sharp-edged regions.
     """
 
     latent_features: int = 2
@@ -60,6 +64,10 @@ class VAEHyperparameters:
     train_samples: int = 1
     eval_samples: int = 100
     kl_warmup: int = 1000
+    encoder_features: int = 0
+    encoder_scale: float = 1.0
+    decoder_features: int = 64
+    decoder_scale: float = 1.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -70,6 +78,8 @@ class VAEHyperparameters:
             ("train_samples", self.train_samples, 1, "K counts samples per point"),
             ("eval_samples", self.eval_samples, 1, "K counts samples per point"),
             ("kl_warmup", self.kl_warmup, 0, "a number of optimizer steps"),
+            ("encoder_features", self.encoder_features, 0, ""),
+            ("decoder_features", self.decoder_features, 0, ""),
         ]
         for name, value, minimum, why in checks:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -79,6 +89,9 @@ class VAEHyperparameters:
             raise UserError(f"unknown activation '{self.activation}'", f"use one of: {', '.join(ACTIVATIONS)}")
         if not 0 < self.min_scale < float("inf"):
             raise UserError(f"min_scale must be positive, not {self.min_scale}", "use --set min_scale=1e-3")
+        for name in ("encoder_scale", "decoder_scale"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise UserError(f"{name} must be positive, not {getattr(self, name)}", f"use --set {name}=1")
         if not 0 <= self.beta < float("inf"):
             raise UserError(f"beta must be >= 0, not {self.beta}", "use --set beta=1 (the ELBO)")
         if self.objective == "iwae" and self.beta != 1.0:
@@ -97,8 +110,8 @@ class VAE(GenerativeModel):
         hp = hparams
         self.latent_features = hp.latent_features
         self.decoder_likelihood: DecoderLikelihood = make_likelihood(hp.decoder, hp.min_scale)
-        encoder = mlp_encoder(hp.hidden_features, hp.hidden_layers, hp.activation)
-        decoder = mlp_decoder(hp.hidden_features, hp.hidden_layers, hp.activation)
+        encoder = mlp_encoder(hp.hidden_features, hp.hidden_layers, hp.activation, hp.encoder_features, hp.encoder_scale)
+        decoder = mlp_decoder(hp.hidden_features, hp.hidden_layers, hp.activation, hp.decoder_features, hp.decoder_scale)
         self.encoder = encoder(self.event_shape, 2 * hp.latent_features)
         channels, *rest = self.event_shape
         self.decoder = decoder(hp.latent_features, (self.decoder_likelihood.parameters_per_value * channels, *rest))
@@ -229,9 +242,11 @@ class VAE(GenerativeModel):
 _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) by importance sampling"
 
 
-# Defaults tuned on the checkerboard under a step budget (see the report of issue 4). No early
-# stopping: during the KL warm-up the β = 1 validation bound gets worse before it gets better,
-# which would stop a slow run before the warm-up ends (the best weights are still kept).
+# Defaults tuned on the checkerboard under a step budget (see the report of issue 4). Fourier
+# features of z in the decoder: samples outside the squares after 20k steps 5.6 % → 3.2 % (64 at
+# bandwidth 1, seed 0; 4.4 % with seed 1; 32 at 0.5: 3.7 %), from sharper decoder means and a
+# smaller decoder scale. No early stopping: during the KL warm-up the β = 1 validation bound
+# gets worse before it gets better, which would stop a slow run before the warm-up ends (the best weights are still kept).
 @register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
 class BetaVAE(VAE):
     pass

@@ -5,6 +5,11 @@ An *encoder factory* is called as ``factory(event_shape, out_features)`` and ret
 ``factory(latent_features, out_shape)`` returning ``(n, latent_features) → (n, *out_shape)``.
 The MLP versions below flatten and reshape, so they take any event shape; an image VAE passes
 conv/deconv factories instead and nothing else changes.
+
+Both MLPs can see random Fourier features of their input (Tancik et al., "Fourier Features Let
+Networks Learn High Frequency Functions in Low Dimensional Domains", NeurIPS 2020): a decoder
+must turn a smooth latent space into a density with sharp edges (the checkerboard's squares),
+which a plain MLP on raw z only approximates with blurred borders.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from pushforward.nn.embeddings import FourierFeatures
 from pushforward.nn.mlp import MLP, Activation
 
 EncoderFactory = Callable[[tuple[int, ...], int], nn.Module]
@@ -21,33 +27,63 @@ DecoderFactory = Callable[[int, tuple[int, ...]], nn.Module]
 
 
 class FlatEncoder(nn.Module):
-    def __init__(self, event_shape: tuple[int, ...], out_features: int, hidden: int, layers: int, activation: Activation) -> None:
+    """An MLP on the flattened x, optionally on ``fourier_features`` random Fourier features of
+    bandwidth ``fourier_scale`` besides x (see :class:`~pushforward.nn.embeddings.FourierFeatures`)."""
+
+    def __init__(
+        self,
+        event_shape: tuple[int, ...],
+        out_features: int,
+        hidden: int,
+        layers: int,
+        activation: Activation,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+    ) -> None:
         super().__init__()
-        self.net = MLP(math.prod(event_shape), out_features, hidden, layers, activation)
+        self.features = FourierFeatures(math.prod(event_shape), fourier_features, fourier_scale)
+        self.net = MLP(self.features.features, out_features, hidden, layers, activation)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.flatten(1))
+        return self.net(self.features(x.flatten(1)))
 
 
 class FlatDecoder(nn.Module):
-    def __init__(self, latent_features: int, out_shape: tuple[int, ...], hidden: int, layers: int, activation: Activation) -> None:
+    """An MLP on z (and optionally its random Fourier features, as :class:`FlatEncoder`),
+    reshaped to ``out_shape``."""
+
+    def __init__(
+        self,
+        latent_features: int,
+        out_shape: tuple[int, ...],
+        hidden: int,
+        layers: int,
+        activation: Activation,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+    ) -> None:
         super().__init__()
         self.out_shape = tuple(out_shape)
-        self.net = MLP(latent_features, math.prod(out_shape), hidden, layers, activation)
+        self.features = FourierFeatures(latent_features, fourier_features, fourier_scale)
+        self.net = MLP(self.features.features, math.prod(out_shape), hidden, layers, activation)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(z.shape[0], *self.out_shape)
+        return self.net(self.features(z)).view(z.shape[0], *self.out_shape)
 
 
-def mlp_encoder(hidden_features: int, hidden_layers: int, activation: Activation) -> EncoderFactory:
+def mlp_encoder(
+    hidden_features: int, hidden_layers: int, activation: Activation, fourier_features: int = 0, fourier_scale: float = 1.0
+) -> EncoderFactory:
     def build(event_shape: tuple[int, ...], out_features: int) -> nn.Module:
-        return FlatEncoder(event_shape, out_features, hidden_features, hidden_layers, activation)
+        return FlatEncoder(event_shape, out_features, hidden_features, hidden_layers, activation, fourier_features, fourier_scale)
 
     return build
 
 
-def mlp_decoder(hidden_features: int, hidden_layers: int, activation: Activation) -> DecoderFactory:
+def mlp_decoder(
+    hidden_features: int, hidden_layers: int, activation: Activation, fourier_features: int = 0, fourier_scale: float = 1.0
+) -> DecoderFactory:
     def build(latent_features: int, out_shape: tuple[int, ...]) -> nn.Module:
-        return FlatDecoder(latent_features, out_shape, hidden_features, hidden_layers, activation)
+        return FlatDecoder(latent_features, out_shape, hidden_features, hidden_layers, activation, fourier_features, fourier_scale)
 
     return build

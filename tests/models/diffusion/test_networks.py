@@ -1,0 +1,39 @@
+"""The denoising MLP: random Fourier features of x enter its first layer; bad settings fail."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pushforward.errors import UserError
+from pushforward.models.base import create
+from pushforward.models.diffusion.networks import TimeConditionedMLP
+
+
+def test_first_layer_sees_x_and_its_random_fourier_features():
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 2, 8, space_features=6, space_scale=0.5).double()
+    x, c = torch.randn(7, 2, dtype=torch.float64), torch.randn(7, dtype=torch.float64)
+    # The same network written out by hand from its weights and the stored projection.
+    angles = x @ network.space.projection.T
+    h = torch.cat([x, angles.sin(), angles.cos()], dim=1)
+    biases = network.time(network.embedding(c)).chunk(2, dim=1)
+    for layer, bias in zip([network.first, *network.hidden], biases):
+        h = F.silu(layer(h) + bias)
+    torch.testing.assert_close(network(x, c), network.last(h))
+    assert network.first.in_features == 2 + 2 * 6
+
+
+def test_shared_time_path_equals_per_point_times_with_fourier_features():
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 2, 8, space_features=6).double()
+    x = torch.randn(5, 2, dtype=torch.float64)
+    c = torch.tensor(0.3, dtype=torch.float64)
+    torch.testing.assert_close(network(x, c), network(x, c.expand(5)))
+
+
+@pytest.mark.parametrize("settings", [{"space_features": -1}, {"space_scale": 0.0}, {"space_scale": float("inf")}])
+def test_bad_fourier_settings_are_user_errors(settings):
+    with pytest.raises(UserError):
+        create("ddpm", (2,), **settings)
