@@ -8,6 +8,7 @@ convolutional field for images ``(c, h, w)`` slots in as another :class:`VectorF
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ from pushforward.nn.mlp import MLP, Activation
 FieldFactory = Callable[[tuple[int, ...]], "VectorField"]
 
 
-class VectorField(nn.Module):
+class VectorField(nn.Module, abc.ABC):
     """Base class: ``forward(t, x)`` with ``t`` a scalar or ``(n,)`` tensor and ``x`` of shape
     ``(n, *event_shape)``, returning ``dx/dt`` of the same shape as ``x``."""
 
@@ -29,8 +30,9 @@ class VectorField(nn.Module):
         super().__init__()
         self.event_shape = tuple(int(s) for s in event_shape)
 
-    def forward(self, t: Tensor, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        """``dx/dt`` at time ``t`` for the states ``x``."""
 
 
 class MLPField(VectorField):
