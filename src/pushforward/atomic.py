@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,18 @@ def atomic_open(target: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: ``value`` with every non-finite float (in nested dicts and
+    lists too) replaced by None, so it is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value
 
 
 def write_json(target: str | os.PathLike[str], data: Any) -> None:

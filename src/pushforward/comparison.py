@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pushforward import __version__
-from pushforward.atomic import write_json
+from pushforward.atomic import finite_or_none, write_json
 from pushforward.errors import TrainingDiverged, UserError, suggest
 
 RANK_METRIC = "energy_ratio"
@@ -350,7 +350,7 @@ def run_comparison(
         report=plan.out / REPORT,
         total_seconds=clock.perf_counter() - started,
     )
-    write_json(plan.out / LEADERBOARD, _finite_or_none(board.to_json()))
+    write_json(plan.out / LEADERBOARD, finite_or_none(board.to_json()))
     from pushforward.report import write_report
 
     write_report(board, board.report)
@@ -535,16 +535,6 @@ def default_demo_path(root: Path = Path("runs") / "demo") -> Path:
         number += 1
         candidate = base.with_name(f"{base.name}-{number}")
     return candidate
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 def read_leaderboard(out: str | Path) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from pushforward.atomic import atomic_open, atomic_path, write_json
+from pushforward.atomic import atomic_open, atomic_path, finite_or_none, write_json
 from pushforward.errors import UserError
 
 CONFIG = "config.json"
@@ -130,7 +130,7 @@ class RunDirectory:
     def save_checkpoint(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
         # One file holds both the tensors and the counters (as JSON metadata), so they are
         # replaced together, atomically, and can never disagree.
-        self.save_weights(tensors, CHECKPOINT, metadata={"trainer": json.dumps(_finite_or_none(meta))})
+        self.save_weights(tensors, CHECKPOINT, metadata={"trainer": json.dumps(finite_or_none(meta))})
 
     def load_checkpoint(self, device: str | torch.device = "cpu") -> tuple[dict[str, Tensor], dict[str, Any]]:
         if not self.has_checkpoint():
@@ -167,7 +167,7 @@ class RunDirectory:
     def update_metrics(self, section: str, values: dict[str, Any]) -> None:
         metrics = self.read_metrics()
         metrics[section] = values
-        write_json(self.path / METRICS, _finite_or_none(metrics))
+        write_json(self.path / METRICS, finite_or_none(metrics))
 
     def _read_json(self, name: str) -> dict[str, Any]:
         target = self.path / name
@@ -185,13 +185,3 @@ def _format_number(value: Any) -> Any:
         return f"{value:.8g}"
     return value
 
-
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
