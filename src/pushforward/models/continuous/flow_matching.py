@@ -139,23 +139,19 @@ class FlowMatching(ContinuousFlow):
         return sum(float(self.regression_loss(chunk, generator)) * len(chunk) for chunk in chunks) / sum(map(len, chunks))
 
 
-@register(
+register(
     "otcfm",
     family="continuous",
     summary="Flow matching with minibatch optimal-transport couplings (Tong et al., 2024)",
     preset={"coupling": "ot", "path": "linear", "sigma": 0.0},
     train_defaults=FLOW_MATCHING_TRAINING,
-)
-class OTFlowMatching(FlowMatching):
-    pass
+)(FlowMatching)
 
 
-@register(
+register(
     "rectified",
     family="continuous",
     summary="Rectified flow: straight paths between independent pairs (Liu et al., 2023)",
     preset={"coupling": "independent", "path": "linear", "sigma": 0.0},
     train_defaults=FLOW_MATCHING_TRAINING,
-)
-class RectifiedFlow(FlowMatching):
-    pass
+)(FlowMatching)
