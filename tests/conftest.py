@@ -18,6 +18,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tests' tensors are small: extra intra-op threads only spin (and, beside other work on
+    the 2 cores, make the suite many times slower), so every test runs on one thread, with or
+    without xdist, and a test that changes the count cannot leak it into the next."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @dataclass
 class DiagonalGaussianHyperparameters:
     init_log_scale: float = 0.0

@@ -14,16 +14,6 @@ import torch
 from torch import Tensor, nn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: extra intra-op threads only spin, and with pytest-xdist workers on
-    2 cores they oversubscribe the machine and make the suite over 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def randomize(module: nn.Module, scale: float = 0.3, seed: int = 0) -> nn.Module:
     """Add noise to every floating parameter, so zero-initialised layers stop being the identity."""
     generator = torch.Generator().manual_seed(seed)
