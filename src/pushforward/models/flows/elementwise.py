@@ -52,11 +52,7 @@ class SplineKernel:
 
     def __call__(self, x: Tensor, params: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
         k = self.bins
-        return rational_quadratic_spline(
-            x,
-            params[..., :k],
-            params[..., k : 2 * k],
-            params[..., 2 * k :],
-            bound=self.bound,
-            inverse=inverse,
-        )
+        # One split rather than three slices: the backward of a split is a single concatenation,
+        # whereas each slice's backward zero-fills a full-size gradient and adds into it.
+        widths, heights, derivatives = params.split((k, k, k - 1), dim=-1)
+        return rational_quadratic_spline(x, widths, heights, derivatives, bound=self.bound, inverse=inverse)
