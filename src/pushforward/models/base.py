@@ -74,6 +74,15 @@ class GenerativeModel(nn.Module, abc.ABC):
         """The order of optimizer steps in one training iteration: ``(group, repeats)``."""
         return [(name, 1) for name in self.parameter_groups()]
 
+    def final_phase(self) -> tuple[float, list[tuple[str, int]]] | None:
+        """A last phase of training, or ``None``: ``(fraction of the budget, its step plan)``.
+
+        The trainer runs :meth:`step_plan` over the first ``1 − fraction`` of the budget (its
+        schedule annealing there), then this plan over the rest, its groups' schedule restarted
+        — e.g. a GAN calibrating a discriminator on the frozen generator for rejection sampling.
+        """
+        return None
+
     def after_step(self, group: str) -> None:
         """Called after each optimizer step of ``group`` (e.g. a GAN critic's weight clipping)."""
 

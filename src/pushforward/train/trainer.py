@@ -91,6 +91,12 @@ class Trainer:
 
         self.groups = model.parameter_groups()
         self.plan = model.step_plan()
+        # An optional last phase with its own plan (a GAN's discriminator calibration): it takes
+        # the last `fraction` of the budget, and its groups' schedule restarts over that share.
+        self.final_phase = model.final_phase()
+        if self.final_phase is not None and not 0.0 < self.final_phase[0] < 1.0:
+            raise ValueError(f"a final phase takes a fraction of the budget in (0, 1), not {self.final_phase[0]}")
+        self.final_phase_started = False
         self.optimizers = {name: self._make_optimizer(name, params) for name, params in self.groups.items()}
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.optimizers.items()}
 
@@ -158,7 +164,7 @@ class Trainer:
                     message = f"stopped by {stop.signal_name} at step {self.step}"
                     break
                 self._set_learning_rates(fraction)
-                diverged = self._train_step()
+                diverged = self._train_step(self._plan_at(fraction))
                 self.elapsed = time.perf_counter() - start
                 if diverged is not None:
                     status, message = "diverged", diverged
@@ -220,17 +226,46 @@ class Trainer:
         return max(min(estimates), 0.0) if estimates else math.nan
 
     def _set_learning_rates(self, fraction: float) -> None:
-        factor = learning_rate_factor(
-            fraction, schedule=self.config.schedule, warmup=self.config.warmup, final=self.config.final_lr
-        )
         for name, optimizer in self.optimizers.items():
+            factor = learning_rate_factor(
+                self._schedule_progress(name, fraction),
+                schedule=self.config.schedule,
+                warmup=self.config.warmup,
+                final=self.config.final_lr,
+            )
             for group, base in zip(optimizer.param_groups, self.base_lrs[name]):
                 group["lr"] = base * factor
 
-    def _train_step(self) -> str | None:
-        """One iteration of the model's step plan; returns a divergence message or None."""
-        multiple = len(self.plan) > 1
-        for group, repeats in self.plan:
+    # -- the final phase -------------------------------------------------------------------
+
+    def _final_start(self) -> float:
+        return 1.0 if self.final_phase is None else 1.0 - self.final_phase[0]
+
+    def _schedule_progress(self, group: str, fraction: float) -> float:
+        """Where ``group`` is on its schedule: the main plan anneals over the budget before the
+        final phase, the final phase's groups anneal again over its share."""
+        if self.final_phase is None:
+            return fraction
+        start = self._final_start()
+        if fraction >= start and any(group == name for name, _ in self.final_phase[1]):
+            return (fraction - start) / self.final_phase[0]
+        return min(fraction / start, 1.0)
+
+    def _plan_at(self, fraction: float) -> list[tuple[str, int]]:
+        if self.final_phase is None or fraction < self._final_start():
+            return self.plan
+        if not self.final_phase_started:
+            # The final phase finishes the weights that are kept: with keep_best, the best ones.
+            self.final_phase_started = True
+            if self.config.keep_best:
+                self.restore_best()
+        return self.final_phase[1]
+
+    def _train_step(self, plan: list[tuple[str, int]] | None = None) -> str | None:
+        """One iteration of a step plan (the model's by default); returns a divergence message or None."""
+        plan = self.plan if plan is None else plan
+        multiple = len(self.groups) > 1
+        for group, repeats in plan:
             optimizer = self.optimizers[group]
             params = self.groups[group]
             for _ in range(repeats):
@@ -308,7 +343,8 @@ class Trainer:
         finally:
             self.model.train()
         improved = math.isfinite(score) and score < self.best_score
-        keep_latest = not self.config.keep_best and math.isfinite(score)
+        # In a final phase the score of the main plan's weights no longer changes: keep its latest.
+        keep_latest = (not self.config.keep_best or self.final_phase_started) and math.isfinite(score)
         if improved or keep_latest or self.best_state is None:
             self.best_state = clone_state(self.model)
         if improved:
@@ -356,6 +392,7 @@ class Trainer:
             best_step=self.best_step,
             base_lrs=self.base_lrs,
             batch_cursor=self._cursor,
+            final_phase_started=self.final_phase_started,
         )
         return {k: v.contiguous().cpu() for k, v in tensors.items()}, meta
 
@@ -370,6 +407,7 @@ class Trainer:
         self.generator.set_state(tensors["rng"])
         self._order = tensors["batch_order"].to(self.device) if "batch_order" in tensors else None
         self._cursor = int(meta.get("batch_cursor", 0))
+        self.final_phase_started = bool(meta.get("final_phase_started", False))
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed"])
         self.validations_done = int(meta["validations_done"])

@@ -58,3 +58,20 @@ def test_a_flow_gets_mode_coverage_on_the_mixture_toys(capsys, tmp_path):
     results = json.loads(capsys.readouterr().out)
     assert results["modes_total"] == 8 and {"modes_captured", "high_quality_fraction", "mode_kl"} <= set(results)
     assert results["test_nll"] is not None
+
+
+def test_drs_through_the_cli_and_a_bad_sampler_changes_nothing(capsys, tmp_path):
+    out = tmp_path / "drs"
+    assert main(["fit", "25gaussians", "--model", "gan", "--steps", "10", "--out", str(out), "--no-progress", *TINY,
+                 "--set", "drs_fraction=0.3", "--set", "validations=2"]) == 0
+    with open(out / "history.csv", newline="") as stream:
+        assert "ratio_loss" in next(csv.reader(stream))
+    assert main(["sample", str(out), "-n", "50", "--seed", "1", "-o", str(tmp_path / "a.npy")]) == 0
+    assert main(["sample", str(out), "-n", "50", "--seed", "1", "-o", str(tmp_path / "b.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["fit", "25gaussians", "--model", "gan", "--steps", "2", "--out", str(bad), "--no-progress",
+                 "--set", "sampler=mcmc"]) == 2
+    captured = capsys.readouterr()
+    assert "sampler" in captured.err + captured.out and not bad.exists()

@@ -20,7 +20,8 @@ TINY_DATA = {"n_train": 2000, "n_validation": 300, "n_test": 500}
 def test_registered_gans_have_no_likelihood(name):
     model = create(name, (2,), **TINY)
     assert get_entry(name).family == "gan" and model.likelihood == "none"
-    assert set(model.parameter_groups()) == {"critic", "generator"}
+    # `gan` samples by DRS: its calibrated discriminator is a third group
+    assert set(model.parameter_groups()) == {"critic", "generator"} | ({"ratio"} if name == "gan" else set())
     with pytest.raises(NotTractable, match="GAN"):
         model.log_prob(torch.zeros(3, 2))
     assert model.sample(5).shape == (5, 2)
@@ -57,7 +58,8 @@ def test_learning_rates_are_configuration():
     assert trainer.optimizers["generator"].param_groups[0]["lr"] == 1e-3
     assert trainer.optimizers["critic"].param_groups[0]["lr"] == 4e-3
     defaults = Trainer(create("gan", (2,), **TINY), data, data, TrainConfig(lr=1e-2), Budget(steps=1))
-    assert {o.param_groups[0]["lr"] for o in defaults.optimizers.values()} == {1e-2}
+    assert {o.param_groups[0]["lr"] for k, o in defaults.optimizers.items() if k != "ratio"} == {1e-2}
+    assert defaults.optimizers["ratio"].param_groups[0]["lr"] == 2e-3  # drs_lr: a classifier's own rate
 
 
 def test_gradient_penalty_and_packing_reach_the_critic_loss():
@@ -142,3 +144,82 @@ def test_lazy_r1_penalises_every_kth_critic_step_with_k_times_the_weight():
 def test_gans_keep_their_final_weights_unless_told_otherwise(name):
     assert split_settings(get_entry(name), {}).train.keep_best is False
     assert split_settings(get_entry(name), {"keep_best": "true"}).train.keep_best is True
+
+
+# -- discriminator rejection sampling ----------------------------------------------------------
+
+
+def test_drs_calibrates_a_separate_discriminator_in_the_last_share_of_the_budget():
+    torch.manual_seed(0)
+    model = create("gan", (2,), drs_fraction=0.25, **TINY)
+    calls: list[str] = []
+    original = model.after_step
+    model.after_step = lambda group: (calls.append(group), original(group))  # type: ignore[method-assign]
+    data = torch.randn(256, 2)
+    trainer = Trainer(model, data, data[:64], TrainConfig(batch_size=32, validations=2, keep_best=False), Budget(steps=20))
+    frozen = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    trainer.run()
+    assert calls == ["critic", "generator"] * 15 + ["ratio"] * 5
+    assert int(model.calibration_steps) == 5
+    # the generator changed in the game, not afterwards; the kept weights hold the calibration
+    assert any(not torch.equal(frozen[k], v) for k, v in model.generator.state_dict().items())
+    assert int(trainer.best_state["calibration_steps"]) == 5
+    assert "ratio_loss" in trainer.history[-1]
+    # the game anneals over the first 75 %, the calibration's schedule restarts over the last 25 %
+    assert trainer._schedule_progress("critic", 0.5) == pytest.approx(0.5 / 0.75)
+    assert trainer._schedule_progress("ratio", 0.8) == pytest.approx(0.2)
+    assert trainer._schedule_progress("critic", 0.8) == 1.0
+
+
+def test_with_keep_best_the_calibration_finishes_the_best_weights():
+    torch.manual_seed(0)
+    model = create("gan", (2,), drs_fraction=0.5, **TINY)
+    data = torch.randn(256, 2)
+    trainer = Trainer(model, data, data[:64], TrainConfig(batch_size=32, validations=4, keep_best=True), Budget(steps=8))
+    trainer.run()
+    trainer.restore_best()
+    assert int(model.calibration_steps) == 4
+
+
+def test_drs_samples_are_generator_samples_the_discriminator_accepts():
+    torch.manual_seed(0)
+    model = create("gan", (2,), drs_log_bound=0.0, **TINY)
+    model.calibration_steps += 1
+    # a "discriminator" that rejects the right half plane outright
+    model.ratio.forward = lambda x: torch.where(x[:, 0] > 0, -1e4, 0.0)  # type: ignore[method-assign]
+    samples = model.sample(500, torch.Generator().manual_seed(3))
+    assert samples.shape == (500, 2) and bool((samples[:, 0] <= 0).all())
+    raw = model.sample_generator(500, torch.Generator().manual_seed(3))
+    assert bool((raw[:, 0] > 0).any())
+
+
+def test_an_uncalibrated_drs_model_warns_and_samples_its_generator():
+    model = create("gan", (2,), **TINY)
+    with pytest.warns(UserWarning, match="never calibrated"):
+        samples = model.sample(7, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(samples, model.sample_generator(7, torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("bad", [{"sampler": "mcmc"}, {"drs_fraction": 1.0}, {"drs_burn_in": 5}, {"drs_lr": 0}])
+def test_bad_drs_settings_are_user_errors(bad):
+    with pytest.raises(UserError):
+        create("gan", (2,), **bad)
+
+
+def test_drs_applies_to_a_wasserstein_generator_with_its_own_logistic_discriminator():
+    model = create("wgan", (2,), sampler="drs", **TINY)
+    data = torch.randn(128, 2)
+    trainer = Trainer(model, data, data[:32], TrainConfig(batch_size=32, validations=1), Budget(steps=10))
+    assert isinstance(trainer.optimizers["critic"], torch.optim.RMSprop)
+    assert isinstance(trainer.optimizers["ratio"], torch.optim.AdamW)
+    trainer.run()
+    assert int(model.calibration_steps) == 1
+
+
+def test_save_then_load_reproduces_the_drs_sampler(tmp_path):
+    run = pf.fit("25gaussians", model="gan", steps=10, out=tmp_path / "run", figures=False,
+                 settings={**TINY, **TINY_DATA, "drs_fraction": 0.3, "batch_size": 64})
+    assert int(run.model.calibration_steps) == 3
+    loaded = pf.load(tmp_path / "run")
+    torch.testing.assert_close(loaded.sample_tensor(300, seed=4), run.sample_tensor(300, seed=4))
+    assert int(loaded.model.calibration_steps) == 3
