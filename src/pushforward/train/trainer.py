@@ -128,7 +128,12 @@ class Trainer:
         if kind == "rmsprop":
             options.pop("betas")
             return torch.optim.RMSprop(params, **options)
-        return torch.optim.AdamW(params, **options)
+        # The fused kernel updates every tensor in one pass: about a third of the per-step cost
+        # of the default multi-tensor loop on CPU, which matters for small models taking
+        # thousands of short steps. It needs floating-point parameters on a CPU, CUDA or MPS
+        # device.
+        fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps") for p in params)
+        return torch.optim.AdamW(params, fused=fused or None, **options)
 
     # -- batches ---------------------------------------------------------------------------
 
