@@ -72,42 +72,84 @@ class Potential(nn.Module):
         """``(∇_s Φ, tr ∇²_x Φ)``: the gradient in (x, t), ``(n, d+1)``, and the Laplacian in x, ``(n,)``.
 
         The last column of the gradient is ∂Φ/∂t (the HJB penalty needs it).
+
+        Written for few, large operations, because at toy sizes a training step is dominated by
+        how many tensor operations it records, not by arithmetic: the time enters the opening
+        layer as a bias instead of a concatenated column; each residual layer multiplies its
+        input ``u`` and the forward Jacobian ``J = ∂u/∂x`` by its weight in one matrix product
+        (they share the weight); σ' = tanh, computed once per layer, serves σ's own backward
+        (:class:`_LogCosh`), the gradient's backward sweep and σ'' = 1 − tanh² in the trace;
+        the last layer's σ, which only Φ itself needs, is never computed.
         """
-        s = self._inputs(x, t)
-        d = self.dimension
-        # Forward sweep: each layer's σ'(a) = tanh(a) is kept, both sweeps below reuse it.
-        opening = self.opening(s)
-        slopes = [torch.tanh(opening)]
-        u = log_cosh(opening)
-        for layer in self.residual:
-            a = layer(u)
-            slopes.append(torch.tanh(a))
-            u = u + self.step * log_cosh(a)
+        n, d = x.shape
+        weight = self.opening.weight  # (m, d + 1): the x columns, then the t column
+        weight_x, weight_t = weight[:, :d], weight[:, d]
+        gram = self.A.T @ self.A  # ∇_s ½‖A s‖² = AᵀA s
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t.numel() == 1:
+            t = t.reshape(())
+            opening = torch.addmm(torch.addcmul(self.opening.bias, t, weight_t), x, weight_x.T)
+            linear = torch.addmm(torch.addcmul(self.c.weight[0], t, gram[d]), x, gram[:d])
+        else:
+            column = t.reshape(n, 1)
+            opening = torch.addmm(self.opening.bias, x, weight_x.T) + column * weight_t
+            linear = torch.addmm(self.c.weight[0], x, gram[:d]) + column * gram[d]
+        slope = torch.tanh(opening)
+        slopes = [slope]
+        residuals = len(self.residual)
+        u = _LogCosh.apply(opening, slope)
+        # J₀ = ∂u₀/∂x = diag(σ'(a₀)) K₀ₓ, stored as (n, d, m) rows so that K J is one product.
+        jacobian = slope.unsqueeze(1) * weight_x.T if laplacian else None
+        products: list[Tensor] = []  # K_i J_{i−1}, (n, d, m), for the trace
+        for i, layer in enumerate(self.residual):
+            if jacobian is not None:
+                stacked = torch.cat([u, jacobian.reshape(n * d, -1)]) @ layer.weight.T
+                a = stacked[:n] + layer.bias
+                kj = stacked[n:].reshape(n, d, -1)
+                products.append(kj)
+            else:
+                a = layer(u)
+            slope = torch.tanh(a)
+            slopes.append(slope)
+            if i + 1 < residuals:  # the last layer's output u only enters Φ, never ∇Φ
+                u = u + self.step * _LogCosh.apply(a, slope)
+                if jacobian is not None:
+                    jacobian = jacobian + self.step * slope.unsqueeze(1) * kj
         # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_i, from w at the top down to u_0.
-        z = self.w.expand_as(u)
+        z = self.w
         backward: list[Tensor] = [z]
         for layer, slope in zip(reversed(self.residual), reversed(slopes[1:])):
-            z = z + self.step * (slope * z) @ layer.weight
+            z = torch.addmm(z, slope * z, layer.weight, alpha=self.step)
             backward.append(z)
         backward.reverse()  # backward[i] = gradient w.r.t. u_i, i = 0 … M−1
-        gradient = (slopes[0] * backward[0]) @ self.opening.weight
-        gradient = gradient + (s @ self.A.T) @ self.A + self.c.weight
+        gradient = torch.addmm(linear, slopes[0] * backward[0], weight)
         if not laplacian:
             return gradient, None
 
-        # Laplacian in x (not t): the opening layer's term, then each residual layer's, carrying
-        # the Jacobian J = ∂u/∂x forward, stored as (n, d, width) so each product with a
-        # layer's weight is one matrix multiplication.
-        opening_x = self.opening.weight[:, :d]
-        trace = ((1 - slopes[0].pow(2)) * backward[0]) @ opening_x.pow(2).sum(dim=1)
-        jacobian = slopes[0].unsqueeze(1) * opening_x.T  # (n, d, m)
-        n, width = jacobian.shape[0], jacobian.shape[2]
-        for i, layer in enumerate(self.residual):
-            slope = slopes[i + 1]
-            kj = (jacobian.reshape(n * d, width) @ layer.weight.T).reshape(n, d, width)
-            trace = trace + self.step * ((1 - slope.pow(2)) * backward[i + 1] * kj.pow(2).sum(dim=1)).sum(dim=1)
-            if i + 1 < len(self.residual):  # the last layer's Jacobian is never used
-                jacobian = jacobian + self.step * slope.unsqueeze(1) * kj
-        quadratic = self.A[:, :d]
-        trace = trace + quadratic.pow(2).sum()
+        # Laplacian in x (not t): Σ_j σ''(a_ij) z_ij ‖(K_i J_{i−1})_j‖² over the layers (the
+        # opening's J_{−1} = I), plus the quadratic's tr(A_xᵀ A_x).
+        curvature = (1 - slopes[0].square()) * backward[0]
+        trace = curvature @ weight_x.square().sum(dim=1)
+        for i, kj in enumerate(products):
+            curvature = (1 - slopes[i + 1].square()) * backward[i + 1]
+            trace = trace + self.step * (curvature * kj.square().sum(dim=1)).sum(dim=1)
+        trace = trace + self.A[:, :d].square().sum()
         return gradient, trace
+
+
+class _LogCosh(torch.autograd.Function):
+    """σ(a) = log cosh a whose backward reuses σ'(a) = tanh a, already computed by the caller.
+
+    Autograd's own backward of :func:`log_cosh` would evaluate two more exponentials per entry.
+    The backward is written with differentiable operations, so higher derivatives still work.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor, slope: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(slope)
+        return log_cosh(a)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None
