@@ -96,3 +96,16 @@ def test_log_cosh_function_has_log_cosh_derivatives_up_to_second_order():
     torch.testing.assert_close(u, log_cosh(a))
     torch.testing.assert_close(first, torch.tanh(a))
     torch.testing.assert_close(second, 1 - torch.tanh(a).square())
+
+
+def test_tanh_function_matches_tanh_and_its_derivatives():
+    from pushforward.models.continuous.potential import _Tanh
+
+    a = torch.cat([torch.randn(20, dtype=F64), torch.tensor([-40.0, 0.0, 40.0], dtype=F64)]).requires_grad_(True)
+    slope = _Tanh.apply(a)
+    (first,) = torch.autograd.grad(slope.sum(), a, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), a)
+    expected = torch.tanh(a)
+    torch.testing.assert_close(slope, expected, rtol=0, atol=1e-15)
+    torch.testing.assert_close(first, 1 - expected.square(), rtol=0, atol=1e-14)
+    torch.testing.assert_close(second, -2 * expected * (1 - expected.square()), rtol=0, atol=1e-14)
