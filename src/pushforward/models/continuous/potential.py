@@ -75,9 +75,9 @@ class Potential(nn.Module):
 
         Written for few, large operations, because at toy sizes a training step is dominated by
         how many tensor operations it records, not by arithmetic: the time enters the opening
-        layer as a bias instead of a concatenated column; each residual layer multiplies its
-        input ``u`` and the forward Jacobian ``J = ∂u/∂x`` by its weight in one matrix product
-        (they share the weight); σ' = tanh, computed once per layer, serves σ's own backward
+        layer as a bias instead of a concatenated column; the first residual layer's product with
+        the opening's Jacobian is one matrix product with a weights-only matrix (the Jacobian
+        J₀ = ∂u₀/∂x is never formed; later layers carry J forward); σ' = tanh, computed once per layer, serves σ's own backward
         (:class:`_LogCosh`), the gradient's backward sweep and σ'' = 1 − tanh² in the trace;
         the last layer's σ, which only Φ itself needs, is never computed.
         """
@@ -98,23 +98,26 @@ class Potential(nn.Module):
         slopes = [slope]
         residuals = len(self.residual)
         u = _LogCosh.apply(opening, slope)
-        # J₀ = ∂u₀/∂x = diag(σ'(a₀)) K₀ₓ, stored as (n, d, m) rows so that K J is one product.
-        jacobian = slope.unsqueeze(1) * weight_x.T if laplacian else None
+        jacobian: Tensor | None = None  # J_{i−1} = ∂u_{i−1}/∂x as (n, d, m), formed only if needed
         products: list[Tensor] = []  # K_i J_{i−1}, (n, d, m), for the trace
         for i, layer in enumerate(self.residual):
-            if jacobian is not None:
-                stacked = torch.cat([u, jacobian.reshape(n * d, -1)]) @ layer.weight.T
-                a = stacked[:n] + layer.bias
-                kj = stacked[n:].reshape(n, d, -1)
-                products.append(kj)
-            else:
-                a = layer(u)
+            a = layer(u)
+            if laplacian and i == 0:
+                # J₀ = diag(σ'(a₀)) K₀ₓ, so (K₁J₀)[k, j] = Σ_l σ'(a₀)_l K₀ₓ[l, k] K₁[j, l]: one
+                # (n, m) × (m, d·m) product with a matrix of weights only; J₀ itself is never formed.
+                mixed = (weight_x.unsqueeze(2) * layer.weight.T.unsqueeze(1)).reshape(weight_x.shape[0], -1)
+                products.append((slopes[0] @ mixed).view(n, d, -1))
+                if residuals > 1:
+                    jacobian = slopes[0].unsqueeze(1) * weight_x.T
+            elif laplacian:
+                assert jacobian is not None
+                products.append((jacobian.reshape(n * d, -1) @ layer.weight.T).view(n, d, -1))
             slope = _Tanh.apply(a)
             slopes.append(slope)
             if i + 1 < residuals:  # the last layer's output u only enters Φ, never ∇Φ
                 u = u + self.step * _LogCosh.apply(a, slope)
                 if jacobian is not None:
-                    jacobian = jacobian + self.step * slope.unsqueeze(1) * kj
+                    jacobian = jacobian + self.step * slope.unsqueeze(1) * products[-1]
         # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_i, from w at the top down to u_0.
         z = self.w
         backward: list[Tensor] = [z]
