@@ -73,13 +73,14 @@ class Potential(nn.Module):
 
         The last column of the gradient is ∂Φ/∂t (the HJB penalty needs it).
 
-        Written for few, large operations, because at toy sizes a training step is dominated by
-        how many tensor operations it records, not by arithmetic: the time enters the opening
-        layer as a bias instead of a concatenated column; the first residual layer's product with
-        the opening's Jacobian is one matrix product with a weights-only matrix (the Jacobian
-        J₀ = ∂u₀/∂x is never formed; later layers carry J forward); σ' = tanh, computed once per layer, serves σ's own backward
-        (:class:`_LogCosh`), the gradient's backward sweep and σ'' = 1 − tanh² in the trace;
-        the last layer's σ, which only Φ itself needs, is never computed.
+        Written for few, large operations, because at toy sizes every recorded tensor operation
+        costs about as much as the arithmetic (the step backpropagates through all of them): the
+        time enters the opening layer as a bias instead of a concatenated column; the first
+        residual layer's product with the opening's Jacobian is one matrix product with a
+        weights-only matrix (J₀ = ∂u₀/∂x is never formed; deeper ResNets carry J forward);
+        σ' = tanh, computed once per layer, serves σ's own backward (:class:`_LogCosh`), the
+        gradient's backward sweep and σ'' = 1 − tanh² in the trace; the last layer's σ, which
+        only Φ itself needs, is never computed.
         """
         n, d = x.shape
         weight = self.opening.weight  # (m, d + 1): the x columns, then the t column
