@@ -57,3 +57,55 @@ def test_log_cosh_is_stable_and_correct():
 def test_a_fresh_potential_starts_near_the_identity_flow():
     gradient, _ = Potential(2, 32, 2, 10).gradient_and_laplacian(torch.randn(100, 2), 0.5)
     assert gradient[:, :2].abs().max() < 0.2
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_parameter_gradients_of_the_closed_forms_match_autograd(layers):
+    # Training backpropagates through the closed forms (and _LogCosh's hand-written backward):
+    # their derivatives in the weights must be those of autograd's gradient and Laplacian.
+    potential = randomized(2, 5, layers, 2, seed=layers)
+    x = torch.randn(7, 2, dtype=F64, requires_grad=True)
+    t = torch.tensor(0.3, dtype=F64)
+    weights = torch.randn(7, 3, dtype=F64)
+
+    def reference():
+        phi = potential(x, t.clone().requires_grad_(True))
+        grad_x = torch.autograd.grad(phi.sum(), x, create_graph=True)[0]
+        laplacian = sum(torch.autograd.grad(grad_x[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(2))
+        return (grad_x * weights[:, :2]).sum() + (laplacian * weights[:, 2]).sum()
+
+    def closed_form():
+        gradient, laplacian = potential.gradient_and_laplacian(x, t)
+        return (gradient[:, :2] * weights[:, :2]).sum() + (laplacian * weights[:, 2]).sum()
+
+    parameters = [x, *potential.parameters()]
+    expected = torch.autograd.grad(reference(), parameters, allow_unused=True)
+    actual = torch.autograd.grad(closed_form(), parameters, allow_unused=True)
+    for parameter, e, a in zip(parameters, expected, actual):
+        zero = torch.zeros_like(parameter)  # unused (Φ's constant b): no gradient either way
+        torch.testing.assert_close(zero if a is None else a, zero if e is None else e, rtol=1e-9, atol=1e-11)
+
+
+def test_log_cosh_function_has_log_cosh_derivatives_up_to_second_order():
+    from pushforward.models.continuous.potential import _LogCosh
+
+    a = torch.randn(20, dtype=F64, requires_grad=True)
+    u = _LogCosh.apply(a, torch.tanh(a))
+    (first,) = torch.autograd.grad(u.sum(), a, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), a)
+    torch.testing.assert_close(u, log_cosh(a))
+    torch.testing.assert_close(first, torch.tanh(a))
+    torch.testing.assert_close(second, 1 - torch.tanh(a).square())
+
+
+def test_tanh_function_matches_tanh_and_its_derivatives():
+    from pushforward.models.continuous.potential import _Tanh
+
+    a = torch.cat([torch.randn(20, dtype=F64), torch.tensor([-40.0, 0.0, 40.0], dtype=F64)]).requires_grad_(True)
+    slope = _Tanh.apply(a)
+    (first,) = torch.autograd.grad(slope.sum(), a, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), a)
+    expected = torch.tanh(a)
+    torch.testing.assert_close(slope, expected, rtol=0, atol=1e-15)
+    torch.testing.assert_close(first, 1 - expected.square(), rtol=0, atol=1e-14)
+    torch.testing.assert_close(second, -2 * expected * (1 - expected.square()), rtol=0, atol=1e-14)

@@ -12,7 +12,8 @@ log-likelihood
 * the Hamilton–Jacobi–Bellman penalty ``R = ∫ |∂_tΦ − ½‖∇Φ‖²| dt`` (weight ``hjb``), the
   optimality condition the potential of an optimal transport satisfies,
 
-and training integrates with a few fixed RK4 steps, which the straight flows tolerate.
+and training integrates with a few fixed RK4 steps (4 by default), which the straight flows
+tolerate.
 """
 
 from __future__ import annotations
@@ -56,12 +57,18 @@ class OTFlowHyperparameters(SolverSettings):
     Φ is a ResNet of ``hidden_layers`` (≥ 2) layers of ``hidden_features`` neurons plus a
     quadratic of rank ``rank``; training takes ``train_steps`` RK4 steps and weighs the
     transport cost by ``transport`` and the HJB penalty by ``hjb`` against the NLL.
+
+    ``train_steps`` = 4: the fewest that stay honest. On the checkerboard (batch 512, lr 1e-3,
+    KL gap by dopri5 at 1e-5 on 20k test points) 2, 4 and 8 steps give the same KL gap after
+    1,000 iterations (0.3455, 0.3456, 0.3456), but after 3,000 the 2-step model had learned to
+    exploit its own discretisation error (its 2-step validation NLL kept falling while the true
+    KL gap rose to 0.52), where 4 steps reached 0.2285; each step halved costs half the time.
     """
 
     hidden_features: int = 64
     hidden_layers: int = 2
     rank: int = 10
-    train_steps: int = 8
+    train_steps: int = 4
     transport: float = 0.01
     hjb: float = 0.05
 
@@ -99,24 +106,26 @@ class OTFlow(ContinuousFlow):
         n = x.shape[0]
         flat = x.reshape(n, -1)
         d = flat.shape[1]
-        direction = 1.0 if t_end >= t_start else -1.0
 
         def dynamics(t: Tensor, state: State) -> State:
             assert isinstance(state, Tensor)
             gradient, laplacian = self.potential.gradient_and_laplacian(state[:, :d], t)
-            velocity = -gradient[:, :d]
+            velocity = gradient[:, :d].neg()
             # d log p / dt = −div f = +ΔΦ along the flow.
-            columns = [velocity, laplacian.unsqueeze(1)]
-            if costs:
-                speed = 0.5 * velocity.pow(2).sum(dim=1, keepdim=True)
-                hjb = (gradient[:, d:] - speed).abs()
-                columns += [direction * speed, direction * hjb]
-            return torch.cat(columns, dim=1)
+            if not costs:
+                return torch.cat([velocity, laplacian.unsqueeze(1)], dim=1)
+            speed = 0.5 * velocity.square().sum(dim=1, keepdim=True)
+            hjb = (gradient[:, d:] - speed).abs()
+            return torch.cat([velocity, laplacian.unsqueeze(1), speed, hjb], dim=1)
 
         y0 = torch.cat([flat, flat.new_zeros(n, 3 if costs else 1)], dim=1)
         solution = odeint(dynamics, y0, [t_start, t_end], solver, adjoint_params=tuple(self.parameters()))
         final = solution.final
         assert isinstance(final, Tensor)
+        if costs and t_end < t_start:
+            # The costs' integrands are positive; integrated backwards in time they come out
+            # negative. One sign flip after the solve instead of one per evaluation.
+            final = torch.cat([final[:, : d + 1], final[:, d + 1 :].neg()], dim=1)
         return final, solution.nfe
 
     def flow_with_log_density(self, x: Tensor, t_start: float, t_end: float, solver: ODESolver) -> FlowResult:

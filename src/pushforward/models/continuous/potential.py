@@ -72,42 +72,108 @@ class Potential(nn.Module):
         """``(∇_s Φ, tr ∇²_x Φ)``: the gradient in (x, t), ``(n, d+1)``, and the Laplacian in x, ``(n,)``.
 
         The last column of the gradient is ∂Φ/∂t (the HJB penalty needs it).
+
+        Written for few, large operations, because at toy sizes every recorded tensor operation
+        costs about as much as the arithmetic (the step backpropagates through all of them): the
+        time enters the opening layer as a bias instead of a concatenated column; the first
+        residual layer's product with the opening's Jacobian is one matrix product with a
+        weights-only matrix (J₀ = ∂u₀/∂x is never formed; deeper ResNets carry J forward);
+        σ' = tanh, computed once per layer, serves σ's own backward (:class:`_LogCosh`), the
+        gradient's backward sweep and σ'' = 1 − tanh² in the trace; the last layer's σ, which
+        only Φ itself needs, is never computed.
         """
-        s = self._inputs(x, t)
-        d = self.dimension
-        # Forward sweep: each layer's σ'(a) = tanh(a) is kept, both sweeps below reuse it.
-        opening = self.opening(s)
-        slopes = [torch.tanh(opening)]
-        u = log_cosh(opening)
-        for layer in self.residual:
+        n, d = x.shape
+        weight = self.opening.weight  # (m, d + 1): the x columns, then the t column
+        weight_x, weight_t = weight[:, :d], weight[:, d]
+        gram = self.A.T @ self.A  # ∇_s ½‖A s‖² = AᵀA s
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t.numel() == 1:
+            t = t.reshape(())
+            opening = torch.addmm(torch.addcmul(self.opening.bias, t, weight_t), x, weight_x.T)
+            linear = torch.addmm(torch.addcmul(self.c.weight[0], t, gram[d]), x, gram[:d])
+        else:
+            column = t.reshape(n, 1)
+            opening = torch.addmm(self.opening.bias, x, weight_x.T) + column * weight_t
+            linear = torch.addmm(self.c.weight[0], x, gram[:d]) + column * gram[d]
+        slope = _Tanh.apply(opening)
+        slopes = [slope]
+        residuals = len(self.residual)
+        u = _LogCosh.apply(opening, slope)
+        jacobian: Tensor | None = None  # J_{i−1} = ∂u_{i−1}/∂x as (n, d, m), formed only if needed
+        products: list[Tensor] = []  # K_i J_{i−1}, (n, d, m), for the trace
+        for i, layer in enumerate(self.residual):
             a = layer(u)
-            slopes.append(torch.tanh(a))
-            u = u + self.step * log_cosh(a)
+            if laplacian and i == 0:
+                # J₀ = diag(σ'(a₀)) K₀ₓ, so (K₁J₀)[k, j] = Σ_l σ'(a₀)_l K₀ₓ[l, k] K₁[j, l]: one
+                # (n, m) × (m, d·m) product with a matrix of weights only; J₀ itself is never formed.
+                mixed = (weight_x.unsqueeze(2) * layer.weight.T.unsqueeze(1)).reshape(weight_x.shape[0], -1)
+                products.append((slopes[0] @ mixed).view(n, d, -1))
+                if residuals > 1:
+                    jacobian = slopes[0].unsqueeze(1) * weight_x.T
+            elif laplacian:
+                assert jacobian is not None
+                products.append((jacobian.reshape(n * d, -1) @ layer.weight.T).view(n, d, -1))
+            slope = _Tanh.apply(a)
+            slopes.append(slope)
+            if i + 1 < residuals:  # the last layer's output u only enters Φ, never ∇Φ
+                u = u + self.step * _LogCosh.apply(a, slope)
+                if jacobian is not None:
+                    jacobian = jacobian + self.step * slope.unsqueeze(1) * products[-1]
         # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_i, from w at the top down to u_0.
-        z = self.w.expand_as(u)
+        z = self.w
         backward: list[Tensor] = [z]
         for layer, slope in zip(reversed(self.residual), reversed(slopes[1:])):
-            z = z + self.step * (slope * z) @ layer.weight
+            z = torch.addmm(z, slope * z, layer.weight, alpha=self.step)
             backward.append(z)
         backward.reverse()  # backward[i] = gradient w.r.t. u_i, i = 0 … M−1
-        gradient = (slopes[0] * backward[0]) @ self.opening.weight
-        gradient = gradient + (s @ self.A.T) @ self.A + self.c.weight
+        gradient = torch.addmm(linear, slopes[0] * backward[0], weight)
         if not laplacian:
             return gradient, None
 
-        # Laplacian in x (not t): the opening layer's term, then each residual layer's, carrying
-        # the Jacobian J = ∂u/∂x forward, stored as (n, d, width) so each product with a
-        # layer's weight is one matrix multiplication.
-        opening_x = self.opening.weight[:, :d]
-        trace = ((1 - slopes[0].pow(2)) * backward[0]) @ opening_x.pow(2).sum(dim=1)
-        jacobian = slopes[0].unsqueeze(1) * opening_x.T  # (n, d, m)
-        n, width = jacobian.shape[0], jacobian.shape[2]
-        for i, layer in enumerate(self.residual):
-            slope = slopes[i + 1]
-            kj = (jacobian.reshape(n * d, width) @ layer.weight.T).reshape(n, d, width)
-            trace = trace + self.step * ((1 - slope.pow(2)) * backward[i + 1] * kj.pow(2).sum(dim=1)).sum(dim=1)
-            if i + 1 < len(self.residual):  # the last layer's Jacobian is never used
-                jacobian = jacobian + self.step * slope.unsqueeze(1) * kj
-        quadratic = self.A[:, :d]
-        trace = trace + quadratic.pow(2).sum()
+        # Laplacian in x (not t): Σ_j σ''(a_ij) z_ij ‖(K_i J_{i−1})_j‖² over the layers (the
+        # opening's J_{−1} = I), plus the quadratic's tr(A_xᵀ A_x).
+        curvature = (1 - slopes[0].square()) * backward[0]
+        trace = curvature @ weight_x.square().sum(dim=1)
+        for i, kj in enumerate(products):
+            curvature = (1 - slopes[i + 1].square()) * backward[i + 1]
+            trace = trace + self.step * (curvature * kj.square().sum(dim=1)).sum(dim=1)
+        trace = trace + self.A[:, :d].square().sum()
         return gradient, trace
+
+
+class _Tanh(torch.autograd.Function):
+    """σ'(a) = tanh a computed as 2·sigmoid(2a) − 1, about twice as fast on CPU as ``torch.tanh``
+    (100,000 × 64 entries, one thread: 5.5 ms against 12 ms) and as accurate in absolute terms
+    (≤ 2e-7 in float32); each field evaluation takes one per layer, on every point sampled.
+    One autograd node whose backward is the usual 1 − tanh², written with differentiable
+    operations so higher derivatives still work.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
+        slope = torch.sigmoid(2 * a).mul_(2).sub_(1)
+        ctx.save_for_backward(slope)
+        return slope
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (slope,) = ctx.saved_tensors
+        return grad * (1 - slope.square())
+
+
+class _LogCosh(torch.autograd.Function):
+    """σ(a) = log cosh a whose backward reuses σ'(a) = tanh a, already computed by the caller.
+
+    Autograd's own backward of :func:`log_cosh` would evaluate two more exponentials per entry.
+    The backward is written with differentiable operations, so higher derivatives still work.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor, slope: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(slope)
+        return log_cosh(a)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None

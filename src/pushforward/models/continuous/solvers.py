@@ -154,21 +154,23 @@ class _Counted(nn.Module):
 # -- fixed-step Runge–Kutta -------------------------------------------------------------------
 
 
-def _axpy(y: State, h: Tensor | float, k: State) -> State:
-    """``y + h k`` on a tensor or a tuple of tensors."""
+def _axpy(y: State, h: float, k: State) -> State:
+    """``y + h k`` on a tensor or a tuple of tensors (one fused operation per tensor)."""
     if isinstance(y, tuple):
-        return tuple(a + h * b for a, b in zip(y, k))
-    return y + h * k
+        return tuple(a.add(b, alpha=h) for a, b in zip(y, k))
+    return y.add(k, alpha=h)
 
 
-def _combine(y: State, h: Tensor | float, ks: list[State], weights: list[float]) -> State:
-    """``y + h Σ w_i k_i``."""
-    if isinstance(y, tuple):
-        return tuple(a + h * sum(w * k[j] for w, k in zip(weights, ks)) for j, a in enumerate(y))
-    return y + h * sum(w * k for w, k in zip(weights, ks))
+def _combine(y: State, ks: list[State], weights: list[float]) -> State:
+    """``y + Σ w_i k_i`` (the step length already in the weights)."""
+    for w, k in zip(weights, ks):
+        y = _axpy(y, w, k)
+    return y
 
 
-def _step(f: Dynamics, method: str, t: Tensor, y: State, h: Tensor) -> State:
+def _step(f: Dynamics, method: str, t: Tensor, y: State, h: float) -> State:
+    # h is a Python float so each stage's update is one fused `add(alpha=h)`: at toy sizes a
+    # step costs what it dispatches, and OT-Flow backpropagates through every stage.
     if method == "euler":
         return _axpy(y, h, f(t, y))
     if method == "midpoint":
@@ -179,7 +181,7 @@ def _step(f: Dynamics, method: str, t: Tensor, y: State, h: Tensor) -> State:
     k2 = f(t + h / 2, _axpy(y, h / 2, k1))
     k3 = f(t + h / 2, _axpy(y, h / 2, k2))
     k4 = f(t + h, _axpy(y, h, k3))
-    return _combine(y, h, [k1, k2, k3, k4], [1 / 6, 1 / 3, 1 / 3, 1 / 6])
+    return _combine(y, [k1, k2, k3, k4], [h / 6, h / 3, h / 3, h / 6])
 
 
 def _fixed(f: Dynamics, y0: State, times: Tensor, solver: ODESolver) -> State:
@@ -189,7 +191,7 @@ def _fixed(f: Dynamics, y0: State, times: Tensor, solver: ODESolver) -> State:
     for a, b in zip(times[:-1], times[1:]):
         # `steps` covers the whole span; each output interval gets its share (at least one).
         count = max(1, round(solver.steps * float((b - a).abs()) / span)) if span > 0 else 1
-        h = (b - a) / count
+        h = float(b - a) / count
         for i in range(count):
             y = _step(f, solver.method, a + i * h, y, h)
         outputs.append(y)
