@@ -37,3 +37,14 @@ def test_shared_time_path_equals_per_point_times_with_fourier_features():
 def test_bad_fourier_settings_are_user_errors(settings):
     with pytest.raises(UserError):
         create("ddpm", (2,), **settings)
+
+
+@pytest.mark.parametrize("activation", ["silu", "relu", "tanh", "elu", "gelu"])
+def test_in_place_inference_path_equals_the_autograd_path(activation):
+    # Without autograd at_time runs the activations in place; the values must not change.
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, activation, space_features=4).double()
+    x, c = torch.randn(9, 2, dtype=torch.float64), torch.tensor(-0.4, dtype=torch.float64)
+    with torch.no_grad():
+        fast = network.at_time(c)(x)
+    torch.testing.assert_close(fast, network(x, c.expand(9)))

@@ -31,7 +31,7 @@ from pushforward.models.continuous.solvers import ODESolver
 from pushforward.models.diffusion.networks import TimeConditionedMLP
 from pushforward.models.diffusion.noising import epsilon_from_v, velocity
 from pushforward.models.diffusion.probability_flow import probability_flow_log_prob, probability_flow_sample
-from pushforward.models.diffusion.samplers import check_steps, sample_chain
+from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, AffineEpsilon, check_steps, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
 from pushforward.nn.mlp import ACTIVATIONS, Activation
 
@@ -168,6 +168,18 @@ class DDPM(GenerativeModel):
             alpha, sigma = alpha.expand(x.shape[0]), sigma.expand(x.shape[0])
         return epsilon_from_v(alpha, sigma, x, output)
 
+    def epsilon_at(self, t: Tensor) -> AffineEpsilon:
+        """ε̂(·, t) for one time ``t`` (0-d) shared by a batch: the sampler's view of the network.
+
+        The time path runs once per call (not once per chunk of points), and for v-prediction
+        ε̂ = σ x + α v is left to the sampler, which folds it into its update.
+        """
+        network = self.network.at_time(self.noise_level(t).to(next(self.parameters()).dtype))
+        if self.hparams.prediction == "epsilon":
+            return AffineEpsilon(network, 0.0, 1.0)
+        alpha, sigma = self.schedule.alpha_sigma(t.to(torch.float64))
+        return AffineEpsilon(network, float(sigma), float(alpha))
+
     def log_snr(self, t: Tensor) -> Tensor:
         """λ(t) = log(ᾱ / (1 − ᾱ)), the log signal-to-noise ratio."""
         log_alpha_bar = self.schedule.log_alpha_bar(t.to(torch.float64))
@@ -226,7 +238,9 @@ class DDPM(GenerativeModel):
             return x
         eta = 0.0 if hp.sampler == "ddim" else 1.0
         self.nfe_sample.add(hp.sampler_steps)
-        return sample_chain(self.schedule, self.epsilon, x1, hp.sampler_steps, eta, generator)
+        # Chunks keep the activations in cache on a CPU; a GPU wants the whole batch at once.
+        chunk_rows = DEFAULT_CHUNK_ROWS if x1.device.type == "cpu" else None
+        return sample_chain(self.schedule, self.epsilon_at, x1, hp.sampler_steps, eta, generator, chunk_rows)
 
     def log_prob(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """log p(x) by the probability-flow ODE (dopri5 from ``ode_t_min`` to 1)."""

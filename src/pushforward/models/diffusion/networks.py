@@ -11,6 +11,7 @@ same ``(x, t) → output shaped like x`` signature into the same slot.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -62,17 +63,55 @@ class TimeConditionedMLP(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """``x`` of shape ``(n, *event)``, ``t`` of shape ``(n,)`` or a 0-d time shared by all."""
-        biases = self.time(self.embedding(t.reshape(-1).to(x.dtype))).chunk(self.hidden_layers, dim=1)
+        if t.numel() == 1:
+            return self.at_time(t)(x)
+        biases = self._time_biases(t.reshape(-1).to(x.dtype))
+        h = self._features(x)
+        for layer, bias, activation in zip([self.first, *self.hidden], biases, self.activations):
+            h = activation(layer(h) + bias)
+        return self.last(h).view_as(x)
+
+    def at_time(self, t: Tensor) -> Callable[[Tensor], Tensor]:
+        """``x ↦ network(x, t)`` for one time ``t`` shared by the whole batch (sampling).
+
+        The time path runs once, here, and its output is folded into each layer's bias, so
+        the returned function costs one fused matrix product per layer (no extra pass over
+        the ``(n, hidden)`` activations), however many chunks of points it is then called on.
+        Without autograd the activations also run in place on the fresh products.
+        """
+        biases = self._time_biases(t.reshape(1))
+        layers = [self.first, *self.hidden]
+        folded = [layer.bias + bias[0] for layer, bias in zip(layers, biases)]
+
+        def network_at_t(x: Tensor) -> Tensor:
+            h = self._features(x)
+            in_place = not torch.is_grad_enabled()
+            for layer, bias, activation in zip(layers, folded, self.activations):
+                h = F.linear(h, layer.weight, bias.to(h.dtype))
+                h = _IN_PLACE[type(activation)](h) if in_place and type(activation) in _IN_PLACE else activation(h)
+            return self.last(h).view_as(x)
+
+        return network_at_t
+
+    def _time_biases(self, t: Tensor) -> tuple[Tensor, ...]:
+        """The time path: one additive bias per hidden layer, each ``(n, hidden)``."""
+        dtype = self.first.weight.dtype
+        return self.time(self.embedding(t.to(dtype))).chunk(self.hidden_layers, dim=1)
+
+    def _features(self, x: Tensor) -> Tensor:
+        """x flattened, with its octave and random Fourier features."""
         h = x.flatten(1)
         if self.input_frequencies:
             angles = (h[:, :, None] * self.frequencies).flatten(1)
             h = torch.cat([h, angles.sin(), angles.cos()], dim=1)
-        h = self.space(h)
-        for layer, bias, activation in zip([self.first, *self.hidden], biases, self.activations):
-            if bias.shape[0] == 1:
-                # One time for the whole batch (sampling): fold it into the layer's bias, so the
-                # matrix product adds it for free instead of another pass over (n, hidden).
-                h = activation(F.linear(h, layer.weight, layer.bias + bias[0]))
-            else:
-                h = activation(layer(h) + bias)
-        return self.last(h).view_as(x)
+        return self.space(h)
+
+
+# In-place versions of the activations, for inference: the input is a fresh matrix product
+# that nothing else reads, so overwriting it saves one allocation and one pass over memory.
+_IN_PLACE: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
+    nn.SiLU: lambda h: F.silu(h, inplace=True),
+    nn.ReLU: torch.relu_,
+    nn.Tanh: torch.tanh_,
+    nn.ELU: lambda h: F.elu(h, inplace=True),
+}
