@@ -10,6 +10,7 @@ import torch
 from pushforward.errors import UserError
 from pushforward.models import create, get_entry, model_names
 from pushforward.models.flows import Flow, MAFHyperparameters, NSFHyperparameters, RealNVPHyperparameters
+from pushforward.nn.embeddings import FourierFeatures
 
 SMALL = dict(layers=3, hidden_features=16, hidden_layers=2)
 CONFIGS = {
@@ -21,6 +22,8 @@ CONFIGS = {
     "nsf": ("nsf", dict(SMALL, bins=4, bound=3.0)),
     "nsf-actnorm-permutation": ("nsf", dict(SMALL, bins=4, bound=3.0, actnorm=True, linear="permutation")),
     "nsf-none": ("nsf", dict(SMALL, bins=4, bound=3.0, linear="none", activation="gelu")),
+    "nsf-no-fourier": ("nsf", dict(SMALL, bins=4, bound=3.0, fourier_features=0)),
+    "realnvp-fourier": ("realnvp", dict(SMALL, fourier_features=4, fourier_scale=0.5)),
     "nsf-autoregressive": ("nsf", dict(SMALL, bins=4, bound=3.0, autoregressive=True)),
     "nsf-autoregressive-permutation": ("nsf", dict(SMALL, bins=4, autoregressive=True, linear="permutation")),
 }
@@ -190,6 +193,10 @@ def test_settings_from_strings_are_converted():
         ("realnvp", {"hidden_layers": -1}),
         ("maf", {"hidden_features": "many"}),
         ("maf", {"autoregressive": True}),
+        ("nsf", {"autoregressive": True, "fourier_features": 4}),
+        ("nsf", {"fourier_features": -1}),
+        ("nsf", {"fourier_scale": 0.0}),
+        ("realnvp", {"fourier_features": 1.5}),
     ],
 )
 def test_bad_settings_are_user_errors(name, settings):
@@ -203,3 +210,15 @@ def test_dataclasses_validate_direct_construction(cls):
         cls(layers=0)
     with pytest.raises(UserError):
         cls(activation="swish")
+
+
+def test_nsf_conditioners_see_fourier_features_unless_autoregressive():
+    def fourier_modules(model):
+        return [m for m in model.modules() if isinstance(m, FourierFeatures)]
+
+    coupling = create("nsf", event_shape=(2,), layers=2)
+    assert coupling.hparams.conditioner_features() == 16
+    assert [m.projection.shape for m in fourier_modules(coupling)] == [torch.Size([16, 1])] * 2
+    assert fourier_modules(create("nsf", event_shape=(2,), layers=2, fourier_features=0)) == []
+    autoregressive = create("nsf", event_shape=(2,), layers=2, autoregressive=True)
+    assert autoregressive.hparams.conditioner_features() == 0 and fourier_modules(autoregressive) == []

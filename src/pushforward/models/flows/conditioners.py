@@ -14,13 +14,22 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from pushforward.nn.embeddings import FourierFeatures
 from pushforward.nn.mlp import MLP, Activation
 
 ConditionerFactory = Callable[[tuple[int, ...], tuple[int, ...]], nn.Module]
 
 
 class FlatMLP(nn.Module):
-    """An MLP on the flattened input, reshaped to ``out_shape``: works for any event shape."""
+    """An MLP on the flattened input, reshaped to ``out_shape``: works for any event shape.
+
+    With ``fourier_features > 0`` the MLP also sees that many random Fourier features of its
+    input at bandwidth ``fourier_scale`` (Tancik et al., "Fourier Features Let Networks Learn
+    High Frequency Functions in Low Dimensional Domains", NeurIPS 2020): a 2-D coupling's
+    conditioner sees a single coordinate and must output spline parameters that jump where the
+    data's conditional density does (the checkerboard's columns), which a ReLU MLP on the raw
+    coordinate only learns as slowly sharpening ramps.
+    """
 
     def __init__(
         self,
@@ -29,15 +38,21 @@ class FlatMLP(nn.Module):
         hidden_features: int,
         hidden_layers: int,
         activation: Activation = "relu",
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.out_shape = tuple(out_shape)
-        self.net = MLP(
-            math.prod(in_shape), math.prod(out_shape), hidden_features, hidden_layers, activation, zero_last=True
+        in_features = math.prod(in_shape)
+        # Only a module when used, so flows without the features keep their state-dict keys.
+        self.features: nn.Module = (
+            FourierFeatures(in_features, fourier_features, fourier_scale) if fourier_features > 0 else nn.Identity()
         )
+        width = in_features + 2 * fourier_features
+        self.net = MLP(width, math.prod(out_shape), hidden_features, hidden_layers, activation, zero_last=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x.flatten(1)).view(x.shape[0], *self.out_shape)
+        return self.net(self.features(x.flatten(1))).view(x.shape[0], *self.out_shape)
 
 
 class Unconditional(nn.Module):
@@ -51,10 +66,16 @@ class Unconditional(nn.Module):
         return self.value.expand(x.shape[0], *self.value.shape)
 
 
-def mlp_conditioner(hidden_features: int = 64, hidden_layers: int = 2, activation: Activation = "relu") -> ConditionerFactory:
-    """A factory of :class:`FlatMLP` conditioners with the given sizes."""
+def mlp_conditioner(
+    hidden_features: int = 64,
+    hidden_layers: int = 2,
+    activation: Activation = "relu",
+    fourier_features: int = 0,
+    fourier_scale: float = 1.0,
+) -> ConditionerFactory:
+    """A factory of :class:`FlatMLP` conditioners with the given sizes (and Fourier features)."""
 
     def build(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> nn.Module:
-        return FlatMLP(in_shape, out_shape, hidden_features, hidden_layers, activation)
+        return FlatMLP(in_shape, out_shape, hidden_features, hidden_layers, activation, fourier_features, fourier_scale)
 
     return build

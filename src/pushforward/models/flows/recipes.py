@@ -72,6 +72,8 @@ class RealNVPHyperparameters:
     ``layers`` coupling steps, each with an MLP conditioner of ``hidden_layers`` × ``hidden_features``;
     ``log_scale_bound`` soft-clamps each step's log-scale; ``actnorm`` puts an ActNorm before
     each step and ``linear`` a mixing layer ("lu": learned, "permutation": reversal, "none").
+    ``fourier_features`` random Fourier features of bandwidth ``fourier_scale`` go into each
+    conditioner beside its input (see :class:`~pushforward.models.flows.conditioners.FlatMLP`).
     """
 
     layers: int = 8
@@ -81,11 +83,15 @@ class RealNVPHyperparameters:
     log_scale_bound: float = 3.0
     actnorm: bool = False
     linear: LinearKind = "none"
+    fourier_features: int = 0
+    fourier_scale: float = 0.5
 
     def __post_init__(self) -> None:
         _validate_network(self)
         _positive("log_scale_bound", self.log_scale_bound)
         _one_of("linear", self.linear, LINEAR_KINDS)
+        _at_least("fourier_features", self.fourier_features, 0)
+        _positive("fourier_scale", self.fourier_scale)
 
 
 @dataclass
@@ -117,7 +123,11 @@ class NSFHyperparameters:
     conditioned by an MLP (or, with ``autoregressive=True``, a MADE, whose sampling takes D
     passes per step) of ``hidden_layers`` × ``hidden_features``; ``actnorm`` puts an ActNorm
     before each step and ``linear`` a mixing layer ("lu": learned, "permutation": reversal, "none",
-    "auto": none for 2 features, lu for more).
+    "auto": none for 2 features, lu for more). ``fourier_features`` random Fourier features of
+    bandwidth ``fourier_scale`` go into each coupling's conditioner beside its input (see
+    :class:`~pushforward.models.flows.conditioners.FlatMLP`); ``None`` means 16 for couplings and
+    none for autoregressive layers, whose masks need every input to stay a single coordinate.
+    On the checkerboard, 16 features halved the time to a given KL gap (see BENCHMARKS.md).
     """
 
     layers: int = 6
@@ -129,6 +139,8 @@ class NSFHyperparameters:
     actnorm: bool = False
     linear: LinearKind = "auto"
     autoregressive: bool = False
+    fourier_features: int | None = None
+    fourier_scale: float = 0.5
 
     def __post_init__(self) -> None:
         _validate_network(self)
@@ -136,6 +148,20 @@ class NSFHyperparameters:
         _positive("bound", self.bound)
         _one_of("linear", self.linear, LINEAR_KINDS)
         _boolean("autoregressive", self.autoregressive)
+        if self.fourier_features is not None:
+            _at_least("fourier_features", self.fourier_features, 0)
+            if self.autoregressive and self.fourier_features > 0:
+                raise UserError(
+                    "Fourier features apply to coupling conditioners, not to autoregressive (MADE) layers",
+                    "use --set fourier_features=0 with autoregressive=true",
+                )
+        _positive("fourier_scale", self.fourier_scale)
+
+    def conditioner_features(self) -> int:
+        """How many Fourier features each coupling conditioner gets (resolving ``None``)."""
+        if self.fourier_features is not None:
+            return self.fourier_features
+        return 0 if self.autoregressive else 16
 
 
 # -- shared recipe pieces ---------------------------------------------------------------------
@@ -170,6 +196,8 @@ def coupling_stack(
     activation: Activation,
     actnorm: bool,
     linear: LinearKind,
+    fourier_features: int = 0,
+    fourier_scale: float = 1.0,
 ) -> list[Transform]:
     """Glow-style steps ``[ActNorm] → [linear] → coupling``, alternating which half is transformed.
 
@@ -177,7 +205,7 @@ def coupling_stack(
     parity stays fixed (alternating it too would transform the same half every time).
     """
     features = event_shape[0]
-    conditioner = mlp_conditioner(hidden_features, hidden_layers, activation)
+    conditioner = mlp_conditioner(hidden_features, hidden_layers, activation, fourier_features, fourier_scale)
     transforms: list[Transform] = []
     for i in range(layers):
         transforms += _step_prefix(features, actnorm, linear)
@@ -234,7 +262,14 @@ class RealNVP(Flow):
 
     def __init__(self, event_shape: tuple[int, ...], hparams: RealNVPHyperparameters) -> None:
         kernel = AffineKernel(hparams.log_scale_bound)
-        transforms = coupling_stack(tuple(event_shape), kernel, linear=hparams.linear, **_network_options(hparams))
+        transforms = coupling_stack(
+            tuple(event_shape),
+            kernel,
+            linear=hparams.linear,
+            fourier_features=hparams.fourier_features,
+            fourier_scale=hparams.fourier_scale,
+            **_network_options(hparams),
+        )
         super().__init__(event_shape, hparams, transforms)
 
 
@@ -263,6 +298,15 @@ class NSF(Flow):
 
     def __init__(self, event_shape: tuple[int, ...], hparams: NSFHyperparameters) -> None:
         kernel = SplineKernel(hparams.bins, hparams.bound)
-        stack = autoregressive_stack if hparams.autoregressive else coupling_stack
-        transforms = stack(tuple(event_shape), kernel, linear=hparams.linear, **_network_options(hparams))
+        if hparams.autoregressive:
+            transforms = autoregressive_stack(tuple(event_shape), kernel, linear=hparams.linear, **_network_options(hparams))
+        else:
+            transforms = coupling_stack(
+                tuple(event_shape),
+                kernel,
+                linear=hparams.linear,
+                fourier_features=hparams.conditioner_features(),
+                fourier_scale=hparams.fourier_scale,
+                **_network_options(hparams),
+            )
         super().__init__(event_shape, hparams, transforms)
