@@ -222,3 +222,18 @@ def test_nsf_conditioners_see_fourier_features_unless_autoregressive():
     assert fourier_modules(create("nsf", event_shape=(2,), layers=2, fourier_features=0)) == []
     autoregressive = create("nsf", event_shape=(2,), layers=2, autoregressive=True)
     assert autoregressive.hparams.conditioner_features() == 0 and fourier_modules(autoregressive) == []
+
+
+def test_chunked_sampling_equals_one_inverse_pass_of_the_same_noise(monkeypatch):
+    import pushforward.models.flows.flow as flow_module
+
+    model = create("nsf", event_shape=(2,), layers=2, hidden_features=16).double().eval()
+    torch.nn.utils.vector_to_parameters(
+        0.3 * torch.randn(sum(p.numel() for p in model.parameters()), generator=torch.Generator().manual_seed(3), dtype=torch.float64),
+        model.parameters(),
+    )
+    monkeypatch.setattr(flow_module, "SAMPLE_CHUNK_ROWS", 7)  # pieces of 7, 7, ..., 2 rows
+    chunked = model.sample(30, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn((30, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    whole, _ = model.inverse(noise)
+    torch.testing.assert_close(chunked, whole, atol=1e-12, rtol=0)

@@ -17,6 +17,12 @@ from torch import Tensor
 from pushforward.models.base import GenerativeModel, LikelihoodKind
 from pushforward.models.flows.transforms import Composition, Transform, sum_event
 
+SAMPLE_CHUNK_ROWS = 8192
+"""Rows per inverse pass when sampling on the CPU: a 8,192-row piece's activations stay in the
+cores' caches through the layers, where 100,000 rows (25 MiB per 64-wide layer) stream through
+memory. Measured for nsf, 100,000 samples on 2 threads: 0.17–0.19 s in pieces of 8,192 rows
+against 0.25–0.26 s in one pass (4,096: 0.19–0.20 s; 16,384: 0.20 s)."""
+
 
 class Flow(GenerativeModel):
     """Standard-normal base over ``event_shape`` and ``transforms`` mapping data to noise."""
@@ -53,5 +59,7 @@ class Flow(GenerativeModel):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` draws, without gradients (use :meth:`inverse` on your own noise to differentiate)."""
         z = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=self.dtype)
-        x, _ = self.inverse(z)
-        return x
+        if z.device.type != "cpu":
+            return self.inverse(z)[0]
+        # Rows are independent, so the inverse runs in cache-sized pieces on the CPU.
+        return torch.cat([self.inverse(part)[0] for part in z.split(SAMPLE_CHUNK_ROWS)])
