@@ -27,6 +27,14 @@ def test_registered_gans_have_no_likelihood(name):
     assert model.sample(5).shape == (5, 2)
 
 
+def record_steps(model) -> list[str]:
+    """The groups of the optimizer steps ``model`` takes from now on, in order (via its hook)."""
+    calls: list[str] = []
+    original = model.after_step
+    model.after_step = lambda group: (calls.append(group), original(group))  # type: ignore[method-assign]
+    return calls
+
+
 def test_groups_partition_the_parameters():
     model = create("gan", (2,), spectral_norm=True, **TINY)
     groups = model.parameter_groups()
@@ -37,9 +45,7 @@ def test_groups_partition_the_parameters():
 def test_the_trainer_honours_the_step_ratio_and_calls_the_hook_after_each_step():
     torch.manual_seed(0)
     model = create("wgan", (2,), critic_steps=3, **TINY)
-    calls: list[str] = []
-    original = model.after_step
-    model.after_step = lambda group: (calls.append(group), original(group))  # type: ignore[method-assign]
+    calls = record_steps(model)
     data = torch.randn(256, 2)
     trainer = Trainer(model, data, data[:64], TrainConfig(batch_size=32, validations=1), Budget(steps=4))
     trainer.run()
@@ -152,9 +158,7 @@ def test_gans_keep_their_final_weights_unless_told_otherwise(name):
 def test_drs_calibrates_a_separate_discriminator_in_the_last_share_of_the_budget():
     torch.manual_seed(0)
     model = create("gan", (2,), drs_fraction=0.25, **TINY)
-    calls: list[str] = []
-    original = model.after_step
-    model.after_step = lambda group: (calls.append(group), original(group))  # type: ignore[method-assign]
+    calls = record_steps(model)
     data = torch.randn(256, 2)
     trainer = Trainer(model, data, data[:64], TrainConfig(batch_size=32, validations=2, keep_best=False), Budget(steps=20))
     frozen = {k: v.clone() for k, v in model.generator.state_dict().items()}
