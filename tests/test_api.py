@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -83,3 +85,18 @@ def test_paired_kl_estimate_agrees_with_the_entropy_one_on_a_noisy_toy(tmp_path)
     assert abs(gap - paired) < 4 * results["kl_gap_se"]
     assert results["kl_gap_paired_se"] < results["kl_gap_se"]
     assert paired > -3 * results["kl_gap_paired_se"]  # a KL divergence, up to sampling error
+
+
+def test_a_run_saved_before_a_setting_existed_loads_as_it_was(tmp_path):
+    # nsf's conditioners gained Fourier features (default 16); a run saved before has no
+    # "fourier_features" in its config and must rebuild without them, not fail to load.
+    settings = dict(TINY, fourier_features="0")
+    run = pf.fit("checkerboard", model="nsf", steps=5, seed=1, out=tmp_path / "old", settings=settings, figures=False)
+    config_path = run.run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["hyperparameters"]["fourier_features"]
+    config_path.write_text(json.dumps(config))
+    again = pf.load(run.run.path)
+    assert again.model.hparams.fourier_features == 0
+    x = run.dataset().test[:200]
+    np.testing.assert_array_equal(again.log_prob(x), run.log_prob(x))

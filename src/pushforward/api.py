@@ -410,6 +410,9 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
     except (KeyError, TypeError) as error:
         raise UserError(f"'{run.path}/config.json' is missing {error}", "the run is damaged; fit it again") from error
     torch_device = resolve_device(device)
+    # A setting added after the run was saved takes the value that reproduces the old model.
+    earlier = getattr(get_entry(name).cls.hyperparameters_class, "VALUES_BEFORE_THE_SETTING_EXISTED", {})
+    hyperparameters = {**earlier, **hyperparameters}
     network = create(name, event_shape, **hyperparameters)
     state = run.load_weights()
     try:

@@ -13,7 +13,7 @@ ActNorm and the LU linear layer between steps follow Kingma & Dhariwal, "Glow", 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 from pushforward.errors import UserError
 from pushforward.models.base import register
@@ -141,6 +141,9 @@ class NSFHyperparameters:
     autoregressive: bool = False
     fourier_features: int | None = None
     fourier_scale: float = 0.5
+
+    # Runs saved before the Fourier features existed had none: ``load`` rebuilds them that way.
+    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"fourier_features": 0}
 
     def __post_init__(self) -> None:
         _validate_network(self)
