@@ -78,3 +78,12 @@ def test_feature_inner_products_approach_a_gaussian_kernel_of_bandwidth_1_over_2
         assert float(kernel[0]) == pytest.approx(expected, abs=0.02)
         # stationarity: the same shift from another point gives the same value (up to rounding)
         assert float(kernel[1]) == pytest.approx(float(kernel[0]), abs=1e-9)
+
+
+def test_fourier_features_saved_without_an_empty_projection_load_as_the_identity():
+    empty = FourierFeatures(3, 0)
+    empty.load_state_dict({})  # an older network that had no features module at all
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(empty(x), x, atol=0, rtol=0)
+    with pytest.raises(RuntimeError):  # a module that does add features still needs them
+        FourierFeatures(3, 4).load_state_dict({})

@@ -112,3 +112,11 @@ class FourierFeatures(nn.Module):
             return x
         angles = x @ self.projection.to(x.dtype).T
         return torch.cat([x, angles.sin(), angles.cos()], dim=1)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        # Without features this module is the identity, and networks saved before they had the
+        # option stored nothing for it: such weights load as the identity they were.
+        key = prefix + "projection"
+        if key not in state_dict and self.projection.shape[0] == 0:
+            state_dict[key] = self.projection
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]

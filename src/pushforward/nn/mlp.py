@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from torch import nn
+from torch import Tensor, nn
 
 from pushforward.errors import UserError
+from pushforward.nn.embeddings import FourierFeatures
 
 Activation = Literal["relu", "gelu", "silu", "tanh", "elu"]
 
@@ -66,3 +67,33 @@ class MLP(nn.Sequential):
             assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+
+
+class FourierMLP(nn.Module):
+    """An :class:`MLP` on ``(n, in_features)`` inputs that also sees ``fourier_features`` random
+    Fourier features of them at bandwidth ``fourier_scale`` (none by default).
+
+    Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low
+    Dimensional Domains", NeurIPS 2020: on low-dimensional inputs a plain MLP is biased towards
+    smooth functions, and the sinusoids let it fit sharp ones (edges of a density's support,
+    narrow modes). The base of the flows' conditioners, the VAE's encoder and decoder and the
+    GAN's critic; subclasses only flatten and reshape.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_features: int,
+        hidden_layers: int,
+        activation: Activation,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+        zero_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.features = FourierFeatures(in_features, fourier_features, fourier_scale)
+        self.net = MLP(self.features.features, out_features, hidden_features, hidden_layers, activation, zero_last=zero_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.features(x))

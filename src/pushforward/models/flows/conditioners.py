@@ -14,13 +14,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from pushforward.nn.embeddings import FourierFeatures
-from pushforward.nn.mlp import MLP, Activation
+from pushforward.nn.mlp import Activation, FourierMLP
 
 ConditionerFactory = Callable[[tuple[int, ...], tuple[int, ...]], nn.Module]
 
 
-class FlatMLP(nn.Module):
+class FlatMLP(FourierMLP):
     """An MLP on the flattened input, reshaped to ``out_shape``: works for any event shape.
 
     With ``fourier_features > 0`` the MLP also sees that many random Fourier features of its
@@ -41,18 +40,20 @@ class FlatMLP(nn.Module):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.out_shape = tuple(out_shape)
-        in_features = math.prod(in_shape)
-        # Only a module when used, so flows without the features keep their state-dict keys.
-        self.features: nn.Module = (
-            FourierFeatures(in_features, fourier_features, fourier_scale) if fourier_features > 0 else nn.Identity()
+        super().__init__(
+            math.prod(in_shape),
+            math.prod(out_shape),
+            hidden_features,
+            hidden_layers,
+            activation,
+            fourier_features,
+            fourier_scale,
+            zero_last=True,
         )
-        width = in_features + 2 * fourier_features
-        self.net = MLP(width, math.prod(out_shape), hidden_features, hidden_layers, activation, zero_last=True)
+        self.out_shape = tuple(out_shape)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(self.features(x.flatten(1))).view(x.shape[0], *self.out_shape)
+        return super().forward(x.flatten(1)).view(x.shape[0], *self.out_shape)
 
 
 class Unconditional(nn.Module):

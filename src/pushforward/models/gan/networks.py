@@ -20,8 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.errors import UserError
-from pushforward.nn.embeddings import FourierFeatures
-from pushforward.nn.mlp import MLP, Activation
+from pushforward.nn.mlp import MLP, Activation, FourierMLP
 
 
 class MLPGenerator(nn.Module):
@@ -38,7 +37,7 @@ class MLPGenerator(nn.Module):
         return self.net(z).reshape(z.shape[0], *self.event_shape)
 
 
-class MLPCritic(nn.Module):
+class MLPCritic(FourierMLP):
     """An event of shape ``event_shape`` (flattened) ↦ one real score.
 
     With ``fourier > 0`` the flattened event first goes through that many random Fourier
@@ -56,16 +55,10 @@ class MLPCritic(nn.Module):
         fourier: int = 0,
         fourier_scale: float = 1.0,
     ) -> None:
-        super().__init__()
-        features = math.prod(event_shape)
-        self.features: nn.Module = nn.Identity()
-        if fourier > 0:
-            self.features = FourierFeatures(features, fourier, fourier_scale)
-            features = self.features.features
-        self.net = MLP(features, 1, hidden_features, hidden_layers, activation)
+        super().__init__(math.prod(event_shape), 1, hidden_features, hidden_layers, activation, fourier, fourier_scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(self.features(x.reshape(x.shape[0], -1))).squeeze(-1)
+        return super().forward(x.reshape(x.shape[0], -1)).squeeze(-1)
 
 
 ARCHITECTURES = ("mlp",)

@@ -19,14 +19,13 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from pushforward.nn.embeddings import FourierFeatures
-from pushforward.nn.mlp import MLP, Activation
+from pushforward.nn.mlp import Activation, FourierMLP
 
 EncoderFactory = Callable[[tuple[int, ...], int], nn.Module]
 DecoderFactory = Callable[[int, tuple[int, ...]], nn.Module]
 
 
-class FlatEncoder(nn.Module):
+class FlatEncoder(FourierMLP):
     """An MLP on the flattened x, optionally on ``fourier_features`` random Fourier features of
     bandwidth ``fourier_scale`` besides x (see :class:`~pushforward.nn.embeddings.FourierFeatures`)."""
 
@@ -40,15 +39,13 @@ class FlatEncoder(nn.Module):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
     ) -> None:
-        super().__init__()
-        self.features = FourierFeatures(math.prod(event_shape), fourier_features, fourier_scale)
-        self.net = MLP(self.features.features, out_features, hidden, layers, activation)
+        super().__init__(math.prod(event_shape), out_features, hidden, layers, activation, fourier_features, fourier_scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(self.features(x.flatten(1)))
+        return super().forward(x.flatten(1))
 
 
-class FlatDecoder(nn.Module):
+class FlatDecoder(FourierMLP):
     """An MLP on z (and optionally its random Fourier features, as :class:`FlatEncoder`),
     reshaped to ``out_shape``."""
 
@@ -62,13 +59,11 @@ class FlatDecoder(nn.Module):
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
     ) -> None:
-        super().__init__()
+        super().__init__(latent_features, math.prod(out_shape), hidden, layers, activation, fourier_features, fourier_scale)
         self.out_shape = tuple(out_shape)
-        self.features = FourierFeatures(latent_features, fourier_features, fourier_scale)
-        self.net = MLP(self.features.features, math.prod(out_shape), hidden, layers, activation)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(self.features(z)).view(z.shape[0], *self.out_shape)
+        return super().forward(z).view(z.shape[0], *self.out_shape)
 
 
 def mlp_encoder(
