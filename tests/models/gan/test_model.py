@@ -76,12 +76,17 @@ def test_gradient_penalty_and_packing_reach_the_critic_loss():
     torch.testing.assert_close(out["loss"].detach(), 10.0 * out["penalty"] - out["distance"])
 
 
-def test_r1_penalty_enters_the_discriminator_loss():
+def with_and_without_r1(r1_every: int):
+    """A GAN with R1 = 4, the same weights without R1, and a data batch."""
     torch.manual_seed(0)
-    model = create("gan", (2,), r1=4.0, r1_every=1, pack=2, **TINY)
+    model = create("gan", (2,), r1=4.0, r1_every=r1_every, pack=2, **TINY)
     plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
     plain.load_state_dict(model.state_dict())
-    x = torch.randn(64, 2)
+    return model, plain, torch.randn(64, 2)
+
+
+def test_r1_penalty_enters_the_discriminator_loss():
+    model, plain, x = with_and_without_r1(r1_every=1)
     torch.manual_seed(1)  # the same fake samples for both
     out = model.objective(x, "critic")
     torch.manual_seed(1)
@@ -126,11 +131,7 @@ def test_save_then_load_gives_the_same_samples(tmp_path, name):
 
 
 def test_lazy_r1_penalises_every_kth_critic_step_with_k_times_the_weight():
-    torch.manual_seed(0)
-    model = create("gan", (2,), r1=4.0, r1_every=3, pack=2, **TINY)
-    plain = create("gan", (2,), r1=0.0, pack=2, **TINY)
-    plain.load_state_dict(model.state_dict())
-    x = torch.randn(64, 2)
+    model, plain, x = with_and_without_r1(r1_every=3)
     for step in range(7):
         torch.manual_seed(step)
         out = model.objective(x, "critic")
