@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from pushforward.models.base import create
+from pushforward.models.diffusion.model import SAMPLERS
 from pushforward.models.diffusion.noising import velocity
 
 
@@ -39,7 +40,7 @@ def test_epsilon_is_recovered_from_a_v_prediction():
 
 def test_samplers_give_the_event_shape_and_count_evaluations():
     torch.manual_seed(0)
-    for sampler in ("ddim", "ddpm", "ode"):
+    for sampler in SAMPLERS:
         model = create("ddpm", (3,), hidden_features=8, hidden_layers=1, sampler=sampler, sampler_steps=4, ode_rtol=1e-3, ode_atol=1e-3)
         x = model.sample(7, torch.Generator().manual_seed(1))
         assert x.shape == (7, 3) and torch.isfinite(x).all()
