@@ -177,7 +177,7 @@ def test_kl_warmup_raises_beta_linearly():
         {"train_samples": 0},
         {"objective": "iwae", "beta": 0.5},
         {"min_scale": 0},
-        {"posterior": "flow"},
+        {"posterior": "planar"},
     ],
 )
 def test_bad_settings_are_user_errors(settings):

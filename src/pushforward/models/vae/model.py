@@ -55,7 +55,7 @@ class VAEHyperparameters:
     """
 
     latent_features: int = 2
-    posterior: Literal["diagonal", "full"] = "diagonal"
+    posterior: Literal["diagonal", "full", "flow"] = "diagonal"
     hidden_features: int = 64
     hidden_layers: int = 3
     activation: Activation = "silu"
@@ -121,7 +121,7 @@ class VAE(GenerativeModel):
         self.decoder_likelihood: DecoderLikelihood = make_likelihood(hp.decoder, hp.min_scale)
         encoder = mlp_encoder(hp.hidden_features, hp.hidden_layers, hp.activation, hp.encoder_features, hp.encoder_scale)
         decoder = mlp_decoder(hp.hidden_features, hp.hidden_layers, hp.activation, hp.decoder_features, hp.decoder_scale)
-        self.variational: GaussianPosterior = make_posterior(hp.posterior)
+        self.variational: GaussianPosterior = make_posterior(hp.posterior, hp.latent_features)
         self.encoder = encoder(self.event_shape, self.variational.raw_features(hp.latent_features))
         channels, *rest = self.event_shape
         self.decoder = decoder(hp.latent_features, (self.decoder_likelihood.parameters_per_value * channels, *rest))

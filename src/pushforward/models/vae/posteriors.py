@@ -18,6 +18,12 @@ estimates whatever the family.
   posterior of a Gaussian decoder with small noise σ is close to N(·, σ²(JᵀJ)⁻¹), J the
   decoder's Jacobian: correlated, which a diagonal q cannot fit, so with a diagonal q the ELBO
   pays for small σ with a looser bound. A d-dimensional latent costs d(d−1)/2 more outputs.
+* :class:`FlowPosterior` — z = mean + L·f(ε), f a stack of rational-quadratic spline couplings
+  (Durkan, Bekasov, Murray, Papamakarios, "Neural Spline Flows", NeurIPS 2019) acting on the
+  standard-normal ε and conditioned on a context vector the encoder outputs for x: a flow
+  posterior in the sense of Rezende & Mohamed ("Variational Inference with Normalizing Flows",
+  ICML 2015) and Kingma et al.'s IAF above, able to fit the truncated or multimodal posteriors
+  of a decoder with sharp edges. log q(z|x) = log N(ε) − log|det ∂f/∂ε| − log|det L|.
 """
 
 from __future__ import annotations
@@ -25,17 +31,19 @@ from __future__ import annotations
 import abc
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from pushforward.models.flows.kernels import rational_quadratic_spline
 from pushforward.models.vae.bounds import standard_normal_log_prob
+from pushforward.nn.mlp import MLP
 
 
-class GaussianPosterior(abc.ABC):
-    """q(z|x) = N(mean, L Lᵀ) parameterised by the encoder's raw output ``(n, raw_features)``."""
+class GaussianPosterior(nn.Module, abc.ABC):
+    """q(z|x) = mean + L·(a bijection of ε), ε ~ N(0, I), parameterised by the encoder's raw
+    output ``(n, raw_features)``. An ``nn.Module`` so a flow's networks are saved with the VAE;
+    the Gaussian families have no parameters of their own (nothing in the state dict)."""
 
-    @staticmethod
-    @abc.abstractmethod
-    def raw_features(latent_features: int) -> int:
+    def raw_features(self, latent_features: int) -> int:
         """How many encoder outputs per point a ``latent_features``-dimensional q needs."""
 
     @abc.abstractmethod
@@ -62,8 +70,7 @@ class GaussianPosterior(abc.ABC):
 class DiagonalPosterior(GaussianPosterior):
     """N(mean, diag exp(2·log_scale)); raw = ``[mean, log_scale]``."""
 
-    @staticmethod
-    def raw_features(latent_features: int) -> int:
+    def raw_features(self, latent_features: int) -> int:
         return 2 * latent_features
 
     def mean(self, raw: Tensor) -> Tensor:
@@ -92,8 +99,7 @@ class FullCovariancePosterior(GaussianPosterior):
     """N(mean, L Lᵀ) with L lower-triangular, diagonal exp(log_diagonal) > 0;
     raw = ``[mean, log_diagonal, strictly-lower entries of L]``."""
 
-    @staticmethod
-    def raw_features(latent_features: int) -> int:
+    def raw_features(self, latent_features: int) -> int:
         d = latent_features
         return 2 * d + d * (d - 1) // 2
 
@@ -128,8 +134,91 @@ class FullCovariancePosterior(GaussianPosterior):
         return standard_normal_log_prob(noise) - log_diagonal.sum(dim=1)
 
 
-POSTERIORS: dict[str, type[GaussianPosterior]] = {"diagonal": DiagonalPosterior, "full": FullCovariancePosterior}
+class SplineCoupling(nn.Module):
+    """ε_b ← spline(ε_b; net([ε_a, h])): half of ε transformed given the other half and the
+    context h (with a 1-D latent, given h alone). Zero-initialised output: starts as the identity."""
+
+    def __init__(self, latent_features: int, context: int, parity: int, bins: int, bound: float, hidden: int, layers: int) -> None:
+        super().__init__()
+        d = latent_features
+        kept = 0 if d == 1 else (d // 2 if parity == 0 else d - d // 2)
+        kept_index = torch.arange(kept) if parity == 0 else torch.arange(d - kept, d)
+        changed_index = torch.tensor([i for i in range(d) if i not in set(kept_index.tolist())], dtype=torch.long)
+        self.register_buffer("kept_index", kept_index, persistent=False)
+        self.register_buffer("changed_index", changed_index, persistent=False)
+        self.bins, self.bound = bins, bound
+        self.net = MLP(kept + context, len(changed_index) * (3 * bins - 1), hidden, layers, "silu", zero_last=True)
+
+    def forward(self, eps: Tensor, context: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor]:
+        """``(f(ε) or f⁻¹(ε), log|d out / d in|)`` for ``eps`` ``(m, d)`` and ``context`` ``(m, C)``."""
+        kept = eps[:, self.kept_index]
+        params = self.net(torch.cat([kept, context], dim=1)).view(eps.shape[0], len(self.changed_index), 3 * self.bins - 1)
+        widths, heights, derivatives = params.split((self.bins, self.bins, self.bins - 1), dim=-1)
+        changed, log_derivative = rational_quadratic_spline(
+            eps[:, self.changed_index], widths, heights, derivatives, bound=self.bound, inverse=inverse
+        )
+        out = eps.index_copy(1, self.changed_index, changed)
+        return out, log_derivative.sum(dim=1)
 
 
-def make_posterior(kind: str) -> GaussianPosterior:
-    return POSTERIORS[kind]()
+class FlowPosterior(GaussianPosterior):
+    """z = mean + L·f(ε; h): ``layers`` spline couplings f on ε conditioned on the context h;
+    raw = ``[full-covariance Gaussian raw, h]`` with h of ``context`` features."""
+
+    def __init__(self, latent_features: int, context: int = 16, layers: int = 2, bins: int = 8, bound: float = 4.0, hidden: int = 64) -> None:
+        super().__init__()
+        self.latent_features, self.context = latent_features, context
+        self.gaussian = FullCovariancePosterior()
+        self.couplings = nn.ModuleList(SplineCoupling(latent_features, context, i % 2, bins, bound, hidden, 2) for i in range(layers))
+
+    def raw_features(self, latent_features: int) -> int:
+        return self.gaussian.raw_features(latent_features) + self.context
+
+    def _split(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        return raw[:, : -self.context], raw[:, -self.context :]
+
+    def mean(self, raw: Tensor) -> Tensor:
+        """The location of q (its mean before the flow; the flow starts as the identity)."""
+        return self.gaussian.mean(self._split(raw)[0])
+
+    def flow(self, eps: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """``(f(ε), log|det ∂f/∂ε|)`` for ``eps`` ``(k, n, d)`` and ``context`` ``(n, C)``."""
+        k, n, d = eps.shape
+        flat = eps.reshape(k * n, d)
+        repeated = context.unsqueeze(0).expand(k, n, context.shape[1]).reshape(k * n, -1)
+        total = flat.new_zeros(k * n)
+        for coupling in self.couplings:
+            flat, log_det = coupling(flat, repeated)
+            total = total + log_det
+        return flat.view(k, n, d), total.view(k, n)
+
+    def rsample(self, raw: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        gaussian_raw, context = self._split(raw)
+        warped, log_det_flow = self.flow(noise, context)
+        z, log_det_factor = self.gaussian.transform(gaussian_raw, warped)
+        k, n, latent = noise.shape
+        log_base = standard_normal_log_prob(noise.reshape(k * n, latent)).view(k, n)
+        return z, log_base - log_det_flow - log_det_factor
+
+    def transform(self, raw: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError("a flow posterior's log-determinant depends on the draw: use rsample")
+
+    def log_prob(self, raw: Tensor, z: Tensor) -> Tensor:
+        gaussian_raw, context = self._split(raw)
+        mean, log_diagonal, strict_lower = self.gaussian.split(gaussian_raw, self.latent_features)
+        factor = cholesky_from_raw(log_diagonal, strict_lower)
+        warped = torch.linalg.solve_triangular(factor, (z - mean).unsqueeze(-1), upper=False).squeeze(-1)
+        total = warped.new_zeros(warped.shape[0])
+        for coupling in reversed(self.couplings):
+            warped, log_det = coupling(warped, context, inverse=True)
+            total = total + log_det
+        return standard_normal_log_prob(warped) + total - log_diagonal.sum(dim=1)
+
+
+POSTERIORS = ("diagonal", "full", "flow")
+
+
+def make_posterior(kind: str, latent_features: int) -> GaussianPosterior:
+    if kind == "flow":
+        return FlowPosterior(latent_features)
+    return {"diagonal": DiagonalPosterior, "full": FullCovariancePosterior}[kind]()
