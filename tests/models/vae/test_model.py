@@ -27,7 +27,7 @@ def bound_estimates(model, x, k: int, repeats: int) -> torch.Tensor:
     return torch.stack(values)
 
 
-@pytest.mark.parametrize("posterior", ["diagonal", "full"])
+@pytest.mark.parametrize("posterior", ["diagonal", "full", "flow"])
 def test_elbo_below_iwae_bound_which_rises_with_k(posterior):
     # An untrained model has a poor posterior, so the gaps between the bounds are wide.
     model = small_vae(posterior=posterior)
@@ -219,3 +219,18 @@ def test_a_run_saved_before_the_posterior_setting_existed_loads_with_a_diagonal_
     assert again.model.hparams.posterior == "diagonal"
     x = run.dataset().test[:50]
     np.testing.assert_array_equal(again.model.encode(torch.as_tensor(x)), run.model.encode(torch.as_tensor(x)))
+
+
+def test_a_flow_posterior_is_saved_and_loaded_with_the_model(tmp_path):
+    import pushforward as pf
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4", "posterior": "flow"}
+    run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "flow", settings=tiny, figures=False)
+    again = pf.load(run.run.path)
+    x = torch.as_tensor(run.dataset().test[:20])
+    raw = run.model.posterior(x)
+    z = torch.randn(20, 2)
+    # The couplings' output layers start at zero; three steps move them, so the load has something to restore.
+    assert all(coupling.net[-1].weight.abs().sum() > 0 for coupling in again.model.variational.couplings)
+    with torch.no_grad():
+        torch.testing.assert_close(again.model.variational.log_prob(again.model.posterior(x), z), run.model.variational.log_prob(raw, z))
