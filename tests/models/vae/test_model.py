@@ -27,9 +27,10 @@ def bound_estimates(model, x, k: int, repeats: int) -> torch.Tensor:
     return torch.stack(values)
 
 
-def test_elbo_below_iwae_bound_which_rises_with_k():
+@pytest.mark.parametrize("posterior", ["diagonal", "full", "flow"])
+def test_elbo_below_iwae_bound_which_rises_with_k(posterior):
     # An untrained model has a poor posterior, so the gaps between the bounds are wide.
-    model = small_vae()
+    model = small_vae(posterior=posterior)
     x = torch.randn(64, 2, dtype=torch.float64)
     with torch.no_grad():
         torch.manual_seed(1)
@@ -119,6 +120,28 @@ def test_estimate_is_exact_with_the_exact_posterior_in_one_dimension():
         torch.testing.assert_close(model.log_prob(x), _ppca_log_prob(x, weight, bias, noise), rtol=0, atol=1e-10)
 
 
+def test_estimate_is_exact_with_the_exact_full_covariance_posterior():
+    # With a 2-D latent the exact PPCA posterior is a correlated Gaussian: a full-covariance q
+    # represents it exactly (a diagonal one cannot), so every importance weight equals p(x).
+    model = small_vae(hidden_layers=0, eval_samples=3, decoder_features=0, posterior="full")
+    weight = torch.tensor([[1.2, 0.9], [-0.4, 0.8]], dtype=torch.float64)
+    bias = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    noise = 0.3
+    _linear_gaussian(model, weight, bias, noise)
+    gain, covariance = _exact_posterior(weight, bias, noise)
+    factor = torch.linalg.cholesky(covariance)
+    assert abs(float(factor[1, 0])) > 0.01  # the exact posterior is really correlated
+    encoder = model.encoder.net[-1]
+    with torch.no_grad():
+        encoder.weight.zero_()
+        encoder.weight[:2] = gain
+        encoder.bias.copy_(torch.cat([-gain @ bias, torch.log(torch.diagonal(factor)), factor[1, :1]]))
+        x = torch.randn(50, 2, dtype=torch.float64)
+        exact = _ppca_log_prob(x, weight, bias, noise)
+        torch.testing.assert_close(model.log_prob(x), exact, rtol=0, atol=1e-10)
+        torch.testing.assert_close(model.bound(x, beta=1.0), exact, rtol=0, atol=1e-10)
+
+
 def test_samples_and_decoder_means_have_the_event_shape():
     model = small_vae(prior="mixture", prior_components=4)
     generator = torch.Generator().manual_seed(0)
@@ -148,7 +171,14 @@ def test_kl_warmup_raises_beta_linearly():
 
 @pytest.mark.parametrize(
     "settings",
-    [{"latent_features": 0}, {"eval_samples": 0}, {"train_samples": 0}, {"objective": "iwae", "beta": 0.5}, {"min_scale": 0}],
+    [
+        {"latent_features": 0},
+        {"eval_samples": 0},
+        {"train_samples": 0},
+        {"objective": "iwae", "beta": 0.5},
+        {"min_scale": 0},
+        {"posterior": "planar"},
+    ],
 )
 def test_bad_settings_are_user_errors(settings):
     with pytest.raises(UserError):
@@ -170,3 +200,37 @@ def test_iwae_warmup_tempers_the_weights_and_ends_at_the_iwae_bound():
         torch.testing.assert_close(full, torch.logsumexp(log_likelihood + log_prior - log_posterior, 0) - math.log(8))
         tempered = model.bound(x, torch.Generator().manual_seed(3), beta=0.0)
         torch.testing.assert_close(tempered, torch.logsumexp(log_likelihood, 0) - math.log(8))
+
+
+def test_a_run_saved_before_the_posterior_setting_existed_loads_with_a_diagonal_posterior(tmp_path):
+    import json
+
+    import numpy as np
+
+    import pushforward as pf
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4", "posterior": "diagonal"}
+    run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "old", settings=tiny, figures=False)
+    config_path = run.run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["hyperparameters"]["posterior"]
+    config_path.write_text(json.dumps(config))
+    again = pf.load(run.run.path)
+    assert again.model.hparams.posterior == "diagonal"
+    x = run.dataset().test[:50]
+    np.testing.assert_array_equal(again.model.encode(torch.as_tensor(x)), run.model.encode(torch.as_tensor(x)))
+
+
+def test_a_flow_posterior_is_saved_and_loaded_with_the_model(tmp_path):
+    import pushforward as pf
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4", "posterior": "flow"}
+    run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "flow", settings=tiny, figures=False)
+    again = pf.load(run.run.path)
+    x = torch.as_tensor(run.dataset().test[:20])
+    raw = run.model.posterior(x)
+    z = torch.randn(20, 2)
+    # The couplings' output layers start at zero; three steps move them, so the load has something to restore.
+    assert all(coupling.net[-1].weight.abs().sum() > 0 for coupling in again.model.variational.couplings)
+    with torch.no_grad():
+        torch.testing.assert_close(again.model.variational.log_prob(again.model.posterior(x), z), run.model.variational.log_prob(raw, z))

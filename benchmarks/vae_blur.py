@@ -1,0 +1,72 @@
+"""Benchmark (not a test): where a checkerboard VAE's samples off the squares come from.
+
+One run per call, on a STEP budget with 1 thread, timed by the process's CPU seconds (so variants
+compare fairly on a shared machine). Prints one JSON line: the outside fraction of 30,000 samples
+(``outside``, %) and of 30,000 decoder means (``means_out``, %: the prior's mass that decodes
+between the squares; the rest of ``outside`` is the decoder noise σ(z)), the energy-distance
+ratio (3 draws, see ``toy2d.sample_quality``), the KL gap of the K = eval_samples estimate, the
+gap between that estimate and the ELBO on 20,000 test points (``elbo_gap``: how much a better
+posterior q(z|x) could still gain) and the median decoder σ at prior draws (standardised units).
+
+    python benchmarks/vae_blur.py --steps 8000 --seed 0 --set posterior=full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import pushforward as pf
+from pushforward.data.toy2d import get_toy
+
+sys.path.insert(0, str(Path(__file__).parent))
+from toy2d import sample_quality  # noqa: E402
+
+
+def measure(model: str, steps: int, seed: int, settings: dict[str, str]) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.process_time()
+        fitted = pf.fit("checkerboard", model=model, steps=steps, seed=seed, out=f"{folder}/run", figures=False, settings=settings)
+        cpu = time.process_time() - started
+        dataset = fitted.dataset()
+        test = dataset.test[:20_000]
+        gap = float(-fitted.log_prob_tensor(test).double().mean()) - get_toy("checkerboard").entropy
+        quality = sample_quality(fitted, repeats=3)
+        vae = fitted.model
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(5)
+            x = fitted.preprocessing.forward(test)
+            elbo = float(vae.bound(x, generator, beta=1.0).double().mean())
+            estimate = float(vae.log_prob(x, generator=generator).double().mean())
+            raw = vae.decoder(vae.prior.sample(30_000, generator, vae.device, torch.float32))
+            sigma = float(vae.decoder_likelihood.split(raw)[1].exp().median())
+            means = fitted.preprocessing.inverse(vae.decoder_likelihood.mean(raw))
+        means_out = float((~dataset.toy.support_contains(means)).double().mean())
+    return {
+        "model": model, "steps": fitted.training.steps, "seed": seed, "settings": settings, "cpu_seconds": round(cpu, 1),
+        "outside": round(100 * quality["outside_support"], 2), "means_out": round(100 * means_out, 2),
+        "energy_ratio": round(quality["energy_ratio"], 2), "kl_gap": round(gap, 4),
+        "elbo_gap": round(estimate - elbo, 4), "sigma_median": round(sigma, 4),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="vae")
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    settings = dict(item.split("=", 1) for item in args.set)
+    print(json.dumps(measure(args.model, args.steps, args.seed, settings)))
+
+
+if __name__ == "__main__":
+    main()
