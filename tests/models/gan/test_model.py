@@ -8,6 +8,7 @@ import torch
 import pushforward as pf
 from pushforward.errors import NotTractable, UserError
 from pushforward.models.base import create, get_entry
+from pushforward.models.gan.model import GANHyperparameters
 from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.trainer import Trainer
@@ -65,7 +66,8 @@ def test_learning_rates_are_configuration():
     assert trainer.optimizers["critic"].param_groups[0]["lr"] == 4e-3
     defaults = Trainer(create("gan", (2,), **TINY), data, data, TrainConfig(lr=1e-2), Budget(steps=1))
     assert {o.param_groups[0]["lr"] for k, o in defaults.optimizers.items() if k != "ratio"} == {1e-2}
-    assert defaults.optimizers["ratio"].param_groups[0]["lr"] == 2e-3  # drs_lr: a classifier's own rate
+    # drs_lr: the calibrated classifier's own rate, whatever the trainer's lr
+    assert defaults.optimizers["ratio"].param_groups[0]["lr"] == GANHyperparameters.drs_lr != 1e-2
 
 
 def test_gradient_penalty_and_packing_reach_the_critic_loss():
@@ -212,7 +214,7 @@ def test_bad_drs_settings_are_user_errors(bad):
 
 
 def test_drs_applies_to_a_wasserstein_generator_with_its_own_logistic_discriminator():
-    model = create("wgan", (2,), sampler="drs", **TINY)
+    model = create("wgan", (2,), sampler="drs", drs_fraction=0.1, **TINY)
     data = torch.randn(128, 2)
     trainer = Trainer(model, data, data[:32], TrainConfig(batch_size=32, validations=1), Budget(steps=10))
     assert isinstance(trainer.optimizers["critic"], torch.optim.RMSprop)
@@ -228,3 +230,26 @@ def test_save_then_load_reproduces_the_drs_sampler(tmp_path):
     loaded = pf.load(tmp_path / "run")
     torch.testing.assert_close(loaded.sample_tensor(300, seed=4), run.sample_tensor(300, seed=4))
     assert int(loaded.model.calibration_steps) == 3
+
+
+def test_a_run_saved_under_other_drs_defaults_loads_and_resumes_with_its_own_values(tmp_path):
+    """A run's config stores every hyperparameter, so changing a default never changes a saved
+    run: here the DRS settings of the defaults before the current ones (0.1, 2e-3, 4)."""
+    before = {"drs_fraction": 0.1, "drs_lr": 2e-3, "drs_fourier_scale": 4.0}
+    defaults = GANHyperparameters()
+    assert all(getattr(defaults, key) != value for key, value in before.items())  # else this proves nothing
+    run = pf.fit("25gaussians", model="gan", steps=10, out=tmp_path / "run", figures=False,
+                 settings={**TINY, **TINY_DATA, **before, "batch_size": 64})
+    loaded = pf.load(tmp_path / "run")
+    assert {key: getattr(loaded.model.hparams, key) for key in before} == before
+    # what a resumed run would train with: its own calibration share and rate
+    assert loaded.model.final_phase()[0] == 0.1
+    assert loaded.model.optimizer_options("ratio")["lr"] == 2e-3
+    # the discriminator's Fourier features are those it was calibrated with, at scale 4
+    torch.testing.assert_close(loaded.model.ratio.state_dict(), run.model.ratio.state_dict())
+    fresh = create("gan", (2,), **{**TINY, "drs_fourier_scale": 4.0})
+    torch.testing.assert_close(loaded.model.ratio.state_dict()["features.projection"], fresh.ratio.state_dict()["features.projection"])
+    torch.testing.assert_close(loaded.sample_tensor(300, seed=4), run.sample_tensor(300, seed=4))
+    # resumed to 20 steps, it calibrates over its own last 10 % (steps 18, 19), not the default's
+    resumed = pf.fit("25gaussians", model="gan", steps=20, out=tmp_path / "run", resume=True, figures=False)
+    assert int(resumed.model.calibration_steps) == 1 + 2
