@@ -30,3 +30,20 @@ def test_zero_last_gives_zero_output_but_trainable_hidden_layers():
 def test_unknown_activation_is_a_user_error():
     with pytest.raises(UserError):
         MLP(2, 2, 4, 1, activation="swish")
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "silu", "tanh", "elu"])
+def test_activate_in_place_gives_the_module_values_and_overwrites_when_it_can(activation):
+    from pushforward.nn.mlp import activate, activation_module
+
+    module = activation_module(activation)
+    h = torch.randn(6, 4, dtype=torch.float64)
+    expected = module(h.clone())
+    out = activate(module, h, in_place=True)
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    # gelu has no in-place form, so it alone must leave its input untouched.
+    assert (out.data_ptr() == h.data_ptr()) == (activation != "gelu")
+    h = torch.randn(6, 4, dtype=torch.float64)
+    kept = h.clone()
+    activate(module, h, in_place=False)
+    assert torch.equal(h, kept)

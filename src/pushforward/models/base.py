@@ -22,6 +22,7 @@ import abc
 import importlib
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -132,6 +133,17 @@ VALIDATION_CHUNK = 16384
 def batched_log_prob(model: GenerativeModel, x: Tensor, chunk: int = VALIDATION_CHUNK) -> Tensor:
     """``model.log_prob`` over ``x`` in chunks, so large sets fit in memory."""
     return torch.cat([model.log_prob(part) for part in x.split(chunk)])
+
+
+def in_row_chunks(function: Callable[[Tensor], Tensor], x: Tensor, rows: int) -> Tensor:
+    """``function(x)`` computed on pieces of at most ``rows`` rows and concatenated.
+
+    Only for a ``function`` that treats rows independently, so the result is the same as one
+    call (samplers use it on the CPU, where a piece's activations stay in cache).
+    """
+    if x.shape[0] <= rows:
+        return function(x)
+    return torch.cat([function(part) for part in x.split(rows)])
 
 
 # -- registry -------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ class FourierTime(nn.Module):
     def features(self) -> int:
         return 1 + 2 * self.frequencies
 
-    def forward(self, t: Tensor, n: int) -> Tensor:
+    def forward(self, t: Tensor | float, n: int) -> Tensor:
         t = torch.as_tensor(t, dtype=self.scales.dtype, device=self.scales.device)
         t = t.reshape(-1, 1).expand(n, 1) if t.numel() == 1 else t.reshape(n, 1)
         if self.frequencies == 0:

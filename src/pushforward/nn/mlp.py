@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pushforward.errors import UserError
@@ -32,6 +35,29 @@ def activation_module(name: str, after_linear: bool = False) -> nn.Module:
     if name == "relu" and after_linear:
         return nn.ReLU(inplace=True)
     return ACTIVATIONS[name]()
+
+
+# In-place versions of the activations, for inference: the input is a fresh matrix product
+# that nothing else reads, so overwriting it saves one allocation and one pass over memory.
+_IN_PLACE: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
+    nn.SiLU: lambda h: F.silu(h, inplace=True),
+    nn.ReLU: torch.relu_,
+    nn.Tanh: torch.tanh_,
+    nn.ELU: lambda h: F.elu(h, inplace=True),
+}
+
+
+def activate(activation: nn.Module, h: Tensor, in_place: bool) -> Tensor:
+    """``activation(h)``, overwriting ``h`` when ``in_place`` and the activation has such a form.
+
+    Only for ``h`` a fresh linear layer's output that nothing else reads, and ``in_place`` only
+    without autograd (sampling): the values are the same either way. Activations built with
+    settings other than their defaults (e.g. ELU's alpha) are not made here, so the in-place
+    forms use the defaults.
+    """
+    if in_place and type(activation) in _IN_PLACE:
+        return _IN_PLACE[type(activation)](h)
+    return activation(h)
 
 
 class MLP(nn.Sequential):

@@ -7,7 +7,7 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.models.base import create
-from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_density, standard_normal_log_prob
+from pushforward.models.continuous.solvers import ODESolver, integrate, integrate_with_log_density, standard_normal_log_prob
 
 NAMES = ["cnf", "otflow", "cfm", "otcfm", "rectified"]
 TINY = {"hidden_features": 16}
@@ -47,6 +47,24 @@ def test_samples_map_back_to_their_noise_and_count_nfe(name):
     back = model.flow_with_log_density(x, 1.0, 0.0, model.solver).y
     torch.testing.assert_close(back, z, rtol=0, atol=1e-4)
     assert model.nfe_sample.per_solve() > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("sample_solver", ["euler", "rk4", "dopri5"])
+def test_cpu_sampling_in_pieces_equals_one_solve_of_the_same_noise(name, sample_solver, monkeypatch):
+    import pushforward.models.continuous.model as model_module
+
+    model = perturbed(name, sample_solver=sample_solver, sample_steps=5)
+    monkeypatch.setattr(model_module, "SAMPLE_CHUNK_ROWS", 7)  # pieces of 7, 7, 7, 7, 2 rows
+    solves = []
+    push_noise = model.push_noise
+    monkeypatch.setattr(model, "push_noise", lambda z: solves.append(len(z)) or push_noise(z))
+    samples = model.sample(30, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn((30, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    whole = integrate(model.field, noise, [0.0, 1.0], model.sample_solver).final
+    torch.testing.assert_close(samples, whole, atol=1e-12, rtol=0)
+    # Fixed steps go piecewise; an adaptive solver's steps depend on the whole batch: one pass.
+    assert solves == ([30] if sample_solver == "dopri5" else [7, 7, 7, 7, 2])
 
 
 def test_otflow_closed_form_log_density_matches_the_autograd_trace():

@@ -13,10 +13,11 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pushforward.nn.embeddings import FourierFeatures, FourierTime
-from pushforward.nn.mlp import MLP, Activation
+from pushforward.nn.mlp import MLP, Activation, activate
 
 #: ``(event_shape) -> VectorField``: how a model asks for a field without knowing its kind.
 FieldFactory = Callable[[tuple[int, ...]], "VectorField"]
@@ -63,11 +64,40 @@ class MLPField(VectorField):
         self.space = FourierFeatures(self.features, space_features, space_scale)
         self.net = MLP(self.space.features + self.time.features, self.features, hidden_features, hidden_layers, activation)
 
-    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+    def forward(self, t: Tensor | float, x: Tensor) -> Tensor:
+        if isinstance(t, (int, float)) or t.ndim == 0:
+            # One time for the whole batch, as an ODE solver passes it: the folded path.
+            return self.at_time(t)(x)
         n = x.shape[0]
         flat = x.reshape(n, self.features)
         inputs = torch.cat([self.space(flat), self.time(t, n).to(flat.dtype)], dim=1)
         return self.net(inputs).reshape(x.shape)
+
+    def at_time(self, t: Tensor | float) -> Callable[[Tensor], Tensor]:
+        """``x ↦ f(t, x)`` for one time ``t`` shared by the whole batch (an ODE solver's call).
+
+        The first layer sees ``[x, e(t)]`` with ``e`` the time features, and
+        ``W [x, e(t)] + b = W_x x + (W_e e(t) + b)``: everything that depends on t alone is
+        folded, here, into that layer's bias, so an evaluation is one fused ``addmm`` per layer
+        with no time column to build and concatenate onto every row. Without autograd
+        (sampling) the activations also run in place on the fresh products. Differentiable in
+        x and the parameters like :meth:`forward`'s per-sample path, which it equals.
+        """
+        first = self.net[0]
+        assert isinstance(first, nn.Linear)
+        inputs = self.space.features
+        weight_x, weight_e = first.weight[:, :inputs], first.weight[:, inputs:]
+        bias = F.linear(self.time(t, 1).to(first.weight.dtype), weight_e, first.bias)[0]
+        rest = list(self.net)[1:]
+
+        def field_at_t(x: Tensor) -> Tensor:
+            in_place = not torch.is_grad_enabled()
+            h = torch.addmm(bias, self.space(x.reshape(x.shape[0], self.features)), weight_x.T)
+            for module in rest:
+                h = activate(module, h, in_place) if not isinstance(module, nn.Linear) else module(h)
+            return h.reshape(x.shape)
+
+        return field_at_t
 
 
 def mlp_field(

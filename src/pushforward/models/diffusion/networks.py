@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
-from pushforward.nn.mlp import Activation, activation_module
+from pushforward.nn.mlp import Activation, activate, activation_module
 
 
 class TimeConditionedMLP(nn.Module):
@@ -88,7 +88,7 @@ class TimeConditionedMLP(nn.Module):
             in_place = not torch.is_grad_enabled()
             for layer, bias, activation in zip(layers, folded, self.activations):
                 h = F.linear(h, layer.weight, bias.to(h.dtype))
-                h = _IN_PLACE[type(activation)](h) if in_place and type(activation) in _IN_PLACE else activation(h)
+                h = activate(activation, h, in_place)
             return self.last(h).view_as(x)
 
         return network_at_t
@@ -106,12 +106,3 @@ class TimeConditionedMLP(nn.Module):
             h = torch.cat([h, angles.sin(), angles.cos()], dim=1)
         return self.space(h)
 
-
-# In-place versions of the activations, for inference: the input is a fresh matrix product
-# that nothing else reads, so overwriting it saves one allocation and one pass over memory.
-_IN_PLACE: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
-    nn.SiLU: lambda h: F.silu(h, inplace=True),
-    nn.ReLU: torch.relu_,
-    nn.Tanh: torch.tanh_,
-    nn.ELU: lambda h: F.elu(h, inplace=True),
-}

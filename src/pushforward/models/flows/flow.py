@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from pushforward.models.base import GenerativeModel, LikelihoodKind
+from pushforward.models.base import GenerativeModel, LikelihoodKind, in_row_chunks
 from pushforward.models.flows.transforms import Composition, Transform, sum_event
 
 SAMPLE_CHUNK_ROWS = 8192
@@ -62,4 +62,4 @@ class Flow(GenerativeModel):
         if z.device.type != "cpu":
             return self.inverse(z)[0]
         # Rows are independent, so the inverse runs in cache-sized pieces on the CPU.
-        return torch.cat([self.inverse(part)[0] for part in z.split(SAMPLE_CHUNK_ROWS)])
+        return in_row_chunks(lambda part: self.inverse(part)[0], z, SAMPLE_CHUNK_ROWS)
