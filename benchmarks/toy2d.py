@@ -9,7 +9,8 @@ Adam at 1e-3, batch 512 (what a user of those libraries would write), in a plain
 
 Reported per model and toy: test NLL (nats, data units), KL gap (= test NLL − true entropy),
 iterations, seconds to sample 100,000 points and to evaluate the NLL of 20,000 points, and the
-ratios of the peers' KL gap and sampling time to ours. Continuous flows also report their ODE
+ratios of the peers' KL gap and sampling time to our model of the same kind (zuko and normflows
+to nsf, the FFJORD reference to cnf, torchcfm to cfm). Continuous flows also report their ODE
 solver's function evaluations per solve (NFE) when sampling and when evaluating the NLL.
 
 The continuous peers (skipped when torchdiffeq / torchcfm are missing) share one field, the
@@ -308,12 +309,24 @@ def run_peer(name: str, build: Callable, toy: str, seconds: float, seed: int) ->
 # -- report -------------------------------------------------------------------------------------
 
 
+def counterpart_of(peer: str) -> str | None:
+    """Our row a peer's row is divided by: the model of the same kind (None for our own rows)."""
+    if peer.startswith("pushforward "):
+        return None
+    if peer.startswith("FFJORD"):
+        return "pushforward cnf"  # both maximum likelihood through dopri5 with the exact trace
+    if peer.startswith("torchcfm"):
+        return "pushforward cfm"  # both conditional flow matching
+    return "pushforward nsf"  # zuko's and normflows' discrete flows
+
+
 def print_table(rows: list[Row]) -> None:
     print()
     print("| toy | model | test NLL | KL gap | iterations | sample 100k (s) | NLL 20k (s) | NFE sample / NLL | KL gap ÷ ours | sample time ÷ ours | energy ratio (± SE) | one draw | outside |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        ours = next((r for r in rows if r.toy == row.toy and r.model == "pushforward nsf"), None)
+        counterpart = counterpart_of(row.model)
+        ours = next((r for r in rows if r.toy == row.toy and r.model == counterpart), None) if counterpart else None
         ratio_kl = f"{row.kl_gap / ours.kl_gap:.1f}×" if ours and ours.kl_gap > 0 else "—"
         ratio_time = f"{row.sample_seconds / ours.sample_seconds:.1f}×" if ours else "—"
         print(
