@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,3 +61,11 @@ def registered_test_gaussian():
     entry = ModelEntry("test-gaussian", DiagonalGaussian, "test", "a diagonal Gaussian used by the tests")
     _REGISTRY.setdefault(entry.name, entry)
     yield entry
+
+
+def forget_setting(run_path: Path, name: str) -> None:
+    """Remove one hyperparameter from a saved run's config.json, as if the run predated it."""
+    config_path = Path(run_path) / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["hyperparameters"][name]
+    config_path.write_text(json.dumps(config))

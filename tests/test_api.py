@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 import pushforward as pf
 from pushforward.errors import UserError
+from tests.conftest import forget_setting
 
 TINY = {"n_train": "4000", "n_validation": "500", "n_test": "1000", "layers": "2", "hidden_features": "16", "bins": "6"}
 
@@ -92,10 +92,7 @@ def test_a_run_saved_before_a_setting_existed_loads_as_it_was(tmp_path):
     # "fourier_features" in its config and must rebuild without them, not fail to load.
     settings = dict(TINY, fourier_features="0")
     run = pf.fit("checkerboard", model="nsf", steps=5, seed=1, out=tmp_path / "old", settings=settings, figures=False)
-    config_path = run.run.path / "config.json"
-    config = json.loads(config_path.read_text())
-    del config["hyperparameters"]["fourier_features"]
-    config_path.write_text(json.dumps(config))
+    forget_setting(run.run.path, "fourier_features")
     again = pf.load(run.run.path)
     assert again.model.hparams.fourier_features == 0
     x = run.dataset().test[:200]

@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from pushforward.models.base import GenerativeModel, create
 from pushforward.models.diffusion.schedules import NoiseSchedule
 
 MEAN, SCALE = 0.7, 0.3
@@ -42,3 +43,13 @@ class GaussianOracle:
 @pytest.fixture(params=["cosine", "linear"])
 def oracle(request) -> GaussianOracle:
     return GaussianOracle(NoiseSchedule(request.param))
+
+
+def random_ddpm(prediction: str) -> GenerativeModel:
+    """A small float64 ddpm with random weights, so its ε̂(x, t) depends non-trivially on time."""
+    torch.manual_seed(0)
+    model = create("ddpm", (2,), hidden_features=16, hidden_layers=2, space_features=4, prediction=prediction).double()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.5)
+    return model

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pushforward.models.base import create
 from pushforward.models.diffusion.dpm_solver import multistep_coefficients, sample_dpm_solver
 from pushforward.models.diffusion.samplers import from_epsilon_function, sample_chain, sampling_times
+
+from .conftest import random_ddpm
 
 
 def test_a_single_step_and_the_first_steps_equal_ddim(oracle):
@@ -44,11 +45,7 @@ def test_converges_to_the_exact_ode_at_second_order_where_ddim_is_first(oracle):
 
 @pytest.mark.parametrize("prediction", ["v", "epsilon"])
 def test_chunked_folded_solver_equals_the_written_out_solver(prediction):
-    torch.manual_seed(0)
-    model = create("ddpm", (2,), hidden_features=16, hidden_layers=2, space_features=4, prediction=prediction).double()
-    with torch.no_grad():  # a random network with non-trivial time dependence
-        for parameter in model.parameters():
-            parameter.normal_(0, 0.5)
+    model = random_ddpm(prediction)
     x1 = torch.randn(1000, 2, dtype=torch.float64)
     # The paper's Algorithm 2 written out on the whole batch with the model's plain ε̂(x, t).
     times = sampling_times(10)

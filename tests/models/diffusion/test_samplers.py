@@ -13,7 +13,7 @@ from pushforward.errors import UserError
 from pushforward.models.base import create
 from pushforward.models.diffusion.samplers import from_epsilon_function, generalized_step, sample_chain, sampling_times
 
-from .conftest import MEAN, SCALE
+from .conftest import MEAN, SCALE, random_ddpm
 
 
 def test_one_ddim_step_is_one_euler_step_in_scaled_coordinates(oracle):
@@ -87,11 +87,7 @@ def _reference_chain(model, x1, steps, eta, generator):
 def test_chunked_fused_sampler_equals_the_written_out_chain(prediction, eta):
     # The sampler folds ε = σx + αv and x̂_0 into one update and visits the batch in chunks;
     # neither may change the samples or, for the ancestral sampler, the noise drawn.
-    torch.manual_seed(0)
-    model = create("ddpm", (2,), hidden_features=16, hidden_layers=2, space_features=4, prediction=prediction).double()
-    with torch.no_grad():  # a random network with non-trivial time dependence
-        for parameter in model.parameters():
-            parameter.normal_(0, 0.5)
+    model = random_ddpm(prediction)
     x1 = torch.randn(1000, 2, dtype=torch.float64)
     with torch.no_grad():
         reference = _reference_chain(model, x1, 12, eta, torch.Generator().manual_seed(3))

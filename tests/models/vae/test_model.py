@@ -9,6 +9,7 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.models.base import create
+from tests.conftest import forget_setting
 
 
 def small_vae(**options):
@@ -203,18 +204,13 @@ def test_iwae_warmup_tempers_the_weights_and_ends_at_the_iwae_bound():
 
 
 def test_a_run_saved_before_the_posterior_setting_existed_loads_with_a_diagonal_posterior(tmp_path):
-    import json
-
     import numpy as np
 
     import pushforward as pf
 
     tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4", "posterior": "diagonal"}
     run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "old", settings=tiny, figures=False)
-    config_path = run.run.path / "config.json"
-    config = json.loads(config_path.read_text())
-    del config["hyperparameters"]["posterior"]
-    config_path.write_text(json.dumps(config))
+    forget_setting(run.run.path, "posterior")
     again = pf.load(run.run.path)
     assert again.model.hparams.posterior == "diagonal"
     x = run.dataset().test[:50]
