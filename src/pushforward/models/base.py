@@ -135,6 +135,16 @@ def batched_log_prob(model: GenerativeModel, x: Tensor, chunk: int = VALIDATION_
     return torch.cat([model.log_prob(part) for part in x.split(chunk)])
 
 
+SAMPLE_CHUNK_ROWS = 8192
+"""Rows per piece when a flow samples on the CPU (:func:`in_row_chunks`): a piece's activations
+(8,192 × 64 float32 = 2 MiB per layer) stay in the cores' caches through the layers and every
+solver stage, where 100,000 rows (25 MiB per 64-wide layer) stream through memory. Measured for
+nsf, 100,000 samples on 2 threads: 0.17–0.19 s in pieces of 8,192 rows against 0.25–0.26 s in
+one pass (4,096: 0.19–0.20 s; 16,384: 0.20 s); for ``rectified`` together with
+:meth:`~pushforward.models.continuous.fields.MLPField.at_time`, a median 0.85 s of CPU time
+instead of 1.12 s. (ddpm's sampler measured its own, 4,096.)"""
+
+
 def in_row_chunks(function: Callable[[Tensor], Tensor], x: Tensor, rows: int) -> Tensor:
     """``function(x)`` computed on pieces of at most ``rows`` rows and concatenated.
 
