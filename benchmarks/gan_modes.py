@@ -47,7 +47,7 @@ from pushforward.data import get_toy
 from pushforward.metrics.modes import PROTOCOL_SAMPLES, mode_coverage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from toy2d import ENERGY_REPEATS, sample_quality  # noqa: E402
+from toy2d import ENERGY_REPEATS, noise_floors, sample_quality  # noqa: E402
 
 ANCHORS = {"PacGAN4 (Lin et al. 2018)": (24.8, 0.936, 0.04), "GAN (Lin et al. 2018)": (17.3, 0.948, 0.70)}
 
@@ -119,9 +119,10 @@ def checkerboard_seed(args: argparse.Namespace, seed: int, settings: dict[str, s
     with tempfile.TemporaryDirectory() as folder:
         fitted = pf.fit("checkerboard", model=args.model, seed=seed, out=f"{folder}/run", settings=settings,
                         figures=False, **budget(args.checkerboard_time, args.checkerboard_steps or args.steps))
-        quality = sample_quality(fitted)
+        floors = noise_floors(fitted.dataset())  # the data's own, shared by both scorings
+        quality = sample_quality(fitted, floors=floors)
         with generator_alone(fitted):
-            raw = sample_quality(fitted)
+            raw = sample_quality(fitted, floors=floors)
         return {
             "seed": seed,
             "energy_ratio": quality["energy_ratio"],

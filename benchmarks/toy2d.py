@@ -45,10 +45,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 import pushforward as pf
 from pushforward.data import get_toy, load_dataset, resolve_spec, toy_names
 from pushforward.data.preprocessing import Standardize
+from pushforward.data.source import Dataset
 
 
 @dataclass
@@ -90,12 +92,13 @@ def run_ours(toy: str, model: str, seconds: float, seed: int) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         fitted = pf.fit(toy, model=model, time=seconds, seed=seed, out=f"{folder}/run", figures=False)
         nll, gap = test_nll_and_kl_gap(fitted, toy)
-        rows = [_measure(fitted, toy, f"pushforward {model}", gap, nll)]
+        floors = noise_floors(fitted.dataset())  # the data's own: every sampler's row shares them
+        rows = [_measure(fitted, toy, f"pushforward {model}", gap, nll, floors)]
         for variant in SAMPLER_VARIANTS.get(model, []):
             for key, value in variant.items():
                 setattr(fitted.model.hparams, key, value)
             label = ", ".join(f"{key}={value}" for key, value in variant.items())
-            rows.append(_measure(fitted, toy, f"pushforward {model} ({label})", gap, nll))
+            rows.append(_measure(fitted, toy, f"pushforward {model} ({label})", gap, nll, floors))
         return rows
 
 
@@ -106,7 +109,7 @@ def test_nll_and_kl_gap(fitted: pf.FittedModel, toy: str) -> tuple[float, float]
     return nll, nll - get_toy(toy).entropy
 
 
-def _measure(fitted: pf.FittedModel, toy: str, label: str, kl_gap: float, nll: float) -> Row:
+def _measure(fitted: pf.FittedModel, toy: str, label: str, kl_gap: float, nll: float, floors: Tensor) -> Row:
     """Timings, function evaluations and sample quality of a fitted model as it is set now."""
     test = fitted.dataset().test
     counts = getattr(fitted.model, "reset_nfe", None)  # continuous flows count ODE evaluations
@@ -115,13 +118,25 @@ def _measure(fitted: pf.FittedModel, toy: str, label: str, kl_gap: float, nll: f
     sample_seconds = timed(lambda: fitted.sample_tensor(100_000))
     nll_seconds = timed(lambda: fitted.log_prob_tensor(test[:20_000]))
     nfe = (fitted.model.nfe_sample.per_solve(), fitted.model.nfe_log_prob.per_solve()) if counts else (None, None)
-    return Row(toy, label, nll, kl_gap, fitted.training.steps, sample_seconds, nll_seconds, *nfe, **sample_quality(fitted))
+    return Row(toy, label, nll, kl_gap, fitted.training.steps, sample_seconds, nll_seconds, *nfe, **sample_quality(fitted, floors=floors))
 
 
 ENERGY_REPEATS = 10
 
 
-def sample_quality(fitted: pf.FittedModel, n: int = 10_000, seed: int = 1234, repeats: int = ENERGY_REPEATS) -> dict[str, float | None]:
+def noise_floors(dataset: Dataset, n: int = 10_000, seed: int = 1234, repeats: int = ENERGY_REPEATS) -> Tensor:
+    """The energy distance between ``n`` fresh real points and the first ``n`` held-out ones, for
+    ``repeats`` fresh draws (seeds ``seed + 7 + r``): what a perfect model's samples would score.
+    It depends on the data alone, so scorings of one run's samplers can share it."""
+    from pushforward.metrics.two_sample import energy_distance
+
+    real_a = dataset.test[:n]
+    return torch.tensor([energy_distance(dataset.fresh_real_samples(n, seed=seed + 7 + r), real_a) for r in range(repeats)])
+
+
+def sample_quality(
+    fitted: pf.FittedModel, n: int = 10_000, seed: int = 1234, repeats: int = ENERGY_REPEATS, floors: Tensor | None = None
+) -> dict[str, float | None]:
     """Energy distance of ``n`` samples against ``n`` held-out points ÷ the real-vs-real floor,
     and the fraction of samples outside the support (checkerboard).
 
@@ -132,12 +147,15 @@ def sample_quality(fitted: pf.FittedModel, n: int = 10_000, seed: int = 1234, re
     against the same held-out points, and ``energy_ratio_se`` is its delta-method standard error;
     ``energy_ratio_single`` is the one-draw ratio ``pushforward eval`` reports (sample seed
     ``seed``, floor seed ``seed + 7``). ``outside_support`` counts all ``repeats × n`` samples.
+    ``floors``: :func:`noise_floors` of the same data, ``n``, ``seed`` and ``repeats`` when the
+    caller already has them (they are computed otherwise).
     """
     from pushforward.metrics.two_sample import energy_distance
 
     dataset = fitted.dataset()
     real_a = dataset.test[:n]
-    floors = torch.tensor([energy_distance(dataset.fresh_real_samples(n, seed=seed + 7 + r), real_a) for r in range(repeats)])
+    if floors is None:
+        floors = noise_floors(dataset, n, seed, repeats)
     draws = [fitted.sample_tensor(n, seed=seed + r) for r in range(repeats)]
     distances = torch.tensor([energy_distance(samples, real_a) for samples in draws])
     ratio = float(distances.mean() / floors.mean())
