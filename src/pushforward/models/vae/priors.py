@@ -63,10 +63,10 @@ class MixturePrior(nn.Module):
 
     def _component_log_densities_expanded(self, flat: Tensor) -> Tensor:
         wide = torch.float64
-        precision = torch.exp(-2.0 * self.log_scales.to(wide))  # (K, d)
-        means = self.means.to(wide)
+        log_scales, means = self.log_scales.to(wide), self.means.to(wide)
+        precision = torch.exp(-2.0 * log_scales)  # (K, d)
         coefficients = torch.cat([-0.5 * precision, precision * means], dim=1)  # (K, 2d)
-        constant = (-0.5 * precision * means.square() - self.log_scales.to(wide) - 0.5 * LOG_2PI).sum(dim=1)
+        constant = (-0.5 * precision * means.square() - log_scales - 0.5 * LOG_2PI).sum(dim=1)
         wide_flat = flat.to(wide)  # square after widening: z² in float32 already loses the digits
         features = torch.cat([wide_flat.square(), wide_flat], dim=1)  # (n, 2d)
         return torch.addmm(constant, features, coefficients.T).to(flat.dtype)
