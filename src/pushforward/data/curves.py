@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pushforward.nn.logsumexp import logsumexp
+
 # Rows of x per chunk: a chunk's (rows × nodes) float64 matrix stays about 2 MB, cache-friendly.
 _CHUNK_ELEMENTS = 1 << 18
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -239,11 +241,11 @@ class NoisyCircles:
         return logits, sqdist, rho
 
     def log_prob(self, x: Tensor) -> Tensor:
-        return torch.logsumexp(self._per_circle(x)[0], dim=1)
+        return logsumexp(self._per_circle(x)[0], dim=1)
 
     def entropy_terms(self, x: Tensor) -> Tensor:
         logits, sqdist, _ = self._per_circle(x)
-        log_p = torch.logsumexp(logits, dim=1)
+        log_p = logsumexp(logits, dim=1)
         post = torch.softmax(logits, dim=1)
         return rao_blackwell_entropy_terms(log_p, (post * sqdist).sum(dim=1), self.noise_std)
 

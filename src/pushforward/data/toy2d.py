@@ -62,6 +62,7 @@ from pushforward.data.curves import (
     uniform_t,
 )
 from pushforward.errors import UserError, suggest
+from pushforward.nn.logsumexp import logsumexp
 
 __all__ = ["ToyDataset", "estimate_entropy", "get_toy", "sample_toy", "toy_names"]
 
@@ -246,7 +247,7 @@ class _IsoGaussianMixture:
         # 0 <= log K + H(N) - H(X) = H(K|X) <= 2 Σ_{j≠k} sqrt(π_j π_k) BC_jk, using
         # log(1 + u) <= 2 sqrt(u) and sqrt(Σ a) <= Σ sqrt(a); the Bhattacharyya coefficient of two
         # N(mu, s² I) is exp(-|Δmu|²/(8 s²)). Kept in log space: it underflows float64.
-        log_bound = math.log(2.0 / k) + float(torch.logsumexp(-d2[off] / (8.0 * self.std**2), 0))
+        log_bound = math.log(2.0 / k) + float(logsumexp(-d2[off] / (8.0 * self.std**2), 0))
         return math.log(k) + 2.0 * math.log(self.std) + _LOG_2PI_E, log_bound
 
 
@@ -286,7 +287,7 @@ class _Pinwheel:
         return log_norm - 0.5 * (z0 * z0 + z1 * z1)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        return torch.logsumexp(self._component_log_probs(x), dim=1) - math.log(self.arms)
+        return logsumexp(self._component_log_probs(x), dim=1) - math.log(self.arms)
 
     def conditional_entropy(self) -> float:
         """H(X | arm) = log(scale²) + log(2πe σ_r σ_t): the swirl preserves volume."""

@@ -16,6 +16,8 @@ import math
 import torch
 from torch import Tensor
 
+from pushforward.nn.logsumexp import logsumexp
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -37,7 +39,7 @@ def beta_elbo(log_likelihood: Tensor, log_prior: Tensor, log_posterior: Tensor, 
 
 def importance_weighted_bound(log_weights: Tensor, dim: int = 0) -> Tensor:
     """``log (1/K) Σ_k exp(log w_k)`` along ``dim`` (K = its size), computed stably."""
-    return torch.logsumexp(log_weights, dim=dim) - math.log(log_weights.shape[dim])
+    return logsumexp(log_weights, dim=dim) - math.log(log_weights.shape[dim])
 
 
 class RunningLogMeanExp:
@@ -49,7 +51,7 @@ class RunningLogMeanExp:
 
     def add(self, log_weights: Tensor) -> None:
         """Add a chunk of log-weights of shape ``(k, n)``."""
-        chunk = torch.logsumexp(log_weights, dim=0)
+        chunk = logsumexp(log_weights, dim=0)
         self.log_sum = chunk if self.log_sum is None else torch.logaddexp(self.log_sum, chunk)
         self.count += log_weights.shape[0]
 

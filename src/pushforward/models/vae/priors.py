@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.models.vae.bounds import LOG_2PI, standard_normal_log_prob
+from pushforward.nn.logsumexp import logsumexp
 
 
 class StandardNormalPrior(nn.Module):
@@ -59,7 +60,7 @@ class MixturePrior(nn.Module):
         else:
             per_component = self._component_log_densities_expanded(flat)
         log_weights = torch.log_softmax(self.logits, dim=0)
-        return torch.logsumexp(per_component + log_weights, dim=1).reshape(z.shape[:-1])
+        return logsumexp(per_component + log_weights, dim=1).reshape(z.shape[:-1])
 
     def _component_log_densities_expanded(self, flat: Tensor) -> Tensor:
         wide = torch.float64
