@@ -142,16 +142,17 @@ class Potential(nn.Module):
 
 
 class _Tanh(torch.autograd.Function):
-    """σ'(a) = tanh a computed as 2·sigmoid(2a) − 1, about twice as fast on CPU as ``torch.tanh``
-    (100,000 × 64 entries, one thread: 5.5 ms against 12 ms) and as accurate in absolute terms
-    (≤ 2e-7 in float32); each field evaluation takes one per layer, on every point sampled.
-    One autograd node whose backward is the usual 1 − tanh², written with differentiable
-    operations so higher derivatives still work.
+    """σ'(a) = tanh a as one autograd node whose backward is 1 − tanh², computed from the saved
+    output, written with differentiable operations so higher derivatives still work.
+
+    ``torch.tanh`` itself: an earlier version computed 2·sigmoid(2a) − 1, faster on an older
+    torch, but with torch 2.13 on this project's CPU ``torch.tanh`` is 3–7× faster than that
+    form (100,000 × 64 entries, one thread: 4.9 ms against 22 ms; 512 × 64: 18 µs against 53).
     """
 
     @staticmethod
     def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
-        slope = torch.sigmoid(2 * a).mul_(2).sub_(1)
+        slope = torch.tanh(a)
         ctx.save_for_backward(slope)
         return slope
 
