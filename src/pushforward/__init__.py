@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushforward.allocator import tune_glibc_malloc
+
 __version__ = "0.1.0"
+
+# Before any tensor exists: keep freed memory for reuse (see pushforward/allocator.py).
+tune_glibc_malloc()
 
 _EXPORTS = {
     "fit": ("pushforward.api", "fit"),
