@@ -40,10 +40,12 @@ def test_bad_fourier_settings_are_user_errors(settings):
 
 
 @pytest.mark.parametrize("activation", ["silu", "relu", "tanh", "elu", "gelu"])
-def test_in_place_inference_path_equals_the_autograd_path(activation):
-    # Without autograd at_time runs the activations in place; the values must not change.
+@pytest.mark.parametrize("input_frequencies", [0, 2])
+def test_in_place_inference_path_equals_the_autograd_path(activation, input_frequencies):
+    # Without autograd at_time runs the activations in place and (without octave features)
+    # the first layer on x, sin θ and cos θ separately; the values must not change.
     torch.manual_seed(0)
-    network = TimeConditionedMLP((2,), 16, 3, 8, activation, space_features=4).double()
+    network = TimeConditionedMLP((2,), 16, 3, 8, activation, input_frequencies, space_features=4).double()
     x, c = torch.randn(9, 2, dtype=torch.float64), torch.tensor(-0.4, dtype=torch.float64)
     with torch.no_grad():
         fast = network.at_time(c)(x)

@@ -84,14 +84,33 @@ class TimeConditionedMLP(nn.Module):
         folded = [layer.bias + bias[0] for layer, bias in zip(layers, biases)]
 
         def network_at_t(x: Tensor) -> Tensor:
-            h = self._features(x)
             in_place = not torch.is_grad_enabled()
-            for layer, bias, activation in zip(layers, folded, self.activations):
+            if in_place and not self.input_frequencies and self.space.projection.shape[0]:
+                h = self._first_layer_without_concatenation(x, folded[0])
+            else:
+                h = F.linear(self._features(x), self.first.weight, folded[0].to(x.dtype))
+            h = activate(self.activations[0], h, in_place)
+            for layer, bias, activation in zip(layers[1:], folded[1:], self.activations[1:]):
                 h = F.linear(h, layer.weight, bias.to(h.dtype))
                 h = activate(activation, h, in_place)
             return self.last(h).view_as(x)
 
         return network_at_t
+
+    def _first_layer_without_concatenation(self, x: Tensor, bias: Tensor) -> Tensor:
+        """The first layer on (x, sin θ, cos θ), θ = B x, as W_x x + W_s sin θ + W_c cos θ.
+
+        Inference only (the cosine overwrites θ). Equal to the layer on the concatenated
+        features, without writing that ``(n, d + 2F)`` copy: on the CPU the concatenation cost
+        more than the two extra products (a 4,096-row chunk, 64 wide: 0.2 ms of about 1.1).
+        """
+        h = x.flatten(1)
+        d, waves = h.shape[1], self.space.projection.shape[0]
+        weight = self.first.weight.to(h.dtype)
+        angles = h @ self.space.projection.to(h.dtype).T
+        out = torch.addmm(bias.to(h.dtype), h, weight[:, :d].T)
+        out.addmm_(angles.sin(), weight[:, d : d + waves].T)
+        return out.addmm_(angles.cos_(), weight[:, d + waves :].T)
 
     def _time_biases(self, t: Tensor) -> tuple[Tensor, ...]:
         """The time path: one additive bias per hidden layer, each ``(n, hidden)``."""
