@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from pushforward.models.vae.priors import MixturePrior
+from pushforward.models.vae.priors import MixturePrior, _MixtureLogSumExp
 
 
 def make_prior(components: int, latent: int, narrow: bool, dtype: torch.dtype) -> MixturePrior:
@@ -61,3 +61,25 @@ def test_gradients_of_both_forms_agree() -> None:
         grads.append(torch.autograd.grad(total, [z, prior.means, prior.log_scales]))
     for expanded, direct in zip(*grads):
         torch.testing.assert_close(expanded, direct, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+def test_fused_log_prob_and_its_gradients_equal_the_direct_form(narrow: bool) -> None:
+    prior = make_prior(16, 3, narrow, torch.float64)
+    z = torch.randn(300, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64).mul(3).requires_grad_(True)
+    parameters = [z, prior.logits, prior.means, prior.log_scales]
+    fused = prior.log_prob(z)
+    direct = torch.logsumexp(prior._component_log_densities_direct(z) + torch.log_softmax(prior.logits, 0), dim=1)
+    torch.testing.assert_close(fused, direct, rtol=1e-10, atol=1e-8)
+    # A weighted sum, so every point's gradient is scaled differently.
+    weights = torch.rand(300, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad((fused * weights).sum(), parameters), torch.autograd.grad((direct * weights).sum(), parameters)):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
+
+
+def test_fused_log_sum_exp_passes_gradcheck() -> None:
+    generator = torch.Generator().manual_seed(7)
+    features = torch.randn(6, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    coefficients = torch.randn(5, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    offsets = torch.randn(5, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_MixtureLogSumExp.apply, (features, coefficients, offsets))
