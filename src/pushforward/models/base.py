@@ -87,6 +87,11 @@ class GenerativeModel(nn.Module, abc.ABC):
     def after_step(self, group: str) -> None:
         """Called after each optimizer step of ``group`` (e.g. a GAN critic's weight clipping)."""
 
+    def finish_training(self, validation: Tensor) -> None:
+        """Called once, without autograd, on the kept weights when training ends without
+        diverging, with the validation split: a last choice made on held-out data (a GAN picks
+        its rejection sampler's bound here). Whatever it sets must live in the state dict."""
+
     def optimizer_options(self, group: str) -> dict[str, Any]:
         """Per-group overrides of the trainer's optimizer settings (``lr``, ``betas``, ...)."""
         return {}

@@ -214,10 +214,27 @@ class Trainer:
             )
         if status == "diverged":
             self.restore_best()
+        else:
+            self._finish_model()
         result = TrainResult(status, self.step, self.elapsed, self.best_score, self.best_step, message, self.history)
         if status == "diverged":
             raise TrainingDiverged(message, self.step)
         return result
+
+    def _finish_model(self) -> None:
+        """The model's last choice on held-out data, made on the weights that are kept."""
+        if type(self.model).finish_training is GenerativeModel.finish_training:
+            return  # nothing to do: leave the current weights as they are (a resume continues them)
+        start = time.perf_counter()
+        self.restore_best()
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.model.finish_training(self.validation_data)
+        finally:
+            self.model.train()
+        self.best_state = clone_state(self.model)
+        self.elapsed += time.perf_counter() - start
 
     def _next_validation_progress(self) -> float:
         return (self.validations_done + 1) / self.config.validations

@@ -129,7 +129,7 @@ def test_save_then_load_gives_the_same_samples(tmp_path, name):
     loaded = pf.load(tmp_path / "run")
     torch.testing.assert_close(loaded.sample_tensor(50, seed=3), fitted.sample_tensor(50, seed=3))
     for key, value in fitted.model.state_dict().items():
-        torch.testing.assert_close(loaded.model.state_dict()[key], value)
+        torch.testing.assert_close(loaded.model.state_dict()[key], value, equal_nan=True)  # NaN: no DRS bound chosen
 
 
 def test_lazy_r1_penalises_every_kth_critic_step_with_k_times_the_weight():

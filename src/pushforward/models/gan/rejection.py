@@ -63,6 +63,16 @@ def calibrate(burn_in_logits: Tensor, log_bound: float | None = None) -> Calibra
     return Calibration(bound, rate)
 
 
+def candidate_bounds(burn_in_logits: Tensor, bounds: list[float | None], min_acceptance: float) -> list[float]:
+    """The distinct values of ``bounds`` (``None``: the exact bound, the largest burn-in logit)
+    plus the exact bound, ascending, keeping those whose acceptance rate on the burn-in is at
+    least ``min_acceptance``. The lowest bound given is always kept, so the list is never empty."""
+    exact = float(burn_in_logits.max())
+    values = sorted({exact if b is None else float(b) for b in [*bounds, None]})
+    usable = [b for b in values if calibrate(burn_in_logits, b).acceptance_rate >= min_acceptance]
+    return usable or values[:1]
+
+
 def rejection_sample(
     propose: Callable[[int], tuple[Tensor, Tensor]],
     n: int,
