@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -253,3 +255,50 @@ def test_a_run_saved_under_other_drs_defaults_loads_and_resumes_with_its_own_val
     # resumed to 20 steps, it calibrates over its own last 10 % (steps 18, 19), not the default's
     resumed = pf.fit("25gaussians", model="gan", steps=20, out=tmp_path / "run", resume=True, figures=False)
     assert int(resumed.model.calibration_steps) == 1 + 2
+
+
+def test_training_ends_by_choosing_the_drs_bound_with_the_smallest_validation_energy(tmp_path):
+    from pushforward.metrics.two_sample import energy_distance
+    from pushforward.models.gan import rejection
+    from pushforward.models.gan.model import SELECTION_BOUNDS
+
+    run = pf.fit("checkerboard", model="gan", steps=40, out=tmp_path / "run", figures=False,
+                 settings={**TINY, **TINY_DATA, "drs_fraction": 0.5, "batch_size": 64, "drs_selection_samples": 300})
+    model = run.model
+    chosen = float(model.selected_log_bound)
+    with torch.no_grad():
+        logits = model._burn_in_logits()
+    candidates = rejection.candidate_bounds(logits, [model.hparams.drs_log_bound, *SELECTION_BOUNDS], model.hparams.drs_min_acceptance)
+    assert chosen in candidates and len(candidates) >= 2
+    # Recomputed with the full energy distance (its constant E|V-V'| term included), in normalised units.
+    validation = run.preprocessing.forward(run.dataset().validation)[:300]
+    distances = []
+    for bound in candidates:
+        seed = torch.Generator().manual_seed(1)
+
+        def propose(m: int) -> tuple[torch.Tensor, torch.Tensor]:
+            x = model.sample_generator(m, seed)
+            return x, model.ratio_logits(x)
+
+        with torch.no_grad():
+            samples = rejection.rejection_sample(propose, 300, rejection.calibrate(logits, bound), generator=seed)
+        distances.append(energy_distance(samples, validation))
+    assert chosen == candidates[min(range(len(candidates)), key=distances.__getitem__)]
+    assert model.drs_calibration().log_bound == chosen
+    assert float(pf.load(tmp_path / "run").model.selected_log_bound) == chosen
+
+
+def test_without_selection_the_configured_bound_stays(tmp_path):
+    run = pf.fit("checkerboard", model="gan", steps=20, out=tmp_path / "run", figures=False,
+                 settings={**TINY, **TINY_DATA, "drs_fraction": 0.5, "batch_size": 64, "drs_select_bound": False})
+    assert math.isnan(float(run.model.selected_log_bound))
+    assert run.model.drs_calibration().log_bound == run.model.hparams.drs_log_bound
+
+
+def test_weights_saved_before_the_selection_existed_load_with_the_fixed_bound():
+    model = create("gan", (2,), **TINY)
+    state = {k: v for k, v in model.state_dict().items() if k != "selected_log_bound"}
+    fresh = create("gan", (2,), **TINY)
+    fresh.selected_log_bound.fill_(1.0)
+    fresh.load_state_dict(state)
+    assert math.isnan(float(fresh.selected_log_bound))

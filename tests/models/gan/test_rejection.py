@@ -9,7 +9,7 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.metrics.two_sample import energy_test
-from pushforward.models.gan.rejection import Calibration, acceptance_probability, calibrate, rejection_sample
+from pushforward.models.gan.rejection import Calibration, acceptance_probability, calibrate, candidate_bounds, rejection_sample
 
 
 def test_acceptance_is_min_one_exp_logit_minus_log_bound():
@@ -88,3 +88,14 @@ def test_a_collapsed_acceptance_rate_is_a_user_error_not_an_endless_loop():
     # a calibration that promised more than the proposals give: the proposal cap stops it
     with pytest.raises(UserError, match="short of"):
         rejection_sample(propose, 10, Calibration(0.0, 0.5), min_acceptance=0.01)
+
+
+def test_candidate_bounds_add_the_exact_bound_and_drop_those_that_accept_too_little():
+    logits = torch.linspace(-6.0, 2.0, 1001)
+    # acceptance at bound b: mean of min(1, exp(logit − b)); at the exact bound 2 it is ≈ 0.125
+    assert candidate_bounds(logits, [-3.5, 0.0, None, 0.0], min_acceptance=0.01) == [-3.5, 0.0, 2.0]
+    rates = {b: calibrate(logits, b).acceptance_rate for b in (-3.5, 0.0, 2.0)}
+    assert rates[-3.5] > rates[0.0] > rates[2.0] > 0.1
+    assert candidate_bounds(logits, [-3.5, 0.0], min_acceptance=0.2) == [-3.5, 0.0]
+    # none usable: the lowest is kept, so the sampler reports the low acceptance itself
+    assert candidate_bounds(logits, [1.0], min_acceptance=0.99) == [1.0]
