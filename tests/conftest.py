@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,11 @@ from torch import Tensor, nn
 from pushforward.models.base import GenerativeModel, _REGISTRY, ModelEntry
 
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # Two workers on two cores: one thread each, or torch's thread pools fight over the cores.
-    torch.set_num_threads(1)
+# One thread from the start, with or without xdist (two workers on two cores would otherwise
+# fight over them), so that module-scoped fixtures, which pytest builds before the function-scoped
+# `one_thread` below, train on one thread too: a fit's floating-point sums depend on the thread
+# count, and a test comparing a fixture's fit with a fresh one must compare like with like.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
