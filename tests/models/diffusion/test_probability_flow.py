@@ -13,7 +13,7 @@ from .conftest import GaussianOracle
 
 
 def test_ode_log_density_matches_the_closed_form(oracle):
-    x = torch.randn(50, 2, dtype=torch.float64) * 0.3 + 0.7
+    x = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.3 + 0.7
     solver = ODESolver("dopri5", rtol=1e-8, atol=1e-8)
     log_p, result = probability_flow_log_prob(oracle.schedule, oracle.epsilon, x, 1e-4, solver)
     # With the exact density at t = 1 in place of N(0, I), the change of variables is exact.
@@ -26,8 +26,10 @@ def test_ode_log_density_matches_the_closed_form(oracle):
 
 
 def test_ode_sampler_inverts_the_log_density_map(oracle):
-    x1 = torch.randn(30, 2, dtype=torch.float64)
-    x, nfe = probability_flow_sample(oracle.schedule, oracle.epsilon, x1, 1e-4, ODESolver("dopri5", rtol=1e-8, atol=1e-8))
+    # dopri5 at 1e-8 leaves a global error up to 8e-5 on about 1 draw in 40 of the cosine
+    # schedule (measured over 200 seeds); at 1e-10 the worst of those was 2e-8.
+    x1 = torch.randn(30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x, nfe = probability_flow_sample(oracle.schedule, oracle.epsilon, x1, 1e-4, ODESolver("dopri5", rtol=1e-10, atol=1e-10))
     torch.testing.assert_close(x, oracle.ode_solution(x1, 1.0, 1e-4), rtol=0, atol=1e-5)
     assert nfe > 0
 
