@@ -98,6 +98,7 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     samples = fitted.sample_tensor(size, seed=seed)
     results["sample_seconds"] = round(time.perf_counter() - started, 4)
+    results.update(fitted.model.sampling_facts())
     if counts_nfe:
         results["nfe_sample"] = fitted.model.nfe_sample.per_solve()
     results["n"] = size

@@ -92,6 +92,11 @@ class GenerativeModel(nn.Module, abc.ABC):
         diverging, with the validation split: a last choice made on held-out data (a GAN picks
         its rejection sampler's bound here). Whatever it sets must live in the state dict."""
 
+    def sampling_facts(self) -> dict[str, Any]:
+        """JSON-ready facts about how :meth:`sample` draws, for ``eval`` to report beside the
+        sample metrics (a GAN's rejection bound and acceptance rate); none by default."""
+        return {}
+
     def optimizer_options(self, group: str) -> dict[str, Any]:
         """Per-group overrides of the trainer's optimizer settings (``lr``, ``betas``, ...)."""
         return {}

@@ -70,6 +70,9 @@ def test_drs_through_the_cli_and_a_bad_sampler_changes_nothing(capsys, tmp_path)
     assert main(["sample", str(out), "-n", "50", "--seed", "1", "-o", str(tmp_path / "b.npy")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
     capsys.readouterr()
+    assert main(["eval", str(out), "--n", "200", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["sampler"] == "drs" and 0 < results["drs_acceptance_rate"] <= 1
     bad = tmp_path / "bad"
     assert main(["fit", "25gaussians", "--model", "gan", "--steps", "2", "--out", str(bad), "--no-progress",
                  "--set", "sampler=mcmc"]) == 2

@@ -286,6 +286,11 @@ def test_training_ends_by_choosing_the_drs_bound_with_the_smallest_validation_en
     assert chosen == candidates[min(range(len(candidates)), key=distances.__getitem__)]
     assert model.drs_calibration().log_bound == chosen
     assert float(pf.load(tmp_path / "run").model.selected_log_bound) == chosen
+    # eval reports the bound, where it came from, and the acceptance rate it gives on the burn-in.
+    facts = model.sampling_facts()
+    assert facts == {"sampler": "drs", "drs_log_bound": chosen, "drs_bound_source": "validation",
+                     "drs_acceptance_rate": rejection.calibrate(logits, chosen).acceptance_rate}
+    assert 0 < facts["drs_acceptance_rate"] <= 1
 
 
 def test_without_selection_the_configured_bound_stays(tmp_path):
@@ -293,6 +298,14 @@ def test_without_selection_the_configured_bound_stays(tmp_path):
                  settings={**TINY, **TINY_DATA, "drs_fraction": 0.5, "batch_size": 64, "drs_select_bound": False})
     assert math.isnan(float(run.model.selected_log_bound))
     assert run.model.drs_calibration().log_bound == run.model.hparams.drs_log_bound
+    assert run.model.sampling_facts()["drs_bound_source"] == "setting"
+    assert run.model.sampling_facts()["drs_log_bound"] == run.model.hparams.drs_log_bound
+
+
+def test_a_generator_sampler_reports_itself_without_drs_facts():
+    assert create("gan", (2,), **TINY).sampling_facts() == {"sampler": "generator"}
+    # asked for DRS but never calibrated: it samples its generator, and says so
+    assert create("gan", (2,), **TINY, sampler="drs").sampling_facts() == {"sampler": "generator"}
 
 
 def test_weights_saved_before_the_selection_existed_load_with_the_fixed_bound():

@@ -265,6 +265,21 @@ class GAN(GenerativeModel):
         selected = float(self.selected_log_bound)
         return rejection.calibrate(self._burn_in_logits(), selected if math.isfinite(selected) else self.hparams.drs_log_bound)
 
+    @torch.no_grad()
+    def sampling_facts(self) -> dict[str, Any]:
+        """How :meth:`sample` draws: ``sampler``; with DRS calibrated also ``drs_log_bound`` (log M),
+        ``drs_bound_source`` ("validation" when chosen at the end of training, else "setting") and
+        ``drs_acceptance_rate``, which sets the cost of sampling: 1/rate proposals per sample."""
+        if self.hparams.sampler == "generator" or int(self.calibration_steps) == 0:
+            return {"sampler": "generator"}
+        calibration = self.drs_calibration()
+        return {
+            "sampler": "drs",
+            "drs_log_bound": calibration.log_bound,
+            "drs_bound_source": "validation" if math.isfinite(float(self.selected_log_bound)) else "setting",
+            "drs_acceptance_rate": calibration.acceptance_rate,
+        }
+
     def _burn_in_logits(self) -> Tensor:
         seed = torch.Generator(device=self.device).manual_seed(0)
         return torch.cat(
