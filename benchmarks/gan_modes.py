@@ -99,6 +99,7 @@ def grid_seed(args: argparse.Namespace, seed: int, settings: dict[str, str]) -> 
             "raw_mode_kl": raw.mode_kl,
             "calibration_steps": int(getattr(fitted.model, "calibration_steps", 0)),
             "sample_100k_seconds": sampling_seconds(fitted),
+            **fitted.model.sampling_facts(),  # DRS: log M, where it came from, acceptance rate
             "seed": seed,
             "modes": result.modes_captured,
             "high_quality": result.high_quality_fraction,
@@ -132,9 +133,18 @@ def checkerboard_seed(args: argparse.Namespace, seed: int, settings: dict[str, s
             "raw_outside_support": raw["outside_support"],
             "calibration_steps": int(getattr(fitted.model, "calibration_steps", 0)),
             "sample_100k_seconds": sampling_seconds(fitted),
+            **fitted.model.sampling_facts(),
             "steps": fitted.training.steps,
             "seconds": fitted.training.seconds,
         }
+
+
+def drs_note(row: dict) -> str:
+    """"; log M = b (source), acceptance r %" for a DRS row, else nothing."""
+    if "drs_log_bound" not in row:
+        return ""
+    return (f"; log M = {row['drs_log_bound']:.2f} ({row['drs_bound_source']}), "
+            f"acceptance {100 * row['drs_acceptance_rate']:.1f} %")
 
 
 def mean(rows: list[dict[str, float]], key: str) -> float:
@@ -196,7 +206,7 @@ def main() -> None:
               f"KL {row['mode_kl']:.4f}  | generator alone {row['raw_modes']:2d}/25, HQ {100 * row['raw_high_quality']:5.1f} %, "
               f"KL {row['raw_mode_kl']:.4f}  ({row['steps']} steps of which {row['calibration_steps']} calibration, "
               f"{row['it_per_s']:.0f} it/s, {row['steps'] / row['cpu_seconds']:.0f} it/CPU-s, {row['status']}; "
-              f"100k samples in {row['sample_100k_seconds']:.2f} s)", flush=True)
+              f"100k samples in {row['sample_100k_seconds']:.2f} s{drs_note(row)})", flush=True)
 
     summary = grid_summary(rows) if rows else None
     if summary is not None:
@@ -221,7 +231,8 @@ def main() -> None:
             print(f"checkerboard seed {seed:2d}: energy ratio {row['energy_ratio']:.3f} ± {row['energy_ratio_se']:.3f}, "
                   f"outside the squares {100 * row['outside_support']:.2f} % | generator alone: ratio "
                   f"{row['raw_energy_ratio']:.3f}, outside {100 * row['raw_outside_support']:.2f} %  ({row['steps']} steps "
-                  f"of which {row['calibration_steps']} calibration; 100k samples in {row['sample_100k_seconds']:.2f} s; "
+                  f"of which {row['calibration_steps']} calibration; 100k samples in {row['sample_100k_seconds']:.2f} s"
+                  f"{drs_note(row)}; "
                   f"{time.perf_counter() - started:.0f} s with evaluation)", flush=True)
         board = {"seeds": board_rows, "summary": checkerboard_summary(board_rows)}
         means = board["summary"]
