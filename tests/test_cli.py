@@ -209,6 +209,8 @@ def test_vae_iwae_ddpm_fit_sample_eval_plot(capsys, tmp_path, model, extra):
     else:
         assert results["test_nll_kind"] == "estimate"
         assert results["test_nll_estimate"] == results["test_nll"] and results["test_nll_estimate_samples"] == 16
+        assert 0 <= results["active_latent_dimensions"] <= results["latent_dimensions"]
+        assert len(results["latent_mean_variances"]) == results["latent_dimensions"]
     assert run_cli(capsys, "sample", out, "-n", "50", "-o", tmp_path / "s.npy", "--seed", "1")[0] == 0
     assert np.load(tmp_path / "s.npy").shape == (50, 2)
     code, text, _ = run_cli(capsys, "plot", out, "-o", tmp_path / "p.png")

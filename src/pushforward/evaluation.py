@@ -83,6 +83,9 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
                 results["kl_gap_paired"] = float(difference.mean())
                 results["kl_gap_paired_se"] = float(difference.std() / math.sqrt(difference.numel()))
     results.setdefault("kl_gap", None)
+    fitted.model.eval()
+    held_out = torch.as_tensor(dataset.test, dtype=torch.float32).to(fitted.model.device)
+    results.update(fitted.model.diagnostics(fitted.preprocessing.forward(held_out)))
 
     # Two real samples of one size: the held-out test points, and either fresh toy points or
     # the other half of the test split. Model samples are compared with the first of them.

@@ -97,6 +97,12 @@ class GenerativeModel(nn.Module, abc.ABC):
         sample metrics (a GAN's rejection bound and acceptance rate); none by default."""
         return {}
 
+    def diagnostics(self, x: Tensor) -> dict[str, Any]:
+        """JSON-ready checks of the fitted model on held-out points ``x`` (in the model's space,
+        after preprocessing), for ``eval`` to report (a VAE's active latent dimensions); none by
+        default."""
+        return {}
+
     def optimizer_options(self, group: str) -> dict[str, Any]:
         """Per-group overrides of the trainer's optimizer settings (``lr``, ``betas``, ...)."""
         return {}

@@ -230,3 +230,23 @@ def test_a_flow_posterior_is_saved_and_loaded_with_the_model(tmp_path):
     assert all(coupling.net[-1].weight.abs().sum() > 0 for coupling in again.model.variational.couplings)
     with torch.no_grad():
         torch.testing.assert_close(again.model.variational.log_prob(again.model.posterior(x), z), run.model.variational.log_prob(raw, z))
+
+
+def test_diagnostics_count_the_directions_the_encoder_uses():
+    from pushforward.metrics.latent import latent_activity
+
+    model = small_vae(hidden_features=32)
+    x = torch.randn(3000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        last = model.encoder.net[-1]
+        last.weight.mul_(20.0)  # an encoder whose posterior means spread over both directions
+    report = model.diagnostics(x)
+    reference = latent_activity(model.encode(x))
+    assert report == {"active_latent_dimensions": reference.active, "latent_dimensions": 2,
+                      "latent_mean_variances": list(reference.variances)}
+    assert report["active_latent_dimensions"] == 2
+    # Collapse the second posterior mean onto a constant: one direction left.
+    with torch.no_grad():
+        last.weight[1].zero_()
+        last.bias[1] = 0.3
+    assert model.diagnostics(x)["active_latent_dimensions"] == 1

@@ -13,12 +13,13 @@ importance-weighted estimate ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)``, z_k ~ q(z|
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from pushforward.errors import UserError
+from pushforward.metrics.latent import latent_activity
 from pushforward.models.base import GenerativeModel, LikelihoodKind, register
 from pushforward.models.vae.bounds import RunningLogMeanExp, beta_elbo, importance_weighted_bound
 from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
@@ -241,6 +242,18 @@ class VAE(GenerativeModel):
     def encode(self, x: Tensor) -> Tensor:
         """The posterior means of ``x`` in latent space, ``(n, latent)``."""
         return self.variational.mean(self.posterior(x))
+
+    @torch.no_grad()
+    def diagnostics(self, x: Tensor) -> dict[str, Any]:
+        """Posterior collapse shows here: ``active_latent_dimensions`` of ``latent_dimensions``
+        principal directions of the posterior means of ``x`` vary by more than 10⁻²
+        (:mod:`pushforward.metrics.latent`), with their variances, largest first."""
+        activity = latent_activity(torch.cat([self.encode(part) for part in x.split(8192)]))
+        return {
+            "active_latent_dimensions": activity.active,
+            "latent_dimensions": activity.dimensions,
+            "latent_mean_variances": list(activity.variances),
+        }
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
