@@ -38,13 +38,11 @@ def latent_activity(posterior_means: Tensor, threshold: float = ACTIVITY_THRESHO
     and how many exceed ``threshold``."""
     if posterior_means.ndim != 2 or posterior_means.shape[0] < 2:
         raise ValueError(f"need (n >= 2, d) posterior means, not {tuple(posterior_means.shape)}")
-    means = posterior_means.to(torch.float64)
-    centred = means - means.mean(dim=0)
-    covariance = centred.T @ centred / (means.shape[0] - 1)
+    covariance = torch.cov(posterior_means.to(torch.float64).T).reshape(posterior_means.shape[1], -1)
     variances = torch.linalg.eigvalsh(covariance).flip(0)
     return LatentActivity(
         active=int((variances > threshold).sum()),
-        dimensions=means.shape[1],
+        dimensions=posterior_means.shape[1],
         variances=tuple(float(v) for v in variances),
         threshold=threshold,
     )

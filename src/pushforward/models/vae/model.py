@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from pushforward.errors import UserError
 from pushforward.metrics.latent import latent_activity
-from pushforward.models.base import GenerativeModel, LikelihoodKind, register
+from pushforward.models.base import VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, register
 from pushforward.models.vae.bounds import RunningLogMeanExp, beta_elbo, importance_weighted_bound
 from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
 from pushforward.models.vae.networks import mlp_decoder, mlp_encoder
@@ -248,7 +248,7 @@ class VAE(GenerativeModel):
         """Posterior collapse shows here: ``active_latent_dimensions`` of ``latent_dimensions``
         principal directions of the posterior means of ``x`` vary by more than 10⁻²
         (:mod:`pushforward.metrics.latent`), with their variances, largest first."""
-        activity = latent_activity(torch.cat([self.encode(part) for part in x.split(8192)]))
+        activity = latent_activity(in_row_chunks(self.encode, x, VALIDATION_CHUNK))
         return {
             "active_latent_dimensions": activity.active,
             "latent_dimensions": activity.dimensions,
