@@ -69,6 +69,13 @@ class OTFlowHyperparameters(SolverSettings):
     hidden_layers: int = 2
     rank: int = 10
     train_steps: int = 4
+    # Sampling in the 4 RK4 steps of training: the transport cost and HJB penalty make the
+    # paths nearly straight. After 60 s on the checkerboard (2026-12-03), against dopri5 at
+    # 1e-7 from the same 20k noise points, RK4 moves samples by 3e-5 on average (4 steps;
+    # 8 steps: 4e-6) and the energy distance to that reference is 2.8e-9, 6 · 10⁴ times below
+    # the 1.8e-4 between two independent 20k reference samples; 100k samples take 0.57 s
+    # against 1.00 s at 8 steps.
+    sample_steps: int = 4
     transport: float = 0.01
     hjb: float = 0.05
 
