@@ -5,7 +5,7 @@ Importing this package registers ``ddpm`` with :mod:`pushforward.models.base`.
 """
 
 from pushforward.models.diffusion.model import DDPM, DDPMHyperparameters
-from pushforward.models.diffusion.networks import TimeConditionedMLP
+from pushforward.nn.time_conditioned import TimeConditionedMLP
 from pushforward.models.diffusion.schedules import NoiseSchedule
 
 __all__ = ["DDPM", "DDPMHyperparameters", "NoiseSchedule", "TimeConditionedMLP"]

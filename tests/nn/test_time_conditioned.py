@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from pushforward.errors import UserError
 from pushforward.models.base import create
-from pushforward.models.diffusion.networks import TimeConditionedMLP
+from pushforward.nn.time_conditioned import TimeConditionedMLP
 
 
 def test_first_layer_sees_x_and_its_random_fourier_features():

@@ -1,11 +1,14 @@
-"""The denoising network ε_θ(x_t, t) for vectors: an MLP whose every hidden layer receives the
-time through an additive, learned bias computed from a sinusoidal embedding of t.
+"""A time-conditioned MLP ``(x, c) → output shaped like x`` for vectors: every hidden layer
+receives the noise level or time ``c`` through an additive, learned bias computed from a
+sinusoidal embedding of ``c``. The diffusion denoiser (``ddpm``) and the flow-matching
+v-field (:class:`~pushforward.models.continuous.fields.VPredictionField`) are built on it.
 
-Feeding t to every layer (rather than only concatenating it to the input) follows the time
-conditioning of Ho, Jain, Abbeel's U-Net (2020), where each residual block adds a projection of
-the time embedding; here it also makes sampling cheap: all points of a sampling step share t,
-so the time path runs once per step, not once per point. Image models plug a U-Net with the
-same ``(x, t) → output shaped like x`` signature into the same slot.
+Feeding c to every layer (rather than only concatenating it to the input) follows the time
+conditioning of Ho, Jain, Abbeel's U-Net ("Denoising Diffusion Probabilistic Models", NeurIPS
+2020), where each residual block adds a projection of the time embedding; here it also makes
+sampling cheap: all points of a sampling step share c, so the time path runs once per step,
+not once per point. Image models plug a U-Net with the same ``(x, c) → output shaped like x``
+signature into the same slot.
 """
 
 from __future__ import annotations
