@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pushforward.models.continuous.divergence import divergence_exact
-from pushforward.models.continuous.fields import MLPField, mlp_field
+from pushforward.models.continuous.fields import MLPField, VPredictionField, mlp_field
+from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_density, standard_normal_log_prob
 
 
 def test_field_keeps_the_event_shape_and_accepts_scalar_or_per_sample_time():
@@ -92,3 +93,56 @@ def test_folded_path_has_the_same_gradients_and_divergence_gradients(settings):
     assert any(g.abs().sum() > 0 for g in folded[1:])
     for a, b in zip(folded, general):
         torch.testing.assert_close(a, b)
+
+
+# -- the v-parameterised field of flow matching ----------------------------------------------
+
+
+def _v_field(**settings) -> VPredictionField:
+    torch.manual_seed(0)
+    return VPredictionField((2,), **{"hidden_features": 16, "hidden_layers": 2, "space_features": 4, **settings}).double()
+
+
+def test_v_coefficients_turn_the_path_v_into_its_velocity():
+    # For any pair (x0, x1) and t: a x_t − b v = x1 − x0 with v = (t x0 − (1 − t) x1)/s.
+    generator = torch.Generator().manual_seed(0)
+    x0, x1 = torch.randn(2, 100, 2, generator=generator, dtype=torch.float64)
+    t = torch.rand(100, 1, generator=generator, dtype=torch.float64) * 0.98 + 0.01
+    s = (t.square() + (1 - t).square()).sqrt()
+    a, b, c = VPredictionField.coefficients(t)
+    v = (t * x0 - (1 - t) * x1) / s
+    torch.testing.assert_close(a * (t * x1 + (1 - t) * x0) - b * v, x1 - x0)
+    torch.testing.assert_close(c, 0.25 * torch.logit(t))  # λ/8 with λ = 2 logit(t)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_v_field_shared_time_equals_per_sample_time(grad):
+    field = _v_field()
+    x = torch.randn(7, 2, dtype=torch.float64)
+    for time in (0.0, 0.3, 0.999, 1.0):
+        with torch.set_grad_enabled(grad):
+            shared = field(torch.tensor(time, dtype=torch.float64), x.clone())
+            per_sample = field(torch.full((7,), time, dtype=torch.float64), x)
+        torch.testing.assert_close(shared, per_sample)
+
+
+def test_a_v_field_predicting_zero_keeps_a_standard_gaussian():
+    # With v_θ = 0 the field is (2t − 1)/s² x, the exact marginal velocity of the straight path
+    # from N(0, I) to N(0, I) (E[v | x_t] = 0 there): the flow's density stays N(0, I).
+    field = _v_field()
+    with torch.no_grad():
+        field.network.last.weight.zero_()
+        field.network.last.bias.zero_()
+    x = torch.randn(50, 2, dtype=torch.float64)
+    result = integrate_with_log_density(field, x, 1.0, 0.0, ODESolver("dopri5", rtol=1e-9, atol=1e-9), divergence="exact")
+    torch.testing.assert_close(standard_normal_log_prob(result.y) - result.delta_log_p, standard_normal_log_prob(x), atol=1e-6, rtol=0)
+
+
+def test_v_field_reloads_from_the_state_dict():
+    field, other = _v_field(), _v_field(logit_limit=9.2)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.1)
+    other.load_state_dict(field.state_dict())
+    x, t = torch.randn(9, 2, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)
+    torch.testing.assert_close(other(t, x), field(t, x))

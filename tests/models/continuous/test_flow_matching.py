@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pushforward.models.base import create
+from tests.conftest import forget_setting
 
 
 class GaussianOracle(torch.nn.Module):
@@ -26,24 +27,61 @@ class GaussianOracle(torch.nn.Module):
         return self.mean + rate * (x - t * self.mean) + self.perturbation * torch.sin(3 * x + t)
 
 
-@pytest.mark.parametrize("power", [1.0, 1 / 3])
-def test_regression_loss_is_minimised_by_the_marginal_velocity(power):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"parameterization": "velocity", "time_sampling": "power", "time_power": 1.0},
+        {"parameterization": "velocity", "time_sampling": "power", "time_power": 1 / 3},
+        {"parameterization": "v", "time_sampling": "logit"},
+    ],
+)
+def test_regression_loss_is_minimised_by_the_marginal_velocity(settings):
     torch.manual_seed(0)
-    model = create("rectified", (2,), time_power=power).double()
+    model = create("rectified", (2,), **settings).double()
     mean, scale = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.5
     x1 = mean + scale * torch.randn(200_000, 2, dtype=torch.float64)
     losses = {}
     for perturbation in (0.0, 0.3):
         model.field = GaussianOracle(mean, scale, perturbation)
         losses[perturbation] = float(model.regression_loss(x1, torch.Generator().manual_seed(1)))
-    # E‖u + δ − target‖² = E‖u − target‖² + E‖δ‖² when u is the conditional mean of the target.
+    # E w‖u + δ − target‖² = E w‖u − target‖² + E w‖δ‖² when u is the conditional mean of the
+    # target, whatever the times' law and the weight w(t) (s² under the v-parameterisation).
     generator = torch.Generator().manual_seed(1)
     x0 = torch.randn(x1.shape, generator=generator, dtype=torch.float64)
-    t = torch.rand(x1.shape[0], generator=generator, dtype=torch.float64).pow(power)
+    t = model.training_times(x1.shape[0], x1, generator)
+    weight = t.square() + (1 - t).square() if settings["parameterization"] == "v" else torch.ones_like(t)
     xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-    excess = (0.3 * torch.sin(3 * xt + t[:, None])).pow(2).sum(1)
+    excess = weight * (0.3 * torch.sin(3 * xt + t[:, None])).pow(2).sum(1)
     assert losses[0.3] - losses[0.0] == pytest.approx(float(excess.mean()), abs=4 * float(excess.std()) / math.sqrt(len(excess)) + 0.01)
     assert losses[0.0] < losses[0.3]
+
+
+def test_v_parameterised_loss_is_the_v_prediction_error():
+    # Independently of the field's algebra: v = α x0 − σ x1 with α = t/s, σ = (1 − t)/s.
+    torch.manual_seed(0)
+    model = create("rectified", (2,), hidden_features=16).double()
+    x1 = torch.randn(500, 2, dtype=torch.float64) * 0.7 + 0.3
+    with torch.no_grad():
+        loss = float(model.regression_loss(x1, torch.Generator().manual_seed(4)))
+    generator = torch.Generator().manual_seed(4)
+    x0 = torch.randn(x1.shape, generator=generator, dtype=torch.float64)
+    t = model.training_times(x1.shape[0], x1, generator)[:, None]
+    s = (t.square() + (1 - t).square()).sqrt()
+    xt = t * x1 + (1 - t) * x0
+    v = (t * x0 - (1 - t) * x1) / s
+    with torch.no_grad():
+        predicted = model.field.network(xt, 0.25 * torch.log(t / (1 - t)).reshape(-1))
+    assert loss == pytest.approx(float((v - predicted).square().sum(1).mean()), rel=1e-10)
+
+
+def test_logit_times_cover_the_log_snr_range_evenly():
+    model = create("rectified", (2,), logit_limit=6.0)
+    n = 1000
+    t = model.training_times(n, torch.zeros(n, 2), torch.Generator().manual_seed(2))
+    logits = torch.sort(torch.log(t / (1 - t))).values
+    assert float(logits[0]) >= -6.0 - 1e-4 and float(logits[-1]) <= 6.0 + 1e-4
+    # Stratified: one offset, n even steps of 2L/n in logit (float32 rounding near the ends).
+    torch.testing.assert_close(logits.diff(), torch.full((n - 1,), 12.0 / n), atol=2e-3, rtol=0)
 
 
 @pytest.mark.parametrize("name,coupling,path", [("cfm", "independent", "lipman"), ("otcfm", "ot", "linear"), ("rectified", "independent", "linear")])
@@ -52,3 +90,19 @@ def test_presets_pick_their_coupling_and_path(name, coupling, path):
     assert (model.hparams.coupling, model.hparams.path) == (coupling, path)
     loss = model.objective(torch.randn(64, 2), "model")["loss"]
     assert torch.isfinite(loss) and loss > 0
+
+
+def test_a_run_saved_before_the_v_field_existed_loads_as_it_was(tmp_path):
+    import pushforward as pf
+    from pushforward.models.continuous.fields import MLPField
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "parameterization": "velocity",
+            "time_sampling": "power", "sample_grid_power": "1"}
+    run = pf.fit("checkerboard", model="cfm", steps=3, seed=1, out=tmp_path / "old", settings=tiny, figures=False)
+    for name in ("parameterization", "time_sampling", "sample_grid_power"):
+        forget_setting(run.run.path, name)
+    again = pf.load(run.run.path)
+    assert isinstance(again.model.field, MLPField) and again.model.hparams.time_sampling == "power"
+    assert again.model.sample_solver.grid_power == 1.0
+    x = torch.as_tensor(run.dataset().test[:20])
+    torch.testing.assert_close(again.model.log_prob(x), run.model.log_prob(x))

@@ -63,7 +63,9 @@ class SolverSettings:
     same tolerances when adaptive) is the solve behind ``sample``: samples of the same ODE
     need far less accuracy to be indistinguishable (on the checkerboard, RK4 with 8 steps and
     dopri5 at 1e-5 give the same energy distance to held-out data with 4× fewer evaluations);
-    ``--set sample_solver=dopri5`` samples with the tight solve. Unknown solvers and bad
+    ``sample_grid_power`` > 1 places the fixed steps closer together towards the data (see
+    :class:`~pushforward.models.continuous.solvers.ODESolver`); ``--set sample_solver=dopri5``
+    samples with the tight solve. Unknown solvers and bad
     tolerances fail when the model is created.
     """
 
@@ -74,6 +76,7 @@ class SolverSettings:
     max_steps: int = 10_000
     sample_solver: str = "rk4"
     sample_steps: int = 8
+    sample_grid_power: float = 1.0
 
     def __post_init__(self) -> None:
         self.ode_solver()
@@ -83,7 +86,9 @@ class SolverSettings:
         return ODESolver(self.solver, self.steps, self.rtol, self.atol, max_steps=self.max_steps)
 
     def sampling_solver(self) -> ODESolver:
-        return ODESolver(self.sample_solver, self.sample_steps, self.rtol, self.atol, max_steps=self.max_steps)
+        return ODESolver(
+            self.sample_solver, self.sample_steps, self.rtol, self.atol, max_steps=self.max_steps, grid_power=self.sample_grid_power
+        )
 
 
 @dataclass
