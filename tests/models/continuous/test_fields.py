@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -107,12 +109,18 @@ def test_v_coefficients_turn_the_path_v_into_its_velocity():
     # For any pair (x0, x1) and t: a x_t − b v = x1 − x0 with v = (t x0 − (1 − t) x1)/s.
     generator = torch.Generator().manual_seed(0)
     x0, x1 = torch.randn(2, 100, 2, generator=generator, dtype=torch.float64)
-    t = torch.rand(100, 1, generator=generator, dtype=torch.float64) * 0.98 + 0.01
+    t = torch.rand(100, 1, generator=generator, dtype=torch.float64)
     s = (t.square() + (1 - t).square()).sqrt()
-    a, b, c = VPredictionField.coefficients(t)
+    a, b = VPredictionField.path_coefficients(t)
     v = (t * x0 - (1 - t) * x1) / s
     torch.testing.assert_close(a * (t * x1 + (1 - t) * x0) - b * v, x1 - x0)
-    torch.testing.assert_close(c, 0.25 * torch.logit(t))  # λ/8 with λ = 2 logit(t)
+
+
+def test_v_field_noise_level_is_the_clamped_log_snr():
+    field = _v_field(logit_min=-2.0, logit_max=5.0)
+    t = torch.tensor([0.0, 0.05, 0.3, 0.5, 0.99, 1.0], dtype=torch.float64)
+    expected = 0.25 * torch.tensor([-2.0, -2.0, math.log(0.3 / 0.7), 0.0, math.log(99.0), 5.0], dtype=torch.float64)
+    torch.testing.assert_close(field.noise_level(t), expected)  # λ/8 with λ = 2 logit(t)
 
 
 @pytest.mark.parametrize("grad", [False, True])
@@ -139,7 +147,7 @@ def test_a_v_field_predicting_zero_keeps_a_standard_gaussian():
 
 
 def test_v_field_reloads_from_the_state_dict():
-    field, other = _v_field(), _v_field(logit_limit=9.2)
+    field, other = _v_field(), _v_field()
     with torch.no_grad():
         for parameter in other.parameters():
             parameter.add_(0.1)

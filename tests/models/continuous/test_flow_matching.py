@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from pushforward.errors import UserError
 from pushforward.models.base import create
 from tests.conftest import forget_setting
 
@@ -70,26 +71,25 @@ def test_v_parameterised_loss_is_the_v_prediction_error():
     xt = t * x1 + (1 - t) * x0
     v = (t * x0 - (1 - t) * x1) / s
     with torch.no_grad():
-        predicted = model.field.network(xt, 0.25 * torch.log(t / (1 - t)).reshape(-1))
+        predicted = model.field.network(xt, 0.25 * torch.logit(t).clamp(-2.0, 9.2).reshape(-1))
     assert loss == pytest.approx(float((v - predicted).square().sum(1).mean()), rel=1e-10)
 
 
-def test_logit_times_cover_the_log_snr_range_evenly():
-    model = create("rectified", (2,), logit_limit=6.0)
+def test_logit_times_cover_the_chosen_log_snr_range_evenly():
+    model = create("rectified", (2,), logit_min=-2.0, logit_max=6.0)
     n = 1000
     t = model.training_times(n, torch.zeros(n, 2), torch.Generator().manual_seed(2))
-    logits = torch.sort(torch.log(t / (1 - t))).values
-    assert float(logits[0]) >= -6.0 - 1e-4 and float(logits[-1]) <= 6.0 + 1e-4
-    # Stratified: one offset, n even steps of 2L/n in logit (float32 rounding near the ends).
-    torch.testing.assert_close(logits.diff(), torch.full((n - 1,), 12.0 / n), atol=2e-3, rtol=0)
+    logits = torch.sort(torch.logit(t.double())).values
+    assert float(logits[0]) >= -2.0 - 1e-4 and float(logits[-1]) <= 6.0 + 1e-4
+    # Stratified: one offset, n even steps of (6 − (−2))/n in logit (float32 rounding near t = 1).
+    torch.testing.assert_close(logits.diff(), torch.full((n - 1,), 8.0 / n, dtype=torch.float64), atol=2e-3, rtol=0)
 
 
-@pytest.mark.parametrize("name,coupling,path", [("cfm", "independent", "lipman"), ("otcfm", "ot", "linear"), ("rectified", "independent", "linear")])
-def test_presets_pick_their_coupling_and_path(name, coupling, path):
-    model = create(name, (2,))
-    assert (model.hparams.coupling, model.hparams.path) == (coupling, path)
-    loss = model.objective(torch.randn(64, 2), "model")["loss"]
-    assert torch.isfinite(loss) and loss > 0
+@pytest.mark.parametrize("settings", [{"logit_min": 3.0, "logit_max": 3.0}, {"logit_min": float("-inf")}])
+def test_an_empty_or_infinite_logit_range_is_a_user_error(settings):
+    with pytest.raises(UserError) as caught:
+        create("cfm", (2,), **settings)
+    assert "logit_min must be below logit_max" in caught.value.one_line()
 
 
 def test_a_run_saved_before_the_v_field_existed_loads_as_it_was(tmp_path):

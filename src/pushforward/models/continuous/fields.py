@@ -133,8 +133,9 @@ class VPredictionField(VectorField):
     noise level c = logit(t)/4 = λ/8 at every layer, as the ``ddpm`` denoiser does. Near the
     data (t → 1) u ≈ x − v: a plain MLP on (x, t) must rebuild the identity, and its errors
     blur the data's edges; here the identity is exact and the network learns a bounded
-    residual. Times are clamped to [sigmoid(−L), sigmoid(L)] with L = ``logit_limit``, where
-    c stays finite.
+    residual. logit(t) is clamped to [``logit_min``, ``logit_max``], the noise levels the
+    network is trained on: below ``logit_min`` (the noisy end, where the data's shape barely
+    shows) it predicts v at that level, while a(t) and b(t) stay exact.
     """
 
     def __init__(
@@ -145,37 +146,45 @@ class VPredictionField(VectorField):
         activation: Activation = "silu",
         space_features: int = 0,
         space_scale: float = 1.0,
-        logit_limit: float = 9.2,
+        logit_min: float = -9.2,
+        logit_max: float = 9.2,
         embedding_features: int = 32,
     ) -> None:
         super().__init__(event_shape)
+        if not logit_min < logit_max:
+            raise ValueError(f"logit_min must be below logit_max, not {logit_min} and {logit_max}")
         self.network = TimeConditionedMLP(
             self.event_shape, hidden_features, hidden_layers, embedding_features, activation, 0, space_features, space_scale
         )
-        self.logit_limit = float(logit_limit)
+        self.logit_min, self.logit_max = float(logit_min), float(logit_max)
 
     def _times(self, t: Tensor | float) -> Tensor:
         weight = self.network.first.weight
-        edge = 1.0 / (1.0 + math.exp(self.logit_limit))
-        return torch.as_tensor(t, dtype=weight.dtype, device=weight.device).clamp(edge, 1.0 - edge)
+        return torch.as_tensor(t, dtype=weight.dtype, device=weight.device).clamp(0.0, 1.0)
 
     @staticmethod
-    def coefficients(t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(a, b, c)`` at times ``t``: the field is ``a x − b v_θ(x, c)``."""
+    def path_coefficients(t: Tensor) -> tuple[Tensor, Tensor]:
+        """``(a, b)`` at times ``t``: the velocity is ``a x_t − b v``."""
         s2 = t.square() + (1 - t).square()
-        return (2 * t - 1) / s2, s2.rsqrt(), 0.25 * torch.log(t / (1 - t))
+        return (2 * t - 1) / s2, s2.rsqrt()
+
+    def noise_level(self, t: Tensor) -> Tensor:
+        """The network's time input c = clamp(logit(t), logit_min, logit_max) / 4."""
+        return 0.25 * torch.logit(t).clamp(self.logit_min, self.logit_max)
 
     def forward(self, t: Tensor | float, x: Tensor) -> Tensor:
         if isinstance(t, (int, float)) or t.ndim == 0:
             return self.at_time(t)(x)
-        a, b, c = self.coefficients(self._times(t).reshape(-1))
+        times = self._times(t).reshape(-1)
+        a, b = self.path_coefficients(times)
         shape = (-1,) + (1,) * (x.dim() - 1)
-        return a.view(shape).to(x.dtype) * x - b.view(shape).to(x.dtype) * self.network(x, c.to(x.dtype))
+        return a.view(shape).to(x.dtype) * x - b.view(shape).to(x.dtype) * self.network(x, self.noise_level(times).to(x.dtype))
 
     def at_time(self, t: Tensor | float) -> Callable[[Tensor], Tensor]:
         """``x ↦ f(t, x)`` for one time shared by the batch: the network's time path runs once."""
-        a, b, c = self.coefficients(self._times(t))
-        network_at_t = self.network.at_time(c)
+        time = self._times(t)
+        a, b = self.path_coefficients(time)
+        network_at_t = self.network.at_time(self.noise_level(time))
         a_value, b_value = float(a.detach()), float(b.detach())
 
         def field_at_t(x: Tensor) -> Tensor:
