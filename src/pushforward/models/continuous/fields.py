@@ -163,9 +163,14 @@ class VPredictionField(VectorField):
         return torch.as_tensor(t, dtype=weight.dtype, device=weight.device).clamp(0.0, 1.0)
 
     @staticmethod
-    def path_coefficients(t: Tensor) -> tuple[Tensor, Tensor]:
+    def path_scale_squared(t: Tensor) -> Tensor:
+        """s² = t² + (1 − t)², the variance of x_t per unit variance of both ends."""
+        return t.square() + (1 - t).square()
+
+    @classmethod
+    def path_coefficients(cls, t: Tensor) -> tuple[Tensor, Tensor]:
         """``(a, b)`` at times ``t``: the velocity is ``a x_t − b v``."""
-        s2 = t.square() + (1 - t).square()
+        s2 = cls.path_scale_squared(t)
         return (2 * t - 1) / s2, s2.rsqrt()
 
     def noise_level(self, t: Tensor) -> Tensor:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.models.base import register
+from pushforward.models.base import register, stratified_uniform
 from pushforward.models.continuous.couplings import ot_pairing
 from pushforward.models.continuous.fields import VectorField, VPredictionField
 from pushforward.models.continuous.model import (
@@ -180,10 +180,8 @@ class FlowMatching(ContinuousFlow):
         hp = self.hparams
         if hp.time_sampling == "power":
             return torch.rand(n, generator=generator, device=like.device, dtype=like.dtype).pow(hp.time_power)
-        # One uniform offset and n even steps (stratified, as ddpm's noise levels): the batch
-        # covers the log-SNR range evenly, which lowers the loss's variance.
-        offset = torch.rand((), generator=generator, device=like.device, dtype=like.dtype)
-        u = torch.remainder(offset + torch.arange(n, device=like.device, dtype=like.dtype) / n, 1.0)
+        # Stratified, as ddpm's noise levels: the batch covers the log-SNR range evenly.
+        u = stratified_uniform(n, generator, like.device, like.dtype)
         return torch.sigmoid(hp.logit_min + (hp.logit_max - hp.logit_min) * u)
 
     def regression_loss(self, x1: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -209,7 +207,7 @@ class FlowMatching(ContinuousFlow):
         if hp.parameterization == "v":
             # s² ‖u − u_θ‖² = ‖v − v_θ‖² (see VPredictionField): the loss on the network's own
             # target, the v-prediction loss of diffusion, bounded at both ends of the path.
-            per_point = per_point * (t.square() + (1 - t).square())
+            per_point = per_point * VPredictionField.path_scale_squared(t)
         return per_point.mean()
 
     def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.models.base import GenerativeModel, LikelihoodKind, register
+from pushforward.models.base import GenerativeModel, LikelihoodKind, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver
 from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
@@ -215,8 +215,7 @@ class DDPM(GenerativeModel):
         probability-flow ODE reports, and it spends far more of the batch at the low noise
         levels where a density's sharp edges are decided.
         """
-        offset = torch.rand((), generator=generator, device=device, dtype=torch.float64)
-        u = torch.remainder(offset + torch.arange(n, device=device, dtype=torch.float64) / n, 1.0)
+        u = stratified_uniform(n, generator, device, torch.float64)
         if self.hparams.weighting == "likelihood":
             ends = self.log_snr(torch.tensor([1.0, self.hparams.ode_t_min], dtype=torch.float64, device=device))
             return ends[0] + u * (ends[1] - ends[0])

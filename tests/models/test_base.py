@@ -1,0 +1,17 @@
+"""Shared helpers of the model interface."""
+
+from __future__ import annotations
+
+import torch
+
+from pushforward.models.base import stratified_uniform
+
+
+def test_stratified_uniform_spreads_a_batch_evenly_and_each_draw_is_uniform():
+    u = stratified_uniform(50, torch.Generator().manual_seed(0))
+    assert u.dtype == torch.float64 and ((0 <= u) & (u < 1)).all()
+    torch.testing.assert_close(torch.sort(u).values.diff(), torch.full((49,), 1 / 50, dtype=torch.float64))
+    # Over many batches, any one position is uniform on (0, 1): mean 1/2, variance 1/12.
+    first = torch.stack([stratified_uniform(7, torch.Generator().manual_seed(seed), dtype=torch.float32)[3] for seed in range(4000)])
+    assert abs(float(first.mean()) - 0.5) < 4 * (1 / 12 / 4000) ** 0.5
+    assert abs(float(first.var()) - 1 / 12) < 0.01
