@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+# numba (under dcor, the energy-distance oracle) compiles dcor's kernels at import, ~30 s on a
+# fresh install, and caches them on disk. Two xdist workers compiling into the same cache at
+# once sometimes abort inside LLVM (reproduced: 2 of 10 processes in 5 paired fresh imports
+# sharing a cache; none with separate caches), so each worker gets its own, kept between runs
+# under .pytest_cache (xdist names the worker before conftest loads; a worker inherits the
+# controller's environment, so this must overwrite, not default). Set before anything imports
+# numba, which reads it once.
+os.environ["NUMBA_CACHE_DIR"] = str(
+    Path(__file__).resolve().parent.parent / ".pytest_cache" / "numba" / os.environ.get("PYTEST_XDIST_WORKER", "main")
+)
 
 import numpy
 import pytest
