@@ -102,6 +102,20 @@ def test_otflow_objective_adds_transport_and_hjb_costs():
     assert outputs["nfe"] == 16 and outputs["transport"] > 0 and outputs["hjb"] >= 0
 
 
+def test_otflow_validates_with_twice_the_training_steps():
+    # A field that exploits its training discretisation must not look better to validation:
+    # the score is the NLL of a solve twice as fine, not of the training solve.
+    model = perturbed("otflow", train_steps=2)
+    x = torch.randn(64, 2, dtype=torch.float64)
+    with torch.no_grad():
+        finer = integrate_with_log_density(model.field, x, 1.0, 0.0, ODESolver("rk4", steps=4), divergence="exact")
+        coarse = integrate_with_log_density(model.field, x, 1.0, 0.0, ODESolver("rk4", steps=2), divergence="exact")
+    expected = float(-(standard_normal_log_prob(finer.y) - finer.delta_log_p).mean())
+    trained_on = float(-(standard_normal_log_prob(coarse.y) - coarse.delta_log_p).mean())
+    assert abs(expected - trained_on) > 1e-6  # the two solves differ on this field
+    assert model.validation_score(x) == pytest.approx(expected, rel=1e-9)
+
+
 def test_cnf_with_hutchinson_trains_on_an_unbiased_nll():
     model = perturbed("cnf", divergence="hutchinson", train_solver="rk4", train_steps=4)
     x = torch.randn(4000, 2, dtype=torch.float64)
