@@ -47,11 +47,11 @@ def blockwise_ot_pairing(x0: Tensor, x1: Tensor, block: int) -> Tensor:
     # The full blocks' cost matrices in one batched product (rows: data, columns: noise),
     # float64 so near-ties are ranked by the true cost; a shorter last block on its own.
     full = n - n % block
-    costs = [torch.cdist(data[:full].view(-1, block, data.shape[1]), noise[:full].view(-1, block, noise.shape[1])).square().numpy()]
+    costs = list(torch.cdist(data[:full].view(-1, block, data.shape[1]), noise[:full].view(-1, block, noise.shape[1])).square().numpy())
     if full < n:
-        costs.append(torch.cdist(data[full:], noise[full:]).square().numpy()[None])
+        costs.append(torch.cdist(data[full:], noise[full:]).square().numpy())
     start = 0
-    for cost in (matrix for group in costs for matrix in group):
+    for cost in costs:
         rows, columns = linear_sum_assignment(cost)
         index[start + rows] = torch.from_numpy(columns) + start
         start += cost.shape[0]
