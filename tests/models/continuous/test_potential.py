@@ -48,6 +48,51 @@ def test_gradient_without_laplacian_is_the_same_gradient():
     torch.testing.assert_close(alone, full)
 
 
+
+@pytest.mark.parametrize("layers", [2, 4])
+def test_weights_shared_by_several_evaluations_give_the_same_values_and_parameter_gradients(layers):
+    # A solve forms the weight-only tensors once and uses them at every evaluation: the values
+    # and, through them, the parameters' gradients must equal forming them per evaluation.
+    def loss_and_gradients(share: bool):
+        potential = randomized(2, 6, layers, 3, seed=layers)
+        weights = potential.weights() if share else None
+        total = torch.zeros((), dtype=F64)
+        for x, t in [(torch.randn(5, 2, dtype=F64, generator=torch.Generator().manual_seed(i)), 0.2 * i) for i in range(3)]:
+            gradient, trace = potential.gradient_and_laplacian(x, t, weights=weights)
+            total = total + gradient.square().sum() + trace.sin().sum()
+        # Φ's constant b (c's bias) leaves ∇Φ and ΔΦ alone; every other parameter takes part.
+        parameters = [p for name, p in potential.named_parameters() if name != "c.bias"]
+        return total, torch.autograd.grad(total, parameters)
+
+    shared, shared_gradients = loss_and_gradients(share=True)
+    separate, separate_gradients = loss_and_gradients(share=False)
+    torch.testing.assert_close(shared, separate, rtol=1e-12, atol=0)
+    for a, b in zip(shared_gradients, separate_gradients):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        assert b.abs().sum() > 0
+
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_parameter_gradients_through_the_closed_forms_match_autograd(layers):
+    # Training backpropagates through ∇Φ and ΔΦ: their parameter gradients must be those of
+    # autograd's own derivatives of Φ (a detached or mis-sliced weight would change them).
+    potential = randomized(2, 6, layers, 3, seed=10 + layers)
+    parameters = [p for name, p in potential.named_parameters() if name != "c.bias"]
+    x = torch.randn(7, 2, dtype=F64, requires_grad=True)
+    t = torch.tensor(0.3, dtype=F64)
+
+    gradient, trace = potential.gradient_and_laplacian(x.detach(), t)
+    closed_form = torch.autograd.grad(gradient.square().sum() + trace.sin().sum(), parameters)
+
+    s = torch.cat([x, t.expand(7, 1)], dim=1)
+    grad_s = torch.autograd.grad(potential(s[:, :2], s[:, 2]).sum(), s, create_graph=True)[0]
+    laplacian = sum(torch.autograd.grad(grad_s[:, i].sum(), s, create_graph=True)[0][:, i] for i in range(2))
+    reference = torch.autograd.grad(grad_s.square().sum() + laplacian.sin().sum(), parameters)
+    for a, b in zip(closed_form, reference):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
 def test_log_cosh_is_stable_and_correct():
     a = torch.tensor([-1000.0, -3.0, 0.0, 0.5, 1000.0], dtype=F64)
     expected = torch.tensor([1000 - math.log(2), math.log(math.cosh(3.0)), 0.0, math.log(math.cosh(0.5)), 1000 - math.log(2)], dtype=F64)

@@ -123,10 +123,13 @@ class OTFlow(ContinuousFlow):
         n = x.shape[0]
         flat = x.reshape(n, -1)
         d = flat.shape[1]
+        # The weight-only products, once per solve instead of once per evaluation; the adjoint
+        # method differentiates the dynamics alone, so there each evaluation forms its own.
+        weights = None if solver.adjoint else self.potential.weights()
 
         def dynamics(t: Tensor, state: State) -> State:
             assert isinstance(state, Tensor)
-            gradient, laplacian = self.potential.gradient_and_laplacian(state[:, :d], t)
+            gradient, laplacian = self.potential.gradient_and_laplacian(state[:, :d], t, weights=weights)
             velocity = gradient[:, :d].neg()
             # d log p / dt = −div f = +ΔΦ along the flow.
             if not costs:
