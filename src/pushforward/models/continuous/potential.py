@@ -148,28 +148,33 @@ class Potential(nn.Module):
             slope = _Tanh.apply(a)
             slopes.append(slope)
             if i + 1 < residuals:  # the last layer's output u only enters Φ, never ∇Φ
-                u = u + self.step * _LogCosh.apply(a, slope)
+                u = u.add(_LogCosh.apply(a, slope), alpha=self.step)
                 if jacobian is not None:
-                    jacobian = jacobian + self.step * slope.unsqueeze(1) * products[-1]
-        # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_i, from w at the top down to u_0.
+                    jacobian = torch.addcmul(jacobian, slope.unsqueeze(1), products[-1], value=self.step)
+        # Backward sweep: z_i = ∂(wᵀ u_{M−1}) / ∂u_i, from w at the top down to u_0, keeping the
+        # products σ'(a_i) ⊙ z_i it forms: the trace's σ''(a_i) ⊙ z_i reuses them.
         z = self.w
         backward: list[Tensor] = [z]
+        weighted: list[Tensor] = []
         for layer, slope in zip(reversed(self.residual), reversed(slopes[1:])):
-            z = torch.addmm(z, slope * z, layer.weight, alpha=self.step)
+            weighted.append(slope * z)
+            z = torch.addmm(z, weighted[-1], layer.weight, alpha=self.step)
             backward.append(z)
         backward.reverse()  # backward[i] = gradient w.r.t. u_i, i = 0 … M−1
-        gradient = torch.addmm(linear, slopes[0] * backward[0], shared.weight)
+        weighted.append(slopes[0] * backward[0])
+        weighted.reverse()  # weighted[i] = σ'(a_i) ⊙ z_i, i = 0 … M−1
+        gradient = torch.addmm(linear, weighted[0], shared.weight)
         if not laplacian:
             return gradient, None
 
         # Laplacian in x (not t): Σ_j σ''(a_ij) z_ij ‖(K_i J_{i−1})_j‖² over the layers (the
-        # opening's J_{−1} = I), plus the quadratic's tr(A_xᵀ A_x).
-        curvature = (1 - slopes[0].square()) * backward[0]
-        trace = curvature @ shared.opening_trace
+        # opening's J_{−1} = I), plus the quadratic's tr(A_xᵀ A_x). With σ'' = 1 − tanh²,
+        # σ''(a) ⊙ z = z − (tanh a ⊙ z) ⊙ tanh a: one operation on the sweep's product.
+        curvature = torch.addcmul(backward[0], weighted[0], slopes[0], value=-1)
+        trace = torch.addmv(shared.quadratic_trace, curvature, shared.opening_trace)
         for i, kj in enumerate(products):
-            curvature = (1 - slopes[i + 1].square()) * backward[i + 1]
-            trace = trace + self.step * (curvature * kj.square().sum(dim=1)).sum(dim=1)
-        trace = trace + shared.quadratic_trace
+            curvature = torch.addcmul(backward[i + 1], weighted[i + 1], slopes[i + 1], value=-1)
+            trace = trace.add((curvature * kj.square().sum(dim=1)).sum(dim=1), alpha=self.step)
         return gradient, trace
 
 
