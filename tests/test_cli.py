@@ -231,6 +231,17 @@ def test_decoder_mean_samples_and_save_load_round_trip(capsys, tmp_path):
     assert not np.array_equal(first.sample(30, seed=5), first.sample(30, seed=5, mean=True))
 
 
+def test_fit_prints_the_models_warnings_as_single_lines(capsys, tmp_path, monkeypatch):
+    from pushforward.models.vae.model import VAE
+
+    monkeypatch.setattr(VAE, "warnings", lambda self, x: ["only 1 of 2 latent dimensions are active; refit"])
+    out = tmp_path / "vae"
+    code, stdout, _ = run_cli(capsys, "fit", "checkerboard", "--model", "vae", "--steps", "3", "--out", out, "--no-progress", *TINY)
+    assert code == 0
+    assert "warning: only 1 of 2 latent dimensions are active; refit" in stdout.splitlines()
+    assert (out / "config.json").exists()
+
+
 def test_ddpm_save_load_round_trip(capsys, tmp_path):
     from pushforward.api import load
 

@@ -84,6 +84,8 @@ def fit(
         raise typer.Exit(EXIT_INTERRUPTED)
     if result.status == "early_stopped":
         out.print(result.message)
+    for warning in fitted.warnings():
+        out.print(f"warning: {warning}")
     out.print(f"run saved in {fitted.run.path}")
 
 

@@ -103,6 +103,12 @@ class GenerativeModel(nn.Module, abc.ABC):
         default."""
         return {}
 
+    def warnings(self, x: Tensor) -> list[str]:
+        """One-line warnings about the fitted model on held-out points ``x`` (model space),
+        each naming the problem and what to change, for ``fit`` to print (a VAE's collapsed
+        latent direction); none by default."""
+        return []
+
     def optimizer_options(self, group: str) -> dict[str, Any]:
         """Per-group overrides of the trainer's optimizer settings (``lr``, ``betas``, ...)."""
         return {}

@@ -250,3 +250,29 @@ def test_diagnostics_count_the_directions_the_encoder_uses():
         last.weight[1].zero_()
         last.bias[1] = 0.3
     assert model.diagnostics(x)["active_latent_dimensions"] == 1
+
+
+def test_a_collapsed_direction_is_warned_about_and_a_healthy_encoder_is_not():
+    model = small_vae(hidden_features=32)
+    x = torch.randn(3000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    last = model.encoder.net[-1]
+    with torch.no_grad():
+        last.weight.mul_(20.0)
+    assert model.warnings(x) == []
+    with torch.no_grad():
+        last.weight[1].zero_()
+        last.bias[1] = 0.3
+    (message,) = model.warnings(x)
+    assert "1 of 2 latent dimensions" in message and "--set kl_warmup=" in message and "\n" not in message
+
+
+def test_no_collapse_warning_when_the_latent_space_is_larger_than_the_data():
+    # A 3-D latent for 2-D data needs only 2 directions: one left on the prior is no collapse.
+    model = small_vae(hidden_features=32, latent_features=3)
+    x = torch.randn(3000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    last = model.encoder.net[-1]
+    with torch.no_grad():
+        last.weight.mul_(20.0)
+        last.weight[2].zero_()
+    assert model.diagnostics(x)["active_latent_dimensions"] == 2
+    assert model.warnings(x) == []
