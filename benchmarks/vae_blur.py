@@ -6,7 +6,9 @@ compare fairly on a shared machine). Prints one JSON line: the outside fraction 
 between the squares; the rest of ``outside`` is the decoder noise σ(z)), the energy-distance
 ratio (3 draws, see ``toy2d.sample_quality``), the KL gap of the K = eval_samples estimate, the
 gap between that estimate and the ELBO on 20,000 test points (``elbo_gap``: how much a better
-posterior q(z|x) could still gain) and the median decoder σ at prior draws (standardised units).
+posterior q(z|x) could still gain), the median decoder σ at prior draws (standardised units), and
+the RMS reconstruction error of those test points per coordinate at 16 posterior draws each
+(``rms_error``, what a calibrated σ matches) and at the posterior mean (``rms_error_at_mean``).
 
     python benchmarks/vae_blur.py --steps 8000 --seed 0 --set posterior=full
 """
@@ -47,12 +49,21 @@ def measure(model: str, steps: int, seed: int, settings: dict[str, str]) -> dict
             raw = vae.decoder(vae.prior.sample(30_000, generator, vae.device, torch.float32))
             sigma = float(vae.decoder_likelihood.split(raw)[1].exp().median())
             means = fitted.preprocessing.inverse(vae.decoder_likelihood.mean(raw))
+            # Is σ calibrated? The RMS reconstruction error per coordinate at posterior draws
+            # (what the ELBO's σ should match) and at the posterior mean (without q's width).
+            posterior = vae.posterior(x)
+            z, _ = vae.variational.rsample(posterior, torch.randn(16, *x.shape[:1], vae.latent_features, generator=generator))
+            at_draws = vae.decoder_likelihood.mean(vae.decoder(z.reshape(-1, vae.latent_features))).view(16, *x.shape)
+            rms_error = float((x - at_draws).square().mean().sqrt())
+            at_mean = vae.decoder_likelihood.mean(vae.decoder(vae.variational.mean(posterior)))
+            rms_error_at_mean = float((x - at_mean).square().mean().sqrt())
         means_out = float((~dataset.toy.support_contains(means)).double().mean())
     return {
         "model": model, "steps": fitted.training.steps, "seed": seed, "settings": settings, "cpu_seconds": round(cpu, 1),
         "outside": round(100 * quality["outside_support"], 2), "means_out": round(100 * means_out, 2),
         "energy_ratio": round(quality["energy_ratio"], 2), "kl_gap": round(gap, 4),
         "elbo_gap": round(estimate - elbo, 4), "sigma_median": round(sigma, 4),
+        "rms_error": round(rms_error, 4), "rms_error_at_mean": round(rms_error_at_mean, 4),
     }  # fmt: skip
 
 
