@@ -50,6 +50,7 @@ def test_eval_json_has_the_promised_keys(capsys, nsf_run):
     assert {"test_nll", "kl_gap", "energy_distance", "energy_floor"} <= set(results)
     assert results["kl_gap"] == pytest.approx(results["test_nll"] - np.log(32), abs=1e-9)
     assert results["energy_distance"] > 0 and results["energy_floor"] > 0
+    assert results["warnings"] == []
 
 
 def test_sample_to_npy_and_csv(capsys, nsf_run, tmp_path):

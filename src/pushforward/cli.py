@@ -134,10 +134,12 @@ def evaluate(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in results.items():
-        if key in ("model", "data"):
+        if key in ("model", "data", "warnings"):
             continue
         table.add_row(key, "—" if value is None else (f"{value:.5g}" if isinstance(value, float) else str(value)))
     out.print(table)
+    for warning in results["warnings"]:
+        out.print(f"warning: {warning}")
 
 
 def _json_default(value: object) -> object:
@@ -290,6 +292,9 @@ def _print_leaderboard(board) -> None:
     # Off a terminal (a log, a pipe) rich assumes 80 columns and would cut every cell; a log
     # can be wide.
     (out if out.is_terminal else Console(width=160)).print(table)
+    for row in board.rows:
+        for warning in row.get("warnings", []):
+            out.print(f"warning: {row['model']}, {warning}")
     out.print(f"leaderboard: {board.out / 'leaderboard.json'}")
     out.print(f"report: {board.report}")
 

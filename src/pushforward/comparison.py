@@ -437,6 +437,8 @@ def summarize(plan: ComparisonPlan, runs: list[RunOutcome]) -> list[dict[str, An
             "seeds_failed": len(failed),
             "reason": failed[0].reason if failed else None,
             "run": done[0].path if done else (mine[0].path if mine else None),
+            # What the models found wrong with themselves (a VAE's collapsed latent), per seed.
+            "warnings": [f"seed {r.seed}: {w}" for r in done for w in r.metrics.get("warnings", [])],
         }
         if done:
             first = done[0].metrics

@@ -239,6 +239,7 @@ def _model_section(row: dict[str, Any]) -> str:
     if row["status"] != "ok":
         parts.append(f'<p class="reason">failed: {e(row.get("reason") or "unknown reason")}</p>')
         return "\n".join(parts)
+    parts += [f'<p class="reason">warning: {e(warning)}</p>' for warning in row.get("warnings", [])]
     run = Path(row["run"])
     compute = (
         f"training {with_error(row, 'train_seconds')} s for {with_error(row, 'train_steps')} steps; "
