@@ -227,19 +227,30 @@ class GAN(GenerativeModel):
         """``n`` draws g(z) of the generator itself (what the game trains)."""
         return self.generator(self.latent(n, generator))
 
+    def _uncalibrated(self) -> str | None:
+        """Why DRS cannot run (a tiny budget, or a run stopped early, never reached the
+        calibration), or None when it can or is not asked for."""
+        if self.hparams.sampler == "generator" or int(self.calibration_steps) > 0:
+            return None
+        return (
+            "this GAN's discriminator was never calibrated (training stopped before the last "
+            f"{100 * self.hparams.drs_fraction:g} % of its budget, where the calibration runs): "
+            "these are the generator's samples, without rejection; fit with a budget it can finish"
+        )
+
+    def warnings(self, x: Tensor) -> list[str]:
+        problem = self._uncalibrated()
+        return [problem] if problem else []
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` samples of the model: the generator's draws, or those DRS accepts (``sampler``)."""
         if self.hparams.sampler == "generator":
             return self.sample_generator(n, generator)
-        if int(self.calibration_steps) == 0:
-            # A tiny budget, or a run stopped early, never reached the calibration: say so, and
-            # still answer (fit draws its figures, eval its metrics) with the generator's samples.
-            warnings.warn(
-                "this GAN's discriminator was never calibrated (training stopped before the last "
-                f"{100 * self.hparams.drs_fraction:g} % of its budget, where the calibration runs): "
-                "these are the generator's samples, without rejection; fit with a budget it can finish",
-                stacklevel=2,
-            )
+        problem = self._uncalibrated()
+        if problem:
+            # Say so, and still answer (fit draws its figures, eval its metrics) with the
+            # generator's samples.
+            warnings.warn(problem, stacklevel=2)
             return self.sample_generator(n, generator)
         with torch.no_grad():
             calibration = self.drs_calibration()
