@@ -80,9 +80,8 @@ def test_otflow_closed_form_log_density_matches_the_autograd_trace():
 
 
 def test_otflow_log_density_gradients_are_the_same_by_the_adjoint_method():
-    # A solve shares the potential's weight-only tensors between its evaluations, except under
-    # the adjoint method, which differentiates the dynamics alone (shared tensors made outside
-    # them would get no gradient there).
+    # A solve shares the potential's weight-only tensors, made before it, between its
+    # evaluations: the adjoint method's backward must still reach the parameters through them.
     model = perturbed("otflow")
     x = torch.randn(24, 2, dtype=torch.float64)
     gradients = []

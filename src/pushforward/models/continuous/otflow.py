@@ -123,9 +123,10 @@ class OTFlow(ContinuousFlow):
         n = x.shape[0]
         flat = x.reshape(n, -1)
         d = flat.shape[1]
-        # The weight-only products, once per solve instead of once per evaluation; the adjoint
-        # method differentiates the dynamics alone, so there each evaluation forms its own.
-        weights = None if solver.adjoint else self.potential.weights()
+        # The weight-only products, once per solve instead of once per evaluation. (The adjoint
+        # method's backward reaches the parameters through them as well: its vector-Jacobian
+        # products keep their graph.)
+        weights = self.potential.weights()
 
         def dynamics(t: Tensor, state: State) -> State:
             assert isinstance(state, Tensor)

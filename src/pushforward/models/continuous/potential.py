@@ -76,8 +76,7 @@ class Potential(nn.Module):
         these products and slices once per solve, rather than once per evaluation, removes
         operations a training step records and backpropagates through 16 times (at toy sizes
         each costs about as much as its arithmetic): about 15 % of an otflow training step on
-        the checkerboard (2026-12-03, one thread). The adjoint method differentiates
-        the dynamics alone, so it must form them inside each evaluation instead (pass nothing).
+        the checkerboard (2026-12-03, one thread).
         """
         d = self.dimension
         weight = self.opening.weight  # (m, d + 1): the x columns, then the t column
