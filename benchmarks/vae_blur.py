@@ -52,7 +52,7 @@ def measure(model: str, steps: int, seed: int, settings: dict[str, str]) -> dict
             # Is σ calibrated? The RMS reconstruction error per coordinate at posterior draws
             # (what the ELBO's σ should match) and at the posterior mean (without q's width).
             posterior = vae.posterior(x)
-            z, _ = vae.variational.rsample(posterior, torch.randn(16, *x.shape[:1], vae.latent_features, generator=generator))
+            z, _ = vae.variational.rsample(posterior, torch.randn(16, x.shape[0], vae.latent_features, generator=generator))
             at_draws = vae.decoder_likelihood.mean(vae.decoder(z.reshape(-1, vae.latent_features))).view(16, *x.shape)
             rms_error = float((x - at_draws).square().mean().sqrt())
             at_mean = vae.decoder_likelihood.mean(vae.decoder(vae.variational.mean(posterior)))

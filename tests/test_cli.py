@@ -235,7 +235,7 @@ def test_decoder_mean_samples_and_save_load_round_trip(capsys, tmp_path):
 def test_fit_prints_the_models_warnings_as_single_lines(capsys, tmp_path, monkeypatch):
     from pushforward.models.vae.model import VAE
 
-    monkeypatch.setattr(VAE, "warnings", lambda self, x: ["only 1 of 2 latent dimensions are active; refit"])
+    monkeypatch.setattr(VAE, "warnings", lambda self, diagnostics: ["only 1 of 2 latent dimensions are active; refit"])
     out = tmp_path / "vae"
     code, stdout, _ = run_cli(capsys, "fit", "checkerboard", "--model", "vae", "--steps", "3", "--out", out, "--no-progress", *TINY)
     assert code == 0

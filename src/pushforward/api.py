@@ -126,11 +126,12 @@ class FittedModel:
 
     @torch.no_grad()
     def warnings(self) -> list[str]:
-        """The model's one-line warnings about itself on the validation split (see
-        :meth:`~pushforward.models.base.GenerativeModel.warnings`); ``fit`` prints them."""
+        """The model's one-line warnings about itself, from its diagnostics on the validation
+        split (see :meth:`~pushforward.models.base.GenerativeModel.warnings`); ``fit`` prints
+        them."""
         self.model.eval()
         held_out = self.dataset().validation.to(self.model.device)
-        return self.model.warnings(self.preprocessing.forward(held_out))
+        return self.model.warnings(self.model.diagnostics(self.preprocessing.forward(held_out)))
 
     def plot(self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0) -> Path:
         """The model's density as a heat map beside the data, a few samples overlaid (a 2-D

@@ -85,9 +85,9 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     results.setdefault("kl_gap", None)
     fitted.model.eval()
     held_out = torch.as_tensor(dataset.test, dtype=torch.float32).to(fitted.model.device)
-    standardized = fitted.preprocessing.forward(held_out)
-    results.update(fitted.model.diagnostics(standardized))
-    results["warnings"] = fitted.model.warnings(standardized)
+    diagnostics = fitted.model.diagnostics(fitted.preprocessing.forward(held_out))
+    results.update(diagnostics)
+    results["warnings"] = fitted.model.warnings(diagnostics)
 
     # Two real samples of one size: the held-out test points, and either fresh toy points or
     # the other half of the test split. Model samples are compared with the first of them.

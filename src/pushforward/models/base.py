@@ -103,10 +103,11 @@ class GenerativeModel(nn.Module, abc.ABC):
         default."""
         return {}
 
-    def warnings(self, x: Tensor) -> list[str]:
-        """One-line warnings about the fitted model on held-out points ``x`` (model space),
-        each naming the problem and what to change, for ``fit`` to print (a VAE's collapsed
-        latent direction); none by default."""
+    def warnings(self, diagnostics: dict[str, Any]) -> list[str]:
+        """One-line warnings about the fitted model, each naming the problem and what to change,
+        read from what :meth:`diagnostics` found on held-out points (a VAE's collapsed latent
+        direction) or from the model's own state; ``fit``, ``eval`` and ``compare`` print them.
+        None by default."""
         return []
 
     def optimizer_options(self, group: str) -> dict[str, Any]:

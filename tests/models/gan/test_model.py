@@ -212,11 +212,11 @@ def test_an_uncalibrated_drs_model_warns_and_samples_its_generator():
         samples = model.sample(7, torch.Generator().manual_seed(0))
     torch.testing.assert_close(samples, model.sample_generator(7, torch.Generator().manual_seed(0)))
     # ... and fit / eval / compare print the same reason as one line; once calibrated, nothing.
-    (message,) = model.warnings(torch.zeros(3, 2))
+    (message,) = model.warnings({})
     assert message.startswith("this GAN's discriminator was never calibrated") and "\n" not in message
     model.calibration_steps += 1
-    assert model.warnings(torch.zeros(3, 2)) == []
-    assert create("gan-minimax", (2,), **TINY).warnings(torch.zeros(3, 2)) == []  # no DRS asked for
+    assert model.warnings({}) == []
+    assert create("gan-minimax", (2,), **TINY).warnings({}) == []  # no DRS asked for
 
 
 @pytest.mark.parametrize("bad", [{"sampler": "mcmc"}, {"drs_fraction": 1.0}, {"drs_burn_in": 5}, {"drs_lr": 0}])

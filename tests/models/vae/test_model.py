@@ -258,11 +258,11 @@ def test_a_collapsed_direction_is_warned_about_and_a_healthy_encoder_is_not():
     last = model.encoder.net[-1]
     with torch.no_grad():
         last.weight.mul_(20.0)
-    assert model.warnings(x) == []
+    assert model.warnings(model.diagnostics(x)) == []
     with torch.no_grad():
         last.weight[1].zero_()
         last.bias[1] = 0.3
-    (message,) = model.warnings(x)
+    (message,) = model.warnings(model.diagnostics(x))
     assert "1 of 2 latent dimensions" in message and "--set kl_warmup=" in message and "\n" not in message
 
 
@@ -275,4 +275,4 @@ def test_no_collapse_warning_when_the_latent_space_is_larger_than_the_data():
         last.weight.mul_(20.0)
         last.weight[2].zero_()
     assert model.diagnostics(x)["active_latent_dimensions"] == 2
-    assert model.warnings(x) == []
+    assert model.warnings(model.diagnostics(x)) == []

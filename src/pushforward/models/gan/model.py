@@ -238,7 +238,7 @@ class GAN(GenerativeModel):
             "these are the generator's samples, without rejection; fit with a budget it can finish"
         )
 
-    def warnings(self, x: Tensor) -> list[str]:
+    def warnings(self, diagnostics: dict[str, Any]) -> list[str]:
         problem = self._uncalibrated()
         return [problem] if problem else []
 

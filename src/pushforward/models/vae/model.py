@@ -13,7 +13,6 @@ importance-weighted estimate ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)``, z_k ~ q(z|
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -257,12 +256,11 @@ class VAE(GenerativeModel):
             "latent_mean_variances": list(activity.variances),
         }
 
-    def warnings(self, x: Tensor) -> list[str]:
+    def warnings(self, diagnostics: dict[str, Any]) -> list[str]:
         # Fewer active directions than the latent space and the data both have: the encoder
         # put one onto the prior (on the checkerboard, 1 of 20 seeds at the defaults; the
         # KL gap then stays near 0.79 nats against 0.06-0.07).
-        facts = self.diagnostics(x)
-        active, latent = facts["active_latent_dimensions"], facts["latent_dimensions"]
+        active, latent = diagnostics["active_latent_dimensions"], diagnostics["latent_dimensions"]
         if active >= min(latent, math.prod(self.event_shape)):
             return []
         return [
