@@ -49,6 +49,29 @@ def test_best_weights_are_those_with_the_lowest_validation_score():
     assert result.best_score == pytest.approx(min(row["val_nll"] for row in result.history), abs=1e-9)
 
 
+def test_after_step_receives_each_steps_learning_rate_factor():
+    trainer = make_trainer(steps=100, warmup=0.1, schedule="linear")
+    optimizer, model = trainer.optimizers["model"], trainer.model
+    factors: list[float] = []
+    rates: list[float] = []
+    take_step, after_step = optimizer.step, model.after_step
+
+    def step() -> None:
+        rates.append(optimizer.param_groups[0]["lr"])
+        take_step()
+
+    def after(group: str, factor: float = 1.0) -> None:
+        factors.append(factor)
+        after_step(group, factor)
+
+    optimizer.step, model.after_step = step, after  # type: ignore[method-assign]
+    trainer.run()
+    # The factor is the rate the step was taken at over the base rate: rising over the warm-up.
+    assert len(factors) == 100
+    assert factors == pytest.approx([rate / 0.05 for rate in rates], rel=1e-12)
+    assert factors[0] < factors[5] < factors[9] and max(factors) == pytest.approx(1.0, abs=0.02)
+
+
 def test_time_budget_stops_training():
     torch.manual_seed(0)
     model = create("test-gaussian", (3,))

@@ -84,8 +84,10 @@ class GenerativeModel(nn.Module, abc.ABC):
         """
         return None
 
-    def after_step(self, group: str) -> None:
-        """Called after each optimizer step of ``group`` (e.g. a GAN critic's weight clipping)."""
+    def after_step(self, group: str, learning_rate_factor: float = 1.0) -> None:
+        """Called after each optimizer step of ``group`` (e.g. a GAN critic's weight clipping),
+        with that step's learning rate as a fraction of the group's base rate: the schedule's
+        factor, below 1 during the warm-up and the decay (a VAE's KL warm-up counts by it)."""
 
     def finish_training(self, validation: Tensor) -> None:
         """Called once, without autograd, on the kept weights when training ends without

@@ -99,6 +99,9 @@ class Trainer:
         self.final_phase_started = False
         self.optimizers = {name: self._make_optimizer(name, params) for name, params in self.groups.items()}
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups] for name, opt in self.optimizers.items()}
+        # Each group's learning rate now as a fraction of its base rate (the schedule's factor),
+        # passed to the model after each step (a VAE's KL warm-up counts steps by it).
+        self.learning_rate_factors = {name: 1.0 for name in self.optimizers}
 
         self.step = 0
         self.elapsed = 0.0
@@ -255,6 +258,7 @@ class Trainer:
                 warmup=self.config.warmup,
                 final=self.config.final_lr,
             )
+            self.learning_rate_factors[name] = factor
             for group, base in zip(optimizer.param_groups, self.base_lrs[name]):
                 group["lr"] = base * factor
 
@@ -306,7 +310,7 @@ class Trainer:
                     if not torch.isfinite(norm):
                         return self._divergence_message(group, float(norm), what="gradient norm")
                 optimizer.step()
-                self.model.after_step(group)
+                self.model.after_step(group, self.learning_rate_factors.get(group, 1.0))
                 for key, value in outputs.items():
                     name = f"{group}_{key}" if multiple else key
                     self._sums[name] = self._sums.get(name, 0.0) + float(value.detach())

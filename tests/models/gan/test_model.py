@@ -38,7 +38,7 @@ def record_steps(model) -> list[str]:
     """The groups of the optimizer steps ``model`` takes from now on, in order (via its hook)."""
     calls: list[str] = []
     original = model.after_step
-    model.after_step = lambda group: (calls.append(group), original(group))  # type: ignore[method-assign]
+    model.after_step = lambda group, factor=1.0: (calls.append(group), original(group, factor))  # type: ignore[method-assign]
     return calls
 
 

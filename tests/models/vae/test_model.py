@@ -166,8 +166,23 @@ def test_bernoulli_decoder_gives_probabilities_of_binary_data():
 def test_kl_warmup_raises_beta_linearly():
     model = small_vae(kl_warmup=4, beta=2.0).train()
     x = torch.randn(8, 2, dtype=torch.float64)
-    betas = [float(model.objective(x, "model")["beta"]) for _ in range(6)]
+    betas = []
+    for _ in range(6):
+        betas.append(float(model.objective(x, "model")["beta"]))
+        model.after_step("model")
     assert betas == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+
+
+def test_kl_warmup_counts_steps_by_their_learning_rate():
+    # Steps at half the full rate (as in the trainer's warm-up) count half: the code gets the
+    # same amount of learning before the KL weight rises, whatever the schedule.
+    model = small_vae(kl_warmup=4).train()
+    for _ in range(4):
+        model.after_step("model", 0.5)
+    assert model.kl_weight() == pytest.approx(0.5)
+    for _ in range(3):
+        model.after_step("model", 1.0)
+    assert model.kl_weight() == 1.0
 
 
 @pytest.mark.parametrize(

@@ -415,7 +415,7 @@ class GAN(GenerativeModel):
             return {"loss": loss}
         raise ValueError(f"unknown parameter group {group!r}")
 
-    def after_step(self, group: str) -> None:
+    def after_step(self, group: str, learning_rate_factor: float = 1.0) -> None:
         if group == "critic" and self.hparams.clip > 0:
             clip_weights_(self.critic, self.hparams.clip)
 

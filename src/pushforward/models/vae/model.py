@@ -49,8 +49,9 @@ class VAEHyperparameters:
     ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate:
     on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
     3000 (below the test set's standard error), at a tenth of the cost.
-    ``kl_warmup`` optimizer steps raise the KL weight linearly from 0 to ``beta`` (for the IWAE
-    objective, the weight on log p(z) − log q(z|x) inside each importance weight, from 0 to 1).
+    ``kl_warmup`` optimizer steps at the full learning rate (see :meth:`VAE.kl_weight`) raise the
+    KL weight linearly from 0 to ``beta`` (for the IWAE objective, the weight on
+    log p(z) − log q(z|x) inside each importance weight, from 0 to 1).
     ``decoder_features`` / ``encoder_features`` random Fourier features of z / x with bandwidth
     ``decoder_scale`` / ``encoder_scale`` go into the decoder / encoder beside their input
     (Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low
@@ -133,8 +134,10 @@ class VAE(GenerativeModel):
         else:
             self.prior = StandardNormalPrior(hp.latent_features)
         self.validation_name = f"val_{hp.objective}_nll"
-        # Optimizer steps taken, for the KL warm-up; a buffer so a resumed run continues it.
-        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        # Optimizer steps taken, each counted by its learning rate as a fraction of the full
+        # rate (see kl_weight); a buffer so a resumed run continues the KL warm-up. (Runs saved
+        # when it counted whole steps as integers load into it unchanged.)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.float64))
         if isinstance(self.decoder_likelihood, GaussianLikelihood):
             # Start the decoder's standard deviation at 1 (the standardised data's scale) rather
             # than wherever the random init puts it: a far-too-small start makes the first
@@ -175,13 +178,19 @@ class VAE(GenerativeModel):
         return beta_elbo(log_likelihood, log_prior, log_posterior, beta).mean(dim=0)
 
     def kl_weight(self) -> float:
-        """β now: rising linearly over the first ``kl_warmup`` steps.
+        """β now: rising linearly over the first ``kl_warmup`` steps at the full learning rate.
 
         KL warm-up (Bowman et al., "Generating Sentences from a Continuous Space", CoNLL 2016;
         Sønderby et al., "Ladder Variational Autoencoders", NeurIPS 2016): with the full KL
         from the start, a decoder with learned variance settles in the local optimum that
         explains the data as noise and ignores z (posterior collapse); with the KL weight
         starting at 0 the latent code is put to use first.
+
+        Each optimizer step counts by its learning rate as a fraction of the full rate, so the
+        steps of the trainer's learning-rate warm-up (2 % of the budget) count for less: the
+        code then gets the same amount of learning before the KL is felt in a long run as in a
+        short one. Counted in whole steps, a 32,000-step run (a learning-rate warm-up of 640
+        steps) collapsed onto one latent direction on the checkerboard where 8,000 steps did not.
         """
         warmup = self.hparams.kl_warmup
         if warmup == 0:
@@ -192,9 +201,10 @@ class VAE(GenerativeModel):
 
     def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
         beta = self.kl_weight()
-        if self.training:
-            self.updates += 1
         return {"loss": -self.bound(x, beta=beta).mean(), "beta": torch.tensor(beta)}
+
+    def after_step(self, group: str, learning_rate_factor: float = 1.0) -> None:
+        self.updates += learning_rate_factor
 
     @torch.no_grad()
     def validation_score(self, x: Tensor) -> float:
@@ -286,7 +296,8 @@ _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) 
 # The posterior stays diagonal: at 8,000 steps (seeds 0 / 1) "full" put 4.32 / 4.47 % outside
 # against diagonal's 4.22 / 4.47 %, "flow" 4.67 % at 1.6× the CPU; the estimate−ELBO gap is only
 # ≈ 0.024 nats with any of them, so q(z|x) is not what keeps the decoder noise wide
-# (benchmarks/vae_blur.py). Twice the steps do help (3.40 % at 16,000): the figure is compute-bound.
+# (benchmarks/vae_blur.py). More steps help, but less and less: 4.30 % at 8,000, 3.34 % at 16,000,
+# 3.21 % at 32,000 (seed 0, 2026-12-03).
 @register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
 class BetaVAE(VAE):
     pass
