@@ -8,7 +8,9 @@ ratio (3 draws, see ``toy2d.sample_quality``), the KL gap of the K = eval_sample
 gap between that estimate and the ELBO on 20,000 test points (``elbo_gap``: how much a better
 posterior q(z|x) could still gain), the median decoder σ at prior draws (standardised units), and
 the RMS reconstruction error of those test points per coordinate at 16 posterior draws each
-(``rms_error``, what a calibrated σ matches) and at the posterior mean (``rms_error_at_mean``).
+(``rms_error``, what a calibrated σ matches) and at the posterior mean (``rms_error_at_mean``),
+the active latent directions of 5,000 test points (fewer than 2: posterior collapse) and the last
+validation score of training (the negative bound, standardised units).
 
     python benchmarks/vae_blur.py --steps 8000 --seed 0 --set posterior=full
 """
@@ -58,12 +60,15 @@ def measure(model: str, steps: int, seed: int, settings: dict[str, str]) -> dict
             at_mean = vae.decoder_likelihood.mean(vae.decoder(vae.variational.mean(posterior)))
             rms_error_at_mean = float((x - at_mean).square().mean().sqrt())
         means_out = float((~dataset.toy.support_contains(means)).double().mean())
+        active = vae.diagnostics(x[:5000])["active_latent_dimensions"]
+        final_bound = fitted.training.history[-1][vae.validation_name]
     return {
         "model": model, "steps": fitted.training.steps, "seed": seed, "settings": settings, "cpu_seconds": round(cpu, 1),
         "outside": round(100 * quality["outside_support"], 2), "means_out": round(100 * means_out, 2),
         "energy_ratio": round(quality["energy_ratio"], 2), "kl_gap": round(gap, 4),
         "elbo_gap": round(estimate - elbo, 4), "sigma_median": round(sigma, 4),
         "rms_error": round(rms_error, 4), "rms_error_at_mean": round(rms_error_at_mean, 4),
+        "active_latent_dimensions": active, "final_validation_bound": round(final_bound, 4),
     }  # fmt: skip
 
 
