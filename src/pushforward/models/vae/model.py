@@ -268,8 +268,9 @@ class VAE(GenerativeModel):
 
     def warnings(self, diagnostics: dict[str, Any]) -> list[str]:
         # Fewer active directions than the latent space and the data both have: the encoder
-        # put one onto the prior (on the checkerboard, 1 of 20 seeds at the defaults; the
-        # KL gap then stays near 0.79 nats against 0.06-0.07).
+        # put one onto the prior (on the checkerboard, 1 of 20 seeds before the KL warm-up
+        # counted by the learning rate, 0 of 20 since. The KL gap then stays near 0.79 nats
+        # against 0.06-0.07).
         active, latent = diagnostics["active_latent_dimensions"], diagnostics["latent_dimensions"]
         if active >= min(latent, math.prod(self.event_shape)):
             return []
