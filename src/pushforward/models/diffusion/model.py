@@ -256,7 +256,8 @@ class DDPM(GenerativeModel):
             self.nfe_sample.add(nfe)
             return x
         self.nfe_sample.add(hp.sampler_steps)
-        # Chunks keep the activations in cache on a CPU; a GPU wants the whole batch at once.
+        # Chunks bound the activations' memory on a CPU (see DEFAULT_CHUNK_ROWS); a GPU wants
+        # the whole batch at once.
         chunk_rows = DEFAULT_CHUNK_ROWS if x1.device.type == "cpu" else None
         if hp.sampler == "dpm-solver++":
             return sample_dpm_solver(self.schedule, self.epsilon_at, x1, hp.sampler_steps, chunk_rows)

@@ -1,0 +1,60 @@
+"""Benchmark (not a test): wall time of 100,000 ddpm samples against the rows per network call.
+
+On the CPU the diffusion samplers push their points through the denoiser in chunks of
+``DEFAULT_CHUNK_ROWS`` (``pushforward.models.diffusion.samplers``). This script draws 100,000
+samples from a briefly trained default ``ddpm`` (sampling costs the same whatever the weights)
+with each sampler and each chunk size in interleaved rounds, because this machine's speed drifts
+by up to 1.4x within minutes, and prints per chunk size the median time and the median of the
+rounds' ratios to the first size, with quartiles.
+
+    python benchmarks/sampling_chunks.py --threads 2 --rows 4096,32768
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+import pushforward as pf
+import pushforward.models.diffusion.model as diffusion_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rows", default="4096,32768", help="comma-separated chunk sizes; the first is the reference")
+    parser.add_argument("--samplers", default="ddim,dpm-solver++")
+    parser.add_argument("--rounds", type=int, default=12)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sizes = [int(value) for value in args.rows.split(",")]
+    with tempfile.TemporaryDirectory() as folder:
+        fitted = pf.fit("checkerboard", model="ddpm", steps=300, seed=0, out=f"{folder}/run", figures=False)
+        for sampler in args.samplers.split(","):
+            fitted.model.hparams.sampler = sampler
+            fitted.model.hparams.sampler_steps = 50
+            fitted.sample_tensor(1000, seed=0)  # first-call costs out of the way
+            seconds: dict[int, list[float]] = {size: [] for size in sizes}
+            for round_ in range(args.rounds):
+                # Alternate the order, so neither size always runs first in a round.
+                for size in sizes if round_ % 2 == 0 else sizes[::-1]:
+                    diffusion_model.DEFAULT_CHUNK_ROWS = size
+                    started = time.perf_counter()
+                    fitted.sample_tensor(100_000, seed=1)
+                    seconds[size].append(time.perf_counter() - started)
+            reference = seconds[sizes[0]]
+            for size in sizes:
+                ratios = [a / b for a, b in zip(seconds[size], reference)]
+                low, _, high = statistics.quantiles(ratios, n=4)
+                print(
+                    f"{sampler:>13} · {args.threads} thread(s) · {size:>7,} rows: median {statistics.median(seconds[size]):.3f} s, "
+                    f"ratio to {sizes[0]:,} rows {statistics.median(ratios):.3f} (quartiles {low:.3f}–{high:.3f})"
+                )
+
+
+if __name__ == "__main__":
+    main()
