@@ -135,9 +135,10 @@ class VAE(GenerativeModel):
             self.prior = StandardNormalPrior(hp.latent_features)
         self.validation_name = f"val_{hp.objective}_nll"
         # Optimizer steps taken, each counted by its learning rate as a fraction of the full
-        # rate (see kl_weight); a buffer so a resumed run continues the KL warm-up. (Runs saved
-        # when it counted whole steps as integers load into it unchanged.)
-        self.register_buffer("updates", torch.zeros((), dtype=torch.float64))
+        # rate (see kl_weight); a buffer so a resumed run continues the KL warm-up. Float32, as
+        # MPS has no float64 (exact enough: the count only matters up to kl_warmup). Runs saved
+        # when it counted whole steps as integers load into it unchanged.
+        self.register_buffer("updates", torch.zeros((), dtype=torch.float32))
         if isinstance(self.decoder_likelihood, GaussianLikelihood):
             # Start the decoder's standard deviation at 1 (the standardised data's scale) rather
             # than wherever the random init puts it: a far-too-small start makes the first
