@@ -394,8 +394,9 @@ def main() -> None:
     rows: list[Row] = []
     for toy in toys:
         for model in args.models.split(","):
-            rows.extend(run_ours(toy, model, args.time, args.seed))
-            print(json.dumps(rows[-1].__dict__), flush=True)
+            for row in run_ours(toy, model, args.time, args.seed):  # a sampler variant adds rows
+                rows.append(row)
+                print(json.dumps(row.__dict__), flush=True)
         for name, build in peers.items():
             rows.append(run_peer(name, build, toy, args.time, args.seed))
             print(json.dumps(rows[-1].__dict__), flush=True)
