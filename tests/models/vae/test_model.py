@@ -185,6 +185,15 @@ def test_kl_warmup_counts_steps_by_their_learning_rate():
     assert model.kl_weight() == 1.0
 
 
+def test_a_run_saved_with_whole_step_counts_loads_and_continues_its_warmup():
+    # Before the count was weighted by the learning rate it was an integer buffer.
+    model = small_vae(kl_warmup=1000)
+    state = model.state_dict()
+    state["updates"] = torch.tensor(250, dtype=torch.long)
+    model.load_state_dict(state)
+    assert model.kl_weight() == pytest.approx(0.25)
+
+
 @pytest.mark.parametrize(
     "settings",
     [
