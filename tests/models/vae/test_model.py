@@ -173,15 +173,20 @@ def test_kl_warmup_raises_beta_linearly():
     assert betas == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
 
 
-def test_kl_warmup_counts_steps_by_their_learning_rate():
+def test_kl_warmup_counts_the_learning_rate_warmups_steps_by_their_rate():
     # Steps at half the full rate (as in the trainer's warm-up) count half: the code gets the
     # same amount of learning before the KL weight rises, whatever the schedule.
-    model = small_vae(kl_warmup=4).train()
+    model = small_vae(kl_warmup=8).train()
     for _ in range(4):
         model.after_step("model", 0.5)
-    assert model.kl_weight() == pytest.approx(0.5)
+    assert model.kl_weight() == pytest.approx(0.25)
+    # Once the rate has peaked, steps count whole while it decays: a short run still gets to β.
+    model.after_step("model", 1.0)
     for _ in range(3):
-        model.after_step("model", 1.0)
+        model.after_step("model", 0.1)
+    assert model.kl_weight() == pytest.approx(0.75)
+    model.after_step("model", 0.01)
+    model.after_step("model", 0.01)
     assert model.kl_weight() == 1.0
 
 

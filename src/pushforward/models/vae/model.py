@@ -49,7 +49,8 @@ class VAEHyperparameters:
     ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate:
     on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
     3000 (below the test set's standard error), at a tenth of the cost.
-    ``kl_warmup`` optimizer steps at the full learning rate (see :meth:`VAE.kl_weight`) raise the
+    ``kl_warmup`` optimizer steps (those of the learning-rate warm-up counted by their fraction
+    of the full rate; see :meth:`VAE.kl_weight`) raise the
     KL weight linearly from 0 to ``beta`` (for the IWAE objective, the weight on
     log p(z) − log q(z|x) inside each importance weight, from 0 to 1).
     ``decoder_features`` / ``encoder_features`` random Fourier features of z / x with bandwidth
@@ -139,6 +140,9 @@ class VAE(GenerativeModel):
         # MPS has no float64 (exact enough: the count only matters up to kl_warmup). Runs saved
         # when it counted whole steps as integers load into it unchanged.
         self.register_buffer("updates", torch.zeros((), dtype=torch.float32))
+        # The highest learning-rate factor seen so far (see kl_weight). Not saved: a resumed run
+        # starts it again from its first step's factor, which after the warm-up is near 1.
+        self.peak_rate_factor = 0.0
         if isinstance(self.decoder_likelihood, GaussianLikelihood):
             # Start the decoder's standard deviation at 1 (the standardised data's scale) rather
             # than wherever the random init puts it: a far-too-small start makes the first
@@ -187,11 +191,13 @@ class VAE(GenerativeModel):
         explains the data as noise and ignores z (posterior collapse); with the KL weight
         starting at 0 the latent code is put to use first.
 
-        Each optimizer step counts by its learning rate as a fraction of the full rate, so the
-        steps of the trainer's learning-rate warm-up (2 % of the budget) count for less: the
-        code then gets the same amount of learning before the KL is felt in a long run as in a
-        short one. Counted in whole steps, a 32,000-step run (a learning-rate warm-up of 640
-        steps) collapsed onto one latent direction on the checkerboard where 8,000 steps did not.
+        Until the learning rate has first reached its full value, a step counts by its rate as
+        a fraction of the full rate, so the steps of the trainer's learning-rate warm-up (2 % of
+        the budget) count for less: the code gets the same amount of learning before the KL is
+        felt in a long run as in a short one. Counted in whole steps, a 32,000-step run (a
+        learning-rate warm-up of 640 steps) collapsed onto one latent direction on the
+        checkerboard where 8,000 steps did not. After that, steps count whole, also while the
+        rate decays, so a short run still reaches β = 1 after about ``kl_warmup`` steps.
         """
         warmup = self.hparams.kl_warmup
         if warmup == 0:
@@ -205,7 +211,8 @@ class VAE(GenerativeModel):
         return {"loss": -self.bound(x, beta=beta).mean(), "beta": torch.tensor(beta)}
 
     def after_step(self, group: str, learning_rate_factor: float = 1.0) -> None:
-        self.updates += learning_rate_factor
+        self.peak_rate_factor = max(self.peak_rate_factor, learning_rate_factor)
+        self.updates += self.peak_rate_factor
 
     @torch.no_grad()
     def validation_score(self, x: Tensor) -> float:
@@ -299,7 +306,7 @@ _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) 
 # against diagonal's 4.22 / 4.47 %, "flow" 4.67 % at 1.6× the CPU; the estimate−ELBO gap is only
 # ≈ 0.024 nats with any of them, so q(z|x) is not what keeps the decoder noise wide
 # (benchmarks/vae_blur.py). More steps help, but less and less: 4.30 % at 8,000, 3.34 % at 16,000,
-# 3.21 % at 32,000 (seed 0, 2026-12-03).
+# 3.11 % at 32,000 (seed 0, 2026-12-03).
 @register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
 class BetaVAE(VAE):
     pass
