@@ -119,6 +119,22 @@ def test_demo_compares_the_families_and_ends_with_the_report(capsys, tmp_path, m
     assert run_cli(capsys, "demo", "--time", "2", "--out", reports[0].parent)[0] == 2
 
 
+def test_python_warnings_print_as_one_line_each_once(capsys, monkeypatch):
+    import warnings
+
+    import pushforward.cli as cli
+
+    def command(**_: object) -> int:
+        for _ in range(2):  # the same problem twice (e.g. two figures sampling an uncalibrated GAN)
+            warnings.warn("the sampler was never calibrated; fit with a budget it can finish", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli, "app", command)
+    code, out, err = run_cli(capsys)
+    assert code == 0 and out == ""
+    assert err.splitlines() == ["warning: the sampler was never calibrated; fit with a budget it can finish"]
+
+
 def test_console_script_entry_point(tmp_path):
     script = Path(sys.executable).with_name("pushforward")
     result = subprocess.run([str(script), "fit", "nowhere-data", "--steps", "1"], capture_output=True, text=True)

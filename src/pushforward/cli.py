@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +28,22 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
+
+_warned: set[str] = set()  # the warnings this command has printed
+
+
+def _warn(text: str, console: Console = out) -> None:
+    """Print ``warning: text`` as one line, once per command: a model's own warnings and Python
+    warnings raised inside the library (e.g. while a figure samples) say the same things."""
+    if text in _warned:
+        return
+    _warned.add(text)
+    console.print(f"warning: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _show_python_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    # Python's own format adds the file and line of the warn() call: noise for a user.
+    _warn(str(message), err)
 
 EXIT_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -85,7 +102,7 @@ def fit(
     if result.status == "early_stopped":
         out.print(result.message)
     for warning in fitted.warnings():
-        out.print(f"warning: {warning}")
+        _warn(warning)
     out.print(f"run saved in {fitted.run.path}")
 
 
@@ -139,7 +156,7 @@ def evaluate(
         table.add_row(key, "—" if value is None else (f"{value:.5g}" if isinstance(value, float) else str(value)))
     out.print(table)
     for warning in results["warnings"]:
-        out.print(f"warning: {warning}")
+        _warn(warning)
 
 
 def _json_default(value: object) -> object:
@@ -337,8 +354,11 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors, meaningful exit codes, no traceback for bad input."""
     debug = os.environ.get("PUSHFORWARD_DEBUG") == "1"
+    _warned.clear()
     try:
-        code = app(args=argv, prog_name="pushforward", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_python_warning  # restored when the block ends
+            code = app(args=argv, prog_name="pushforward", standalone_mode=False)
         return code if isinstance(code, int) else 0
     except UserError as error:
         err.print(f"error: {error.one_line()}", markup=False, highlight=False, soft_wrap=True)
