@@ -3,9 +3,9 @@
 On the CPU the diffusion samplers push their points through the denoiser in chunks of
 ``DEFAULT_CHUNK_ROWS`` (``pushforward.models.diffusion.samplers``). This script draws 100,000
 samples from a briefly trained default ``ddpm`` (sampling costs the same whatever the weights)
-with each sampler and each chunk size in interleaved rounds, because this machine's speed drifts
-by up to 1.4x within minutes, and prints per chunk size the median time and the median of the
-rounds' ratios to the first size, with quartiles.
+with each sampler and each chunk size in interleaved rounds (``rounds.py``), because this
+machine's speed drifts by up to 1.4x within minutes, and prints per chunk size the median time
+and the median of the rounds' ratios to the first size, with quartiles.
 
     python benchmarks/sampling_chunks.py --threads 2 --rows 4096,32768
 """
@@ -16,11 +16,21 @@ import argparse
 import statistics
 import tempfile
 import time
+from functools import partial
 
 import torch
+from rounds import interleaved, ratio_quartiles  # this folder's helper: a script's folder is on sys.path
 
 import pushforward as pf
 import pushforward.models.diffusion.model as diffusion_model
+
+
+def sample_seconds(fitted: pf.FittedModel, rows: int) -> float:
+    """Wall seconds for 100,000 samples drawn ``rows`` points per network call."""
+    diffusion_model.DEFAULT_CHUNK_ROWS = rows
+    started = time.perf_counter()
+    fitted.sample_tensor(100_000, seed=1)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -38,21 +48,13 @@ def main() -> None:
             fitted.model.hparams.sampler = sampler
             fitted.model.hparams.sampler_steps = 50
             fitted.sample_tensor(1000, seed=0)  # first-call costs out of the way
-            seconds: dict[int, list[float]] = {size: [] for size in sizes}
-            for round_ in range(args.rounds):
-                # Alternate the order, so neither size always runs first in a round.
-                for size in sizes if round_ % 2 == 0 else sizes[::-1]:
-                    diffusion_model.DEFAULT_CHUNK_ROWS = size
-                    started = time.perf_counter()
-                    fitted.sample_tensor(100_000, seed=1)
-                    seconds[size].append(time.perf_counter() - started)
+            seconds = interleaved({size: partial(sample_seconds, fitted, size) for size in sizes}, args.rounds)
             reference = seconds[sizes[0]]
             for size in sizes:
-                ratios = [a / b for a, b in zip(seconds[size], reference)]
-                low, _, high = statistics.quantiles(ratios, n=4)
+                median, low, high = ratio_quartiles(seconds[size], reference)
                 print(
                     f"{sampler:>13} · {args.threads} thread(s) · {size:>7,} rows: median {statistics.median(seconds[size]):.3f} s, "
-                    f"ratio to {sizes[0]:,} rows {statistics.median(ratios):.3f} (quartiles {low:.3f}–{high:.3f})"
+                    f"ratio to {sizes[0]:,} rows {median:.3f} (quartiles {low:.3f}–{high:.3f})"
                 )
 
 

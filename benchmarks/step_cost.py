@@ -8,8 +8,9 @@ real trainer): ``cnf``'s adaptive dopri5 needs more evaluations as its field sha
 cost at initialisation understates it.
 
 This machine's speed drifts by up to 1.4x within minutes, so the models are measured in
-interleaved rounds (one round = a few steps of each, back to back) and the ratio is the median of
-the rounds' ratios, with its quartiles; the per-model figures are the fastest round.
+interleaved rounds (one round = a few steps of each, back to back; see ``rounds.py``) and the
+ratio is the median of the rounds' ratios, with its quartiles; the per-model figures are the
+fastest round.
 
     python benchmarks/step_cost.py                       # cnf and otflow, 300 warm-up steps
     python benchmarks/step_cost.py --models otflow --set train_steps=8
@@ -21,9 +22,11 @@ import argparse
 import statistics
 import tempfile
 import time
+from functools import partial
 from typing import Callable
 
 import torch
+from rounds import interleaved, ratio_quartiles  # this folder's helper: a script's folder is on sys.path
 
 import pushforward as pf
 
@@ -72,16 +75,14 @@ def main() -> None:
             batch = fitted.preprocessing.forward(fitted.dataset().train[:512])
             steps[name] = step_function(fitted, batch, nfes[name])
             steps[name]()  # the first step pays one-off costs
-        rounds: list[dict[str, float]] = []
-        for _ in range(args.rounds):
-            rounds.append({name: seconds_per_step(steps[name], args.per_round) for name in names})
+        measure = {name: partial(seconds_per_step, steps[name], args.per_round) for name in names}
+        seconds = interleaved(measure, args.rounds)
     for name in names:
-        fastest = min(r[name] for r in rounds)
+        fastest = min(seconds[name])
         print(f"{name}: {fastest * 1e3:.1f} ms CPU per step in the fastest round ({1 / fastest:.1f} it/s), NFE {statistics.mean(nfes[name]):.1f}", flush=True)
     if "cnf" in names and "otflow" in names:
-        ratios = [r["cnf"] / r["otflow"] for r in rounds]
-        low, median, high = statistics.quantiles(ratios, n=4)
-        print(f"otflow / cnf iterations per CPU second: {median:.2f}x (median of {len(ratios)} rounds; quartiles {low:.2f}-{high:.2f})")
+        median, low, high = ratio_quartiles(seconds["cnf"], seconds["otflow"])
+        print(f"otflow / cnf iterations per CPU second: {median:.2f}x (median of {args.rounds} rounds; quartiles {low:.2f}-{high:.2f})")
 
 
 if __name__ == "__main__":
