@@ -311,7 +311,7 @@ def _print_leaderboard(board) -> None:
     (out if out.is_terminal else Console(width=160)).print(table)
     for row in board.rows:
         for warning in row.get("warnings", []):
-            out.print(f"warning: {row['model']}, {warning}")
+            _warn(f"{row['model']}, {warning}")
     out.print(f"leaderboard: {board.out / 'leaderboard.json'}")
     out.print(f"report: {board.report}")
 

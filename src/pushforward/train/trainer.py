@@ -310,7 +310,7 @@ class Trainer:
                     if not torch.isfinite(norm):
                         return self._divergence_message(group, float(norm), what="gradient norm")
                 optimizer.step()
-                self.model.after_step(group, self.learning_rate_factors.get(group, 1.0))
+                self.model.after_step(group, self.learning_rate_factors[group])
                 for key, value in outputs.items():
                     name = f"{group}_{key}" if multiple else key
                     self._sums[name] = self._sums.get(name, 0.0) + float(value.detach())
