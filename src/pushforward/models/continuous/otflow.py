@@ -27,6 +27,7 @@ from torch import Tensor
 from pushforward.models.base import register
 from pushforward.models.continuous.fields import VectorField
 from pushforward.models.continuous.model import ContinuousFlow, SolverSettings, check_integer, check_nonnegative
+from pushforward.models.continuous.otflow_solve import OTFlowRK4Solve
 from pushforward.models.continuous.potential import Potential
 from pushforward.models.continuous.solvers import (
     FlowResult,
@@ -130,6 +131,17 @@ class OTFlow(ContinuousFlow):
         # method's backward reaches the parameters through them as well: its vector-Jacobian
         # products keep their graph.)
         weights = self.potential.weights()
+        if costs and solver.method == "rk4" and len(self.potential.residual) == 1 and torch.is_grad_enabled():
+            # Training: the whole solve as one node with its backward written out (same values
+            # and gradients as the general path below; see otflow_solve).
+            final = OTFlowRK4Solve.apply(
+                flat, t_start, t_end, solver.steps, solver.grid_power, self.potential.step,
+                *self.potential.two_layer_weights(weights),
+            )
+            nfe = 4 * solver.steps
+            if t_end < t_start:
+                final = torch.cat([final[:, : d + 1], final[:, d + 1 :].neg()], dim=1)
+            return final, nfe
 
         def dynamics(t: Tensor, state: State) -> State:
             assert isinstance(state, Tensor)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.models.continuous.log_cosh import log_cosh
-from pushforward.models.continuous.potential_fused import TwoLayerPotentialDerivatives
+from pushforward.models.continuous.potential_fused import TwoLayerPotentialDerivatives, TwoLayerWeights
 
 __all__ = ["Potential", "PotentialWeights", "log_cosh"]
 
@@ -99,6 +99,19 @@ class Potential(nn.Module):
             mixed=mixed,
         )
 
+    def two_layer_weights(self, weights: PotentialWeights | None = None) -> TwoLayerWeights:
+        """The tensors the fused two-layer kernels read (:mod:`.potential_fused`), from ``weights``
+        (or formed now). Only for the two-layer ResNet."""
+        if len(self.residual) != 1:
+            raise ValueError("the fused kernels are written for the two-layer ResNet")
+        shared = weights if weights is not None else self.weights()
+        assert shared.mixed is not None
+        residual = self.residual[0]
+        return TwoLayerWeights(
+            shared.weight, self.opening.bias, residual.weight, residual.bias, self.w, shared.gram_x,
+            shared.gram_t, shared.linear_bias, shared.opening_trace, shared.quadratic_trace, shared.mixed,
+        )
+
     def gradient_and_laplacian(
         self, x: Tensor, t: Tensor | float, laplacian: bool = True, weights: PotentialWeights | None = None
     ) -> tuple[Tensor, Tensor | None]:
@@ -127,13 +140,7 @@ class Potential(nn.Module):
         n, d = x.shape
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         if laplacian and t.numel() == 1 and len(self.residual) == 1:
-            assert shared.mixed is not None
-            residual = self.residual[0]
-            return TwoLayerPotentialDerivatives.apply(
-                x, t.reshape(()), shared.weight, self.opening.bias, residual.weight, residual.bias, self.w,
-                shared.gram_x, shared.gram_t, shared.linear_bias, shared.opening_trace, shared.quadratic_trace,
-                shared.mixed, self.step,
-            )
+            return TwoLayerPotentialDerivatives.apply(x, t.reshape(()), *self.two_layer_weights(shared), self.step)
         if t.numel() == 1:
             t = t.reshape(())
             opening = torch.addmm(torch.addcmul(self.opening.bias, t, shared.weight_t), x, shared.weight_x.T)

@@ -1,5 +1,5 @@
-"""∇Φ and ΔΦ of OT-Flow's default two-layer potential as one autograd node with a hand-written
-backward.
+"""∇Φ and ΔΦ of OT-Flow's default two-layer potential with their vector-Jacobian product
+written out: pure kernels, and one autograd node built on them.
 
 Onken, Wu Fung, Li, Ruthotto, "OT-Flow: Fast and accurate continuous normalizing flows via
 optimal transport", AAAI 2021. For the ResNet of two layers (the opening layer and one residual
@@ -12,15 +12,19 @@ a₁ = K₁ u₀ + b₁, σ = log cosh, σ' = tanh, σ'' = 1 − tanh² and the 
             + tr(A_xᵀ A_x)
 
 :class:`~pushforward.models.continuous.potential.Potential` evaluates these with ordinary tensor
-operations, and training backpropagates through them: autograd records about 50 operations per
-evaluation and replays about 120 in the backward, at toy sizes each costing about as much as its
-arithmetic. This node records one, and its backward is the vector-Jacobian product of the
-formulas above written out (about 40 operations), so a training step does the same matrix
-products with about half the operations. It is first-order only (``once_differentiable``): the
-closed forms are already derivatives of Φ, and training and the adjoint method need one more.
+operations, and training could backpropagate through them: autograd records about 50 operations
+per evaluation and replays about 120 in the backward, at toy sizes each costing about as much
+as its arithmetic. Here the backward is the vector-Jacobian product of the formulas above
+written out (about 40 operations), adding the weights' gradients into buffers in place, so
+evaluations that share weights (a whole ODE solve, :mod:`.otflow_solve`) never allocate and
+sum one gradient per evaluation. :class:`TwoLayerPotentialDerivatives` wraps one evaluation as
+an autograd node; it is first-order only (``once_differentiable``): the closed forms are
+already derivatives of Φ, and training and the adjoint method need one more.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,106 +33,162 @@ from torch.autograd.function import once_differentiable
 from pushforward.models.continuous.log_cosh import log_cosh
 
 
-class TwoLayerPotentialDerivatives(torch.autograd.Function):
-    """``(∇_s Φ, Δ_x Φ)`` for ``x`` of shape ``(n, d)`` and a scalar time ``t`` (a 0-d tensor).
-
-    The weights are those of :class:`~pushforward.models.continuous.potential.PotentialWeights`
-    plus the layers' own: ``weight`` K₀ ``(m, d+1)``, ``bias`` b₀, ``residual_weight`` K₁
-    ``(m, m)``, ``residual_bias`` b₁, ``w``, ``gram_x`` / ``gram_t`` the x rows / t row of AᵀA,
+class TwoLayerWeights(NamedTuple):
+    """The tensors an evaluation reads (see
+    :class:`~pushforward.models.continuous.potential.PotentialWeights` for the derived ones):
+    ``weight`` K₀ ``(m, d+1)``, ``bias`` b₀, ``residual_weight`` K₁ ``(m, m)``,
+    ``residual_bias`` b₁, ``w``, ``gram_x`` / ``gram_t`` the x rows / t row of AᵀA,
     ``linear_bias`` c, ``opening_trace`` Σ_k K₀ₓ[l, k]², ``quadratic_trace`` tr(A_xᵀA_x) and
-    ``mixed`` the ``(m, d·m)`` matrix with (σ'(a₀) @ mixed)[k·m + j] = (K₁ diag σ'(a₀) K₀ₓ)[j, k].
-    """
+    ``mixed``, the ``(m, d·m)`` matrix with (σ'(a₀) @ mixed)[k·m + j] = (K₁ diag σ'(a₀) K₀ₓ)[j, k].
+    The same shapes hold the weights' gradients."""
+
+    weight: Tensor
+    bias: Tensor
+    residual_weight: Tensor
+    residual_bias: Tensor
+    w: Tensor
+    gram_x: Tensor
+    gram_t: Tensor
+    linear_bias: Tensor
+    opening_trace: Tensor
+    quadratic_trace: Tensor
+    mixed: Tensor
+
+    def zeros(self) -> TwoLayerWeights:
+        """Gradient buffers: zeros shaped like each weight."""
+        return TwoLayerWeights(*(torch.zeros_like(tensor) for tensor in self))
+
+
+class Intermediates(NamedTuple):
+    """What the vector-Jacobian product reuses from the evaluation (σ' = s, σ'' ⊙ z = c)."""
+
+    x: Tensor
+    t: Tensor | float
+    s0: Tensor
+    u0: Tensor
+    s1: Tensor
+    g1: Tensor
+    z0: Tensor
+    g0: Tensor
+    c0: Tensor
+    c1: Tensor
+    products: Tensor
+    norms: Tensor
+
+
+def _plus_time_times(base: Tensor, t: Tensor | float, slope: Tensor) -> Tensor:
+    """``base + t · slope`` for a 0-d tensor or a Python float ``t`` (a solver's stage time)."""
+    if isinstance(t, Tensor):
+        return torch.addcmul(base, t, slope)
+    return torch.add(base, slope, alpha=t)
+
+
+def derivatives(x: Tensor, t: Tensor | float, weights: TwoLayerWeights, step: float) -> tuple[Tensor, Tensor, Intermediates]:
+    """``(∇_s Φ (n, d+1), Δ_x Φ (n,), intermediates)`` at points ``x`` ``(n, d)`` and one time
+    ``t`` (a 0-d tensor or a float)."""
+    W = weights
+    n, d = x.shape
+    weight_x, weight_t = W.weight[:, :d], W.weight[:, d]
+    a0 = torch.addmm(_plus_time_times(W.bias, t, weight_t), x, weight_x.T)
+    s0 = torch.tanh(a0)
+    u0 = log_cosh(a0)
+    s1 = torch.tanh(torch.addmm(W.residual_bias, u0, W.residual_weight.T))
+    g1 = s1 * W.w  # σ'(a₁) ⊙ w
+    z0 = torch.addmm(W.w, g1, W.residual_weight, alpha=step)
+    g0 = s0 * z0  # σ'(a₀) ⊙ z₀
+    linear = torch.addmm(_plus_time_times(W.linear_bias, t, W.gram_t), x, W.gram_x)
+    gradient = torch.addmm(linear, g0, W.weight)
+    # σ''(a) ⊙ z = z − (σ'(a) ⊙ z) ⊙ σ'(a): one operation on the products above.
+    c0 = torch.addcmul(z0, g0, s0, value=-1)
+    c1 = torch.addcmul(W.w, g1, s1, value=-1)
+    products = (s0 @ W.mixed).view(n, d, -1)  # K₁ diag σ'(a₀) K₀ₓ, one (d, m) block per point
+    norms = products.square().sum(dim=1)  # ‖(K₁ diag σ'(a₀) K₀ₓ)_j‖², (n, m)
+    trace = torch.addmv(W.quadratic_trace, c0, W.opening_trace).add_((c1 * norms).sum(dim=1), alpha=step)
+    return gradient, trace, Intermediates(x, t, s0, u0, s1, g1, z0, g0, c0, c1, products, norms)
+
+
+def derivatives_vjp(
+    saved: Intermediates,
+    weights: TwoLayerWeights,
+    step: float,
+    grad_gradient: Tensor,
+    grad_trace: Tensor,
+    accumulate: TwoLayerWeights,
+) -> tuple[Tensor, Tensor | None]:
+    """The vector-Jacobian product of :func:`derivatives` for upstream gradients ``grad_gradient``
+    ``(n, d+1)`` and ``grad_trace`` ``(n,)``: adds the weights' gradients into ``accumulate``
+    (in place) and returns those of the points ``(n, d)`` and, for a tensor time, of the time
+    (0-d; None for a float time)."""
+    W, S, G = weights, saved, accumulate
+    x, t = S.x, S.t
+    n, d = x.shape
+    weight_x, weight_t = W.weight[:, :d], W.weight[:, d]
+    trace_column = grad_trace.unsqueeze(1)
+
+    # ∇Φ = linear + g₀ K₀ and linear = x (AᵀA)ₓ + t (AᵀA)ₜ + c.
+    G.weight.addmm_(S.g0.T, grad_gradient)
+    G.gram_x.addmm_(x.T, grad_gradient)
+    column_sums = grad_gradient.sum(dim=0)
+    G.linear_bias.add_(column_sums)
+    G.gram_t.add_(t * column_sums)
+    d_x = grad_gradient @ W.gram_x.T
+    d_g0 = grad_gradient @ W.weight.T
+
+    # ΔΦ = tr_A + c₀ · ‖K₀ₓ‖² + h Σ_j c₁_j norms_j with norms = Σ_k products², c = σ''(a) ⊙ z.
+    G.quadratic_trace.add_(grad_trace.sum())
+    G.opening_trace.addmv_(S.c0.T, grad_trace)
+    d_c0 = trace_column * W.opening_trace
+    d_c1 = (step * trace_column) * S.norms
+    d_products = S.products * ((2 * step) * trace_column * S.c1).unsqueeze(1)
+    flat_d_products = d_products.view(n, -1)
+    G.mixed.addmm_(S.s0.T, flat_d_products)
+    d_s0 = flat_d_products @ W.mixed.T
+
+    # c₀ = z₀ − g₀ ⊙ s₀ and g₀ = s₀ ⊙ z₀.
+    d_g0.addcmul_(d_c0, S.s0, value=-1)
+    d_s0.addcmul_(d_c0, S.g0, value=-1).addcmul_(d_g0, S.z0)
+    d_z0 = d_c0.addcmul_(d_g0, S.s0)
+    # c₁ = w − g₁ ⊙ s₁, z₀ = w + h g₁ K₁ and g₁ = s₁ ⊙ w.
+    d_g1 = torch.addmm(d_c1 * S.s1, d_z0, W.residual_weight.T, alpha=step, beta=-1)
+    d_s1 = torch.addcmul(d_g1 * W.w, d_c1, S.g1, value=-1)
+    G.w.add_(d_c1.sum(dim=0)).add_(d_z0.sum(dim=0)).add_((d_g1 * S.s1).sum(dim=0))
+    G.residual_weight.addmm_(S.g1.T, d_z0, alpha=step)
+    # s₁ = tanh a₁, a₁ = u₀ K₁ᵀ + b₁.
+    d_a1 = d_s1.addcmul_(d_s1 * S.s1, S.s1, value=-1)
+    G.residual_weight.addmm_(d_a1.T, S.u0)
+    G.residual_bias.add_(d_a1.sum(dim=0))
+    # u₀ = log cosh a₀ (σ' = s₀), s₀ = tanh a₀, a₀ = x K₀ₓᵀ + t K₀ₜ + b₀.
+    d_a0 = (d_a1 @ W.residual_weight).mul_(S.s0).add_(d_s0).addcmul_(d_s0 * S.s0, S.s0, value=-1)
+    d_x.addmm_(d_a0, weight_x)
+    d_bias = d_a0.sum(dim=0)
+    G.bias.add_(d_bias)
+    G.weight[:, :d].addmm_(d_a0.T, x)
+    G.weight[:, d].add_(t * d_bias)
+    d_t = d_bias @ weight_t + column_sums @ W.gram_t if isinstance(t, Tensor) else None
+    return d_x, d_t
+
+
+class TwoLayerPotentialDerivatives(torch.autograd.Function):
+    """``(∇_s Φ, Δ_x Φ)`` for ``x`` of shape ``(n, d)`` and a scalar time ``t`` (a 0-d tensor),
+    given the eleven :class:`TwoLayerWeights` in order and the residual step, as one node."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        x: Tensor,
-        t: Tensor,
-        weight: Tensor,
-        bias: Tensor,
-        residual_weight: Tensor,
-        residual_bias: Tensor,
-        w: Tensor,
-        gram_x: Tensor,
-        gram_t: Tensor,
-        linear_bias: Tensor,
-        opening_trace: Tensor,
-        quadratic_trace: Tensor,
-        mixed: Tensor,
-        step: float,
-    ) -> tuple[Tensor, Tensor]:
-        n, d = x.shape
-        weight_x, weight_t = weight[:, :d], weight[:, d]
-        a0 = torch.addmm(torch.addcmul(bias, t, weight_t), x, weight_x.T)
-        s0 = torch.tanh(a0)
-        u0 = log_cosh(a0)
-        s1 = torch.tanh(torch.addmm(residual_bias, u0, residual_weight.T))
-        g1 = s1 * w  # σ'(a₁) ⊙ w
-        z0 = torch.addmm(w, g1, residual_weight, alpha=step)
-        g0 = s0 * z0  # σ'(a₀) ⊙ z₀
-        linear = torch.addmm(torch.addcmul(linear_bias, t, gram_t), x, gram_x)
-        gradient = torch.addmm(linear, g0, weight)
-        # σ''(a) ⊙ z = z − (σ'(a) ⊙ z) ⊙ σ'(a): one operation on the products above.
-        c0 = torch.addcmul(z0, g0, s0, value=-1)
-        c1 = torch.addcmul(w, g1, s1, value=-1)
-        products = (s0 @ mixed).view(n, d, -1)  # K₁ diag σ'(a₀) K₀ₓ, one (d, m) block per point
-        norms = products.square().sum(dim=1)  # ‖(K₁ diag σ'(a₀) K₀ₓ)_j‖², (n, m)
-        trace = torch.addmv(quadratic_trace, c0, opening_trace).add_((c1 * norms).sum(dim=1), alpha=step)
-        ctx.step = step
-        ctx.save_for_backward(x, t, weight, residual_weight, w, gram_x, gram_t, opening_trace, mixed, s0, u0, s1, g1, z0, g0, c0, c1, products, norms)
+    def forward(ctx, x: Tensor, t: Tensor, *weights_and_step: object) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        *tensors, step = weights_and_step
+        weights = TwoLayerWeights(*tensors)  # type: ignore[arg-type]
+        gradient, trace, saved = derivatives(x, t, weights, float(step))  # type: ignore[arg-type]
+        ctx.step = float(step)  # type: ignore[arg-type]
+        ctx.save_for_backward(*weights, *saved)
         return gradient, trace
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_gradient: Tensor, grad_trace: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        (x, t, weight, residual_weight, w, gram_x, gram_t, opening_trace, mixed, s0, u0, s1, g1, z0, g0, c0, c1, products, norms) = ctx.saved_tensors
-        step = ctx.step
-        n, d = x.shape
-        weight_x, weight_t = weight[:, :d], weight[:, d]
-        trace_column = grad_trace.unsqueeze(1)
-
-        # ∇Φ = linear + g₀ K₀ and linear = x (AᵀA)ₓ + t (AᵀA)ₜ + c.
-        d_weight = g0.T @ grad_gradient
-        d_gram_x = x.T @ grad_gradient
-        d_linear_bias = grad_gradient.sum(dim=0)
-        d_gram_t = t * d_linear_bias
-        d_x = grad_gradient @ gram_x.T
-        d_g0 = grad_gradient @ weight.T
-
-        # ΔΦ = tr_A + c₀ · ‖K₀ₓ‖² + h Σ_j c₁_j norms_j with norms = Σ_k products², c = σ''(a) ⊙ z.
-        d_quadratic_trace = grad_trace.sum()
-        d_opening_trace = c0.T @ grad_trace
-        d_c0 = trace_column * opening_trace
-        d_c1 = (step * trace_column) * norms
-        d_products = products * ((2 * step) * trace_column * c1).unsqueeze(1)
-        flat_d_products = d_products.view(n, -1)
-        d_mixed = s0.T @ flat_d_products
-        d_s0 = flat_d_products @ mixed.T
-
-        # c₀ = z₀ − g₀ ⊙ s₀ and g₀ = s₀ ⊙ z₀.
-        d_g0 = d_g0.addcmul_(d_c0, s0, value=-1)
-        d_s0 = d_s0.addcmul_(d_c0, g0, value=-1).addcmul_(d_g0, z0)
-        d_z0 = d_c0.addcmul_(d_g0, s0)
-        # c₁ = w − g₁ ⊙ s₁, z₀ = w + h g₁ K₁ and g₁ = s₁ ⊙ w.
-        d_g1 = torch.addmm(d_c1 * s1, d_z0, residual_weight.T, alpha=step, beta=-1)
-        d_s1 = torch.addcmul(d_g1 * w, d_c1, g1, value=-1)
-        d_w = d_c1.sum(dim=0) + d_z0.sum(dim=0) + (d_g1 * s1).sum(dim=0)
-        d_residual_weight = g1.T @ d_z0
-        d_residual_weight.mul_(step)
-        # s₁ = tanh a₁, a₁ = u₀ K₁ᵀ + b₁.
-        d_a1 = d_s1.addcmul_(d_s1 * s1, s1, value=-1)
-        d_residual_weight.addmm_(d_a1.T, u0)
-        d_residual_bias = d_a1.sum(dim=0)
-        # u₀ = log cosh a₀ (σ' = s₀), s₀ = tanh a₀, a₀ = x K₀ₓᵀ + t K₀ₜ + b₀.
-        d_a0 = (d_a1 @ residual_weight).mul_(s0).add_(d_s0).addcmul_(d_s0 * s0, s0, value=-1)
-        d_x.addmm_(d_a0, weight_x)
-        d_bias = d_a0.sum(dim=0)
-        d_weight[:, :d].addmm_(d_a0.T, x)
-        d_weight[:, d].add_(t * d_bias)
-        d_t = None
-        if ctx.needs_input_grad[1]:
-            d_t = (d_bias @ weight_t + grad_gradient.sum(dim=0) @ gram_t).reshape(t.shape)
-        return (
-            d_x, d_t, d_weight, d_bias, d_residual_weight, d_residual_bias, d_w, d_gram_x, d_gram_t,
-            d_linear_bias, d_opening_trace, d_quadratic_trace.reshape(()), d_mixed, None,
-        )
+        stored = ctx.saved_tensors
+        count = len(TwoLayerWeights._fields)
+        weights = TwoLayerWeights(*stored[:count])
+        saved = Intermediates(*stored[count:])
+        gradients = weights.zeros()
+        d_x, d_t = derivatives_vjp(saved, weights, ctx.step, grad_gradient, grad_trace, gradients)
+        assert isinstance(saved.t, Tensor) and d_t is not None
+        return (d_x, d_t.reshape(saved.t.shape) if ctx.needs_input_grad[1] else None, *gradients, None)
