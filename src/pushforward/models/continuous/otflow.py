@@ -13,7 +13,9 @@ log-likelihood
   optimality condition the potential of an optimal transport satisfies,
 
 and training integrates with a few fixed RK4 steps (4 by default), which the straight flows
-tolerate.
+tolerate. With the default two-layer potential that training solve is one autograd node with
+its backward written out (:mod:`.otflow_solve`); other settings solve through
+:func:`~pushforward.models.continuous.solvers.odeint` and autograd, with the same results.
 """
 
 from __future__ import annotations

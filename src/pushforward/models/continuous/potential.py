@@ -134,7 +134,8 @@ class Potential(nn.Module):
         :class:`~pushforward.models.continuous.potential_fused.TwoLayerPotentialDerivatives`, the
         same formulas as one autograd node with a hand-written backward: 0.90× the CPU time of an
         otflow training step (checkerboard, batch 512, one thread, interleaved rounds,
-        2026-12-03). Deeper ResNets, per-point times and the gradient alone take the code below.
+        2026-12-03; training now solves through :mod:`.otflow_solve`, 0.80× again). Deeper
+        ResNets, per-point times and the gradient alone take the code below.
         """
         shared = weights if weights is not None else self.weights()
         n, d = x.shape
