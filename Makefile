@@ -37,6 +37,7 @@ bench: venv
 	$(BIN)/python benchmarks/gan_modes.py
 	$(BIN)/python benchmarks/two_sample.py
 	$(BIN)/python benchmarks/step_cost.py
+	$(BIN)/python benchmarks/iteration_ratio.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
