@@ -30,7 +30,7 @@ from pushforward.models.base import register
 from pushforward.models.continuous.fields import VectorField
 from pushforward.models.continuous.model import ContinuousFlow, SolverSettings, check_integer, check_nonnegative
 from pushforward.models.continuous.otflow_solve import OTFlowRK4Solve
-from pushforward.models.continuous.potential import Potential
+from pushforward.models.continuous.potential import Potential, PotentialWeights
 from pushforward.models.continuous.solvers import (
     FlowResult,
     ODESolver,
@@ -133,17 +133,27 @@ class OTFlow(ContinuousFlow):
         # method's backward reaches the parameters through them as well: its vector-Jacobian
         # products keep their graph.)
         weights = self.potential.weights()
-        if costs and solver.method == "rk4" and len(self.potential.residual) == 1 and torch.is_grad_enabled():
+        if costs and solver.method == "rk4" and self.potential.has_two_layers and torch.is_grad_enabled():
             # Training: the whole solve as one node with its backward written out (same values
-            # and gradients as the general path below; see otflow_solve).
+            # and gradients as the general path; see otflow_solve).
             final = OTFlowRK4Solve.apply(
                 flat, t_start, t_end, solver.steps, solver.grid_power, self.potential.step,
                 *self.potential.two_layer_weights(weights),
             )
-            nfe = 4 * solver.steps
-            if t_end < t_start:
-                final = torch.cat([final[:, : d + 1], final[:, d + 1 :].neg()], dim=1)
-            return final, nfe
+            nfe = 4 * solver.steps  # four stages per RK4 step
+        else:
+            final, nfe = self._general_solve(flat, t_start, t_end, solver, costs, weights)
+        if costs and t_end < t_start:
+            # The costs' integrands are positive; integrated backwards in time they come out
+            # negative. One sign flip after the solve instead of one per evaluation.
+            final = torch.cat([final[:, : d + 1], final[:, d + 1 :].neg()], dim=1)
+        return final, nfe
+
+    def _general_solve(
+        self, flat: Tensor, t_start: float, t_end: float, solver: ODESolver, costs: bool, weights: PotentialWeights
+    ) -> tuple[Tensor, int]:
+        """Any solver and potential, through :func:`odeint` (and autograd or the adjoint method)."""
+        n, d = flat.shape
 
         def dynamics(t: Tensor, state: State) -> State:
             assert isinstance(state, Tensor)
@@ -160,10 +170,6 @@ class OTFlow(ContinuousFlow):
         solution = odeint(dynamics, y0, [t_start, t_end], solver, adjoint_params=tuple(self.parameters()))
         final = solution.final
         assert isinstance(final, Tensor)
-        if costs and t_end < t_start:
-            # The costs' integrands are positive; integrated backwards in time they come out
-            # negative. One sign flip after the solve instead of one per evaluation.
-            final = torch.cat([final[:, : d + 1], final[:, d + 1 :].neg()], dim=1)
         return final, solution.nfe
 
     def flow_with_log_density(self, x: Tensor, t_start: float, t_end: float, solver: ODESolver) -> FlowResult:

@@ -99,10 +99,15 @@ class Potential(nn.Module):
             mixed=mixed,
         )
 
+    @property
+    def has_two_layers(self) -> bool:
+        """The default ResNet (the opening layer and one residual layer): the fused kernels' case."""
+        return len(self.residual) == 1
+
     def two_layer_weights(self, weights: PotentialWeights | None = None) -> TwoLayerWeights:
         """The tensors the fused two-layer kernels read (:mod:`.potential_fused`), from ``weights``
         (or formed now). Only for the two-layer ResNet."""
-        if len(self.residual) != 1:
+        if not self.has_two_layers:
             raise ValueError("the fused kernels are written for the two-layer ResNet")
         shared = weights if weights is not None else self.weights()
         assert shared.mixed is not None
@@ -140,7 +145,7 @@ class Potential(nn.Module):
         shared = weights if weights is not None else self.weights()
         n, d = x.shape
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        if laplacian and t.numel() == 1 and len(self.residual) == 1:
+        if laplacian and t.numel() == 1 and self.has_two_layers:
             return TwoLayerPotentialDerivatives.apply(x, t.reshape(()), *self.two_layer_weights(shared), self.step)
         if t.numel() == 1:
             t = t.reshape(())
