@@ -29,7 +29,8 @@ import statistics
 import tempfile
 
 import torch
-from toy2d import test_nll_and_kl_gap  # this folder's benchmark: a script's folder is on sys.path
+from machine import header, speed_probe  # this folder's helpers: a script's folder is on sys.path
+from toy2d import test_nll_and_kl_gap
 
 import pushforward as pf
 
@@ -81,6 +82,7 @@ def main() -> None:
         parser.error("--simultaneous needs two cores")
     first_cores = sorted(os.sched_getaffinity(0))[:2] if args.simultaneous else []
     torch.set_num_threads(args.threads)
+    print(header(), flush=True)
     ratios = []
     for pair in range(args.pairs):
         order = ("cnf", "otflow") if pair % 2 == 0 else ("otflow", "cnf")
@@ -95,6 +97,7 @@ def main() -> None:
         f"otflow / cnf iterations per second: median {statistics.median(ratios):.2f}x over {len(ratios)} pairs "
         f"(each: {', '.join(f'{r:.2f}' for r in ratios)})"
     )
+    print(f"# speed probe after: {speed_probe():.1f} ms")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ import time
 from functools import partial
 
 import torch
-from rounds import interleaved, ratio_quartiles  # this folder's helper: a script's folder is on sys.path
+from machine import header, speed_probe  # this folder's helpers: a script's folder is on sys.path
+from rounds import interleaved, ratio_quartiles
 
 import pushforward as pf
 import pushforward.models.diffusion.model as diffusion_model
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(header(), flush=True)
     sizes = [int(value) for value in args.rows.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         fitted = pf.fit("checkerboard", model="ddpm", steps=300, seed=0, out=f"{folder}/run", figures=False)
@@ -56,6 +58,7 @@ def main() -> None:
                     f"{sampler:>13} · {args.threads} thread(s) · {size:>7,} rows: median {statistics.median(seconds[size]):.3f} s, "
                     f"ratio to {sizes[0]:,} rows {median:.3f} (quartiles {low:.3f}–{high:.3f})"
                 )
+    print(f"# speed probe after: {speed_probe():.1f} ms")
 
 
 if __name__ == "__main__":

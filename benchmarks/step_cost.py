@@ -30,7 +30,8 @@ from typing import Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from rounds import interleaved, ratio_quartiles  # this folder's helper: a script's folder is on sys.path
+from machine import header, speed_probe  # this folder's helpers: a script's folder is on sys.path
+from rounds import interleaved, ratio_quartiles
 
 import pushforward as pf
 
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="key=value for every model")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    print(header(), flush=True)
     settings = {}
     for item in args.set:
         key, value = item.split("=", 1)
@@ -136,6 +138,7 @@ def main() -> None:
         flops = counts["cnf"].matrix_flops / counts["otflow"].matrix_flops
         entries = counts["cnf"].other_entries / counts["otflow"].other_entries
         print(f"cnf / otflow arithmetic per step: {flops:.2f}x the matrix-product FLOPs, {entries:.2f}x the other entries written")
+    print(f"# speed probe after: {speed_probe():.1f} ms")
 
 
 if __name__ == "__main__":

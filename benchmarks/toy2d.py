@@ -38,7 +38,6 @@ import argparse
 import importlib.util
 import json
 import math
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,6 +50,8 @@ import pushforward as pf
 from pushforward.data import get_toy, load_dataset, resolve_spec, toy_names
 from pushforward.data.preprocessing import Standardize
 from pushforward.data.source import Dataset
+
+from machine import header, speed_probe  # this folder's helper: a script's folder is on sys.path
 
 
 @dataclass
@@ -389,8 +390,7 @@ def main() -> None:
     if args.peers not in ("all", "none"):
         wanted = set(args.peers.split(","))
         peers = {k: v for k, v in peers.items() if k in wanted}
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {platform.processor() or platform.machine()} · "
-          f"{args.threads} threads · torch {torch.__version__} · {args.time:.0f} s per model")
+    print(f"{header()} · {args.time:.0f} s per model", flush=True)
     rows: list[Row] = []
     for toy in toys:
         for model in args.models.split(","):
@@ -400,6 +400,7 @@ def main() -> None:
         for name, build in peers.items():
             rows.append(run_peer(name, build, toy, args.time, args.seed))
             print(json.dumps(rows[-1].__dict__), flush=True)
+    print(f"# {time.strftime('%H:%M')} · speed probe {speed_probe():.1f} ms")
     print_table(rows)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as stream:
