@@ -40,7 +40,9 @@ def test_activate_in_place_gives_the_module_values_and_overwrites_when_it_can(ac
     h = torch.randn(6, 4, dtype=torch.float64)
     expected = module(h.clone())
     out = activate(module, h, in_place=True)
-    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    # tanh's in-place form may be 2σ(2h) − 1 (pushforward.nn.tanh): equal to rounding, not bitwise.
+    rounding = 4 * torch.finfo(h.dtype).eps if activation == "tanh" else 0.0
+    torch.testing.assert_close(out, expected, atol=rounding, rtol=0)
     # gelu has no in-place form, so it alone must leave its input untouched.
     assert (out.data_ptr() == h.data_ptr()) == (activation != "gelu")
     h = torch.randn(6, 4, dtype=torch.float64)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from pushforward.models.continuous.log_cosh import log_cosh
 from pushforward.models.continuous.potential_fused import TwoLayerPotentialDerivatives, TwoLayerWeights
+from pushforward.nn.tanh import tanh
 
 __all__ = ["Potential", "PotentialWeights", "log_cosh"]
 
@@ -225,14 +226,13 @@ class _Tanh(torch.autograd.Function):
     """σ'(a) = tanh a as one autograd node whose backward is 1 − tanh², computed from the saved
     output, written with differentiable operations so higher derivatives still work.
 
-    ``torch.tanh`` itself: an earlier version computed 2·sigmoid(2a) − 1, faster on an older
-    torch, but with torch 2.13 on this project's CPU ``torch.tanh`` is 3–7× faster than that
-    form (100,000 × 64 entries, one thread: 4.9 ms against 22 ms; 512 × 64: 18 µs against 53).
+    The forward is ``torch.tanh`` or 2·sigmoid(2a) − 1, whichever this CPU computes faster
+    (:mod:`pushforward.nn.tanh`: 3× or more either way, depending on the CPU).
     """
 
     @staticmethod
     def forward(ctx, a: Tensor) -> Tensor:  # type: ignore[override]
-        slope = torch.tanh(a)
+        slope = tanh(a)
         ctx.save_for_backward(slope)
         return slope
 

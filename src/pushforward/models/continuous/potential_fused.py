@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from pushforward.models.continuous.log_cosh import log_cosh
+from pushforward.nn.tanh import tanh, tanh_
 
 
 class TwoLayerWeights(NamedTuple):
@@ -90,9 +91,9 @@ def derivatives(x: Tensor, t: Tensor | float, weights: TwoLayerWeights, step: fl
     n, d = x.shape
     weight_x, weight_t = W.weight[:, :d], W.weight[:, d]
     a0 = torch.addmm(_plus_time_times(W.bias, t, weight_t), x, weight_x.T)
-    s0 = torch.tanh(a0)
+    s0 = tanh(a0)  # torch.tanh or 2σ(2a) − 1, whichever this CPU runs faster
     u0 = log_cosh(a0)
-    s1 = torch.tanh(torch.addmm(W.residual_bias, u0, W.residual_weight.T))
+    s1 = tanh_(torch.addmm(W.residual_bias, u0, W.residual_weight.T))
     g1 = s1 * W.w  # σ'(a₁) ⊙ w
     z0 = torch.addmm(W.w, g1, W.residual_weight, alpha=step)
     g0 = s0 * z0  # σ'(a₀) ⊙ z₀

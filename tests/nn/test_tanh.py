@@ -1,0 +1,50 @@
+"""tanh by whichever form the machine computes faster: both forms are tanh."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import pushforward.nn.tanh as tanh_module
+from pushforward.nn.tanh import sigmoid_form_is_faster, tanh, tanh_
+
+# Every float32 regime: tiny, around 0, the bend, saturation, far out, and the infinities.
+POINTS = torch.cat(
+    [
+        torch.linspace(-1e-3, 1e-3, 2001),
+        torch.linspace(-6.0, 6.0, 120_001),
+        torch.tensor([-1e4, -100.0, -20.0, 20.0, 100.0, 1e4, float("-inf"), float("inf")]),
+    ]
+)
+
+
+@pytest.fixture(params=[False, True], ids=["torch.tanh", "sigmoid form"])
+def form(request, monkeypatch):
+    """Forces one form, whatever this machine's timing would choose."""
+    monkeypatch.setattr(tanh_module, "sigmoid_form_is_faster", lambda device_type: request.param)
+    return request.param
+
+
+def test_each_form_is_tanh_to_float32_rounding(form):
+    exact = torch.tanh(POINTS.double())
+    for result in (tanh(POINTS), tanh_(POINTS.clone())):
+        assert result.dtype == torch.float32
+        # One float32 unit near |tanh| = 1 is 6e-8; the sigmoid form's 2σ − 1 doubles σ's error.
+        assert float((result.double() - exact).abs().max()) < 2.4e-7
+    assert float(tanh(torch.zeros(1))) == 0.0
+
+
+def test_in_place_form_overwrites_its_argument_and_the_other_does_not(form):
+    h = torch.linspace(-3, 3, 101)
+    kept = h.clone()
+    assert tanh(h) is not h and torch.equal(h, kept)
+    assert tanh_(h) is h and not torch.equal(h, kept)
+
+
+def test_the_choice_is_timed_once_per_device_type_and_accelerators_keep_torch_tanh():
+    sigmoid_form_is_faster.cache_clear()
+    first = sigmoid_form_is_faster("cpu")
+    assert isinstance(first, bool)
+    assert sigmoid_form_is_faster("cpu") is first
+    assert sigmoid_form_is_faster.cache_info().hits >= 1
+    assert sigmoid_form_is_faster("cuda") is False
