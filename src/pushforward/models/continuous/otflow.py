@@ -99,7 +99,11 @@ class OTFlowHyperparameters(SolverSettings):
 # it every 100 iterations). Checkerboard, 60 s, 2026-12-03, KL gap by dopri5: lr 1e-3 0.345
 # (seed 0); 3e-3 0.250; 5e-3 0.208 / 0.246 (seeds 0 / 1); 1e-2 0.188 / 0.226; 3e-2 1.70, a
 # field that exploits the 4 training steps (its 4-step NLL 1.68 against a true 3.49 in
-# standardised units). The 8-step validation (see ``validation_solver``) guards the kept weights.
+# standardised units). The 8-step validation (see ``validation_solver``) guards the kept weights,
+# but not always: on another machine (2026-12-03 evening, 60 s, seed 1, one thread) one run kept
+# step 1,354's weights at a true KL gap of 1.21, its HJB penalty grown to 1.85 (about 0.1 when
+# healthy), and two more stopped early at 0.24-0.26 (BENCHMARKS.md). A lower rate or a stricter
+# validation solve are the candidates; neither is measured yet.
 @register(
     "otflow",
     family="continuous",
