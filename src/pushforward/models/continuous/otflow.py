@@ -103,8 +103,9 @@ class OTFlowHyperparameters(SolverSettings):
 # with 8 RK4 steps it did not always (2026-12-03 evening, 60 s, seed 1, one thread: one run kept
 # step 1,354's weights at a true KL gap of 1.21, its HJB penalty grown to 1.85, about 0.1 when
 # healthy), hence dopri5. Seed 1 at this rate still turns unstable late in a run (two more runs
-# stopped early at 0.24-0.26; on 1,500 steps from step ~720); lr 5e-3 stayed stable there (KL gap
-# 0.2235, HJB at most 0.13) but learns slower on seed 0, so 1e-2 stays (BENCHMARKS.md).
+# stopped early at 0.24-0.26; on 1,500 steps from step ~720). lr 5e-3 stays stable on it but
+# learns slower: 60 s, one thread, seeds 0 / 1 / 2, KL gap 0.2150 / 0.2181 / 0.2449 against
+# 1e-2's 0.1429 / 0.2480 (stopped early) / 0.2159, so 1e-2 stays (BENCHMARKS.md).
 @register(
     "otflow",
     family="continuous",
