@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -40,13 +41,10 @@ def _sigmoid_form_(h: Tensor) -> Tensor:
     return torch.sigmoid_(h.mul_(2)).mul_(2).sub_(1)
 
 
-def _best_seconds(function: object, argument: Tensor, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function(argument)  # type: ignore[operator]
-        best = min(best, time.perf_counter() - started)
-    return best
+def _seconds(function: Callable[[Tensor], Tensor], argument: Tensor) -> float:
+    started = time.perf_counter()
+    function(argument)
+    return time.perf_counter() - started
 
 
 @functools.cache
@@ -59,8 +57,8 @@ def sigmoid_form_is_faster(device_type: str) -> bool:
     a = torch.linspace(-4.0, 4.0, 1 << 16)
     tanh_seconds = sigmoid_seconds = float("inf")
     for _ in range(5):
-        tanh_seconds = min(tanh_seconds, _best_seconds(torch.tanh, a, 1))
-        sigmoid_seconds = min(sigmoid_seconds, _best_seconds(_sigmoid_form, a, 1))
+        tanh_seconds = min(tanh_seconds, _seconds(torch.tanh, a))
+        sigmoid_seconds = min(sigmoid_seconds, _seconds(_sigmoid_form, a))
     return sigmoid_seconds * _REQUIRED_SPEEDUP < tanh_seconds
 
 

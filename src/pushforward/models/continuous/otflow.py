@@ -101,11 +101,9 @@ class OTFlowHyperparameters(SolverSettings):
 # it every 100 iterations). Checkerboard, 60 s, 2026-12-03, KL gap by dopri5: lr 1e-3 0.345
 # (seed 0); 3e-3 0.250; 5e-3 0.208 / 0.246 (seeds 0 / 1); 1e-2 0.188 / 0.226; 3e-2 1.70, a
 # field that exploits the 4 training steps (its 4-step NLL 1.68 against a true 3.49 in
-# standardised units). The validation solve (see ``validation_solver``) guards the kept weights:
-# with 8 RK4 steps it did not always (2026-12-03 evening, 60 s, seed 1, one thread: one run kept
-# step 1,354's weights at a true KL gap of 1.21, its HJB penalty grown to 1.85, about 0.1 when
-# healthy), hence dopri5. Seed 1 at this rate still turns unstable late in a run (two more runs
-# stopped early at 0.24-0.26; on 1,500 steps from step ~720). lr 5e-3 stays stable on it but
+# standardised units). The validation solve (see ``validation_solver``) guards the kept weights.
+# Seed 1 at this rate turns unstable late in a run (stopped early at 0.24-0.26 in two 60 s runs;
+# on 1,500 steps from step ~720; 2026-12-03 evening, one thread). lr 5e-3 stays stable on it but
 # learns slower: 60 s, one thread, seeds 0 / 1 / 2, KL gap 0.2150 / 0.2181 / 0.2449 against
 # 1e-2's 0.1429 / 0.2480 (stopped early) / 0.2159, so 1e-2 stays (BENCHMARKS.md).
 @register(
