@@ -11,17 +11,21 @@ from pushforward.models.base import create
 from pushforward.nn.time_conditioned import TimeConditionedMLP
 
 
+def written_out(network: TimeConditionedMLP, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The network by hand from its weights and stored projection, the time path run per point."""
+    angles = x @ network.space.projection.T
+    h = torch.cat([x, angles.sin(), angles.cos()], dim=1)
+    biases = network.time(network.embedding(c)).chunk(network.hidden_layers, dim=1)
+    for layer, bias in zip([network.first, *network.hidden], biases):
+        h = F.silu(layer(h) + bias)
+    return network.last(h)
+
+
 def test_first_layer_sees_x_and_its_random_fourier_features():
     torch.manual_seed(0)
     network = TimeConditionedMLP((2,), 16, 2, 8, space_features=6, space_scale=0.5).double()
     x, c = torch.randn(7, 2, dtype=torch.float64), torch.randn(7, dtype=torch.float64)
-    # The same network written out by hand from its weights and the stored projection.
-    angles = x @ network.space.projection.T
-    h = torch.cat([x, angles.sin(), angles.cos()], dim=1)
-    biases = network.time(network.embedding(c)).chunk(2, dim=1)
-    for layer, bias in zip([network.first, *network.hidden], biases):
-        h = F.silu(layer(h) + bias)
-    torch.testing.assert_close(network(x, c), network.last(h))
+    torch.testing.assert_close(network(x, c), written_out(network, x, c))
     assert network.first.in_features == 2 + 2 * 6
 
 
@@ -30,7 +34,30 @@ def test_shared_time_path_equals_per_point_times_with_fourier_features():
     network = TimeConditionedMLP((2,), 16, 2, 8, space_features=6).double()
     x = torch.randn(5, 2, dtype=torch.float64)
     c = torch.tensor(0.3, dtype=torch.float64)
-    torch.testing.assert_close(network(x, c), network(x, c.expand(5)))
+    torch.testing.assert_close(network(x, c), written_out(network, x, c.expand(5)))
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        [0.3, 0.3, 0.3, -1.2, -1.2, -1.2, 2.0, 2.0, 2.0],  # equal runs: broadcast
+        [0.3, 0.3, -1.2, -1.2, -1.2, -1.2, 2.0, 0.3, 0.3],  # unequal runs, a level recurring: gathered
+    ],
+)
+def test_runs_of_equal_times_give_the_per_point_values_and_gradients(levels):
+    # A batch on shared noise levels runs the time path once per run of equal times; the
+    # values and every parameter's gradient must be those of the time path run per point.
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, space_features=4).double()
+    c = torch.tensor(levels, dtype=torch.float64)
+    x, weights = torch.randn(len(levels), 2, dtype=torch.float64), torch.randn(len(levels), 2, dtype=torch.float64)
+    fast = network(x, c)
+    fast_gradients = torch.autograd.grad((fast * weights).sum(), list(network.parameters()))
+    slow = written_out(network, x, c)
+    slow_gradients = torch.autograd.grad((slow * weights).sum(), list(network.parameters()))
+    torch.testing.assert_close(fast, slow)
+    for fast_gradient, slow_gradient in zip(fast_gradients, slow_gradients):
+        torch.testing.assert_close(fast_gradient, slow_gradient)
 
 
 @pytest.mark.parametrize("settings", [{"space_features": -1}, {"space_scale": 0.0}, {"space_scale": float("inf")}])

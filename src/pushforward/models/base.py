@@ -171,16 +171,27 @@ instead of 1.12 s. (ddpm's sampler measured its own, 32,768.)"""
 
 
 def stratified_uniform(
-    n: int, generator: torch.Generator | None = None, device: torch.device | str | None = None, dtype: torch.dtype = torch.float64
+    n: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float64,
+    levels: int | None = None,
 ) -> Tensor:
-    """``n`` draws covering (0, 1) evenly: one uniform offset plus the steps i/n, modulo 1.
+    """``n`` draws covering (0, 1) evenly: one uniform offset plus the steps k/K, modulo 1.
 
     Each draw is still uniform, but a batch of training times or noise levels spreads over the
     whole range instead of clumping, which lowers the variance of the batch's loss (Kingma,
-    Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS 2021).
+    Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS 2021). ``levels`` = K distinct
+    values (default ``n``: all distinct), each shared by consecutive draws: a time-conditioned
+    network then runs its time path once per level (see ``TimeConditionedMLP``).
     """
+    levels = n if levels is None else max(1, min(int(levels), n))
     offset = torch.rand((), generator=generator, device=device, dtype=dtype)
-    return torch.remainder(offset + torch.arange(n, device=device, dtype=dtype) / n, 1.0)
+    values = torch.remainder(offset + torch.arange(levels, device=device, dtype=dtype) / levels, 1.0)
+    if levels == n:
+        return values
+    # Level k is shared by draws k·n/K .. (k+1)·n/K − 1 (equal groups up to one draw).
+    return values[torch.arange(n, device=device) * levels // n]
 
 
 def in_row_chunks(function: Callable[[Tensor], Tensor], x: Tensor, rows: int) -> Tensor:

@@ -68,7 +68,7 @@ class TimeConditionedMLP(nn.Module):
         """``x`` of shape ``(n, *event)``, ``t`` of shape ``(n,)`` or a 0-d time shared by all."""
         if t.numel() == 1:
             return self.at_time(t)(x)
-        biases = self._time_biases(t.reshape(-1).to(x.dtype))
+        biases = self._time_biases_of_runs(t.reshape(-1).to(x.dtype))
         h = self._features(x)
         for layer, bias, activation in zip([self.first, *self.hidden], biases, self.activations):
             h = activation(layer(h) + bias)
@@ -114,6 +114,23 @@ class TimeConditionedMLP(nn.Module):
         out = torch.addmm(bias.to(h.dtype), h, weight[:, :d].T)
         out.addmm_(angles.sin(), weight[:, d : d + waves].T)
         return out.addmm_(angles.cos_(), weight[:, d + waves :].T)
+
+    def _time_biases_of_runs(self, t: Tensor) -> tuple[Tensor, ...]:
+        """:meth:`_time_biases` of ``(n,)`` times, the time path run once per run of equal times.
+
+        A training batch drawn on shared levels (``stratified_uniform(..., levels=K)``) has K
+        runs; its time path then costs K rows, not n. Equal runs are broadcast (a backward of
+        one sum), unequal ones gathered.
+        """
+        levels, counts = torch.unique_consecutive(t, return_counts=True)
+        biases = self._time_biases(levels)
+        runs, n = levels.shape[0], t.shape[0]
+        if runs == n:
+            return biases
+        if n % runs == 0 and bool((counts == n // runs).all()):
+            return tuple(bias[:, None, :].expand(runs, n // runs, bias.shape[1]).reshape(n, -1) for bias in biases)
+        index = torch.repeat_interleave(torch.arange(runs, device=t.device), counts)
+        return tuple(bias.index_select(0, index) for bias in biases)
 
     def _time_biases(self, t: Tensor) -> tuple[Tensor, ...]:
         """The time path: one additive bias per hidden layer, each ``(n, hidden)``."""

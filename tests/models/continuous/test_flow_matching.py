@@ -79,9 +79,17 @@ def test_logit_times_cover_the_chosen_log_snr_range_evenly():
     model = create("rectified", (2,), logit_min=-2.0, logit_max=6.0)
     n = 1000
     t = model.training_times(n, torch.zeros(n, 2), torch.Generator().manual_seed(2))
-    logits = torch.sort(torch.logit(t.double())).values
+    # Runs of points_per_level = 16 consecutive points share a time (the last run is shorter).
+    times, counts = torch.unique_consecutive(t, return_counts=True)
+    levels = math.ceil(n / 16)
+    assert times.shape == (levels,) and set(counts.tolist()) <= {15, 16}
+    logits = torch.sort(torch.logit(times.double())).values
     assert float(logits[0]) >= -2.0 - 1e-4 and float(logits[-1]) <= 6.0 + 1e-4
-    # Stratified: one offset, n even steps of (6 − (−2))/n in logit (float32 rounding near t = 1).
+    # Stratified: one offset, even steps of (6 − (−2))/levels in logit (float32 rounding near t = 1).
+    torch.testing.assert_close(logits.diff(), torch.full((levels - 1,), 8.0 / levels, dtype=torch.float64), atol=2e-3, rtol=0)
+    # With one point per level every point has its own time, n even steps apart.
+    single = create("rectified", (2,), logit_min=-2.0, logit_max=6.0, points_per_level=1)
+    logits = torch.sort(torch.logit(single.training_times(n, torch.zeros(n, 2), torch.Generator().manual_seed(2)).double())).values
     torch.testing.assert_close(logits.diff(), torch.full((n - 1,), 8.0 / n, dtype=torch.float64), atol=2e-3, rtol=0)
 
 
@@ -99,10 +107,11 @@ def test_a_run_saved_before_the_v_field_existed_loads_as_it_was(tmp_path):
     tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "parameterization": "velocity",
             "time_sampling": "power", "sample_grid_power": "1"}
     run = pf.fit("checkerboard", model="cfm", steps=3, seed=1, out=tmp_path / "old", settings=tiny, figures=False)
-    for name in ("parameterization", "time_sampling", "sample_grid_power"):
+    for name in ("parameterization", "time_sampling", "sample_grid_power", "points_per_level"):
         forget_setting(run.run.path, name)
     again = pf.load(run.run.path)
     assert isinstance(again.model.field, MLPField) and again.model.hparams.time_sampling == "power"
+    assert again.model.hparams.points_per_level == 1  # a time per point, as it was trained
     assert again.model.sample_solver.grid_power == 1.0
     x = torch.as_tensor(run.dataset().test[:20])
     torch.testing.assert_close(again.model.log_prob(x), run.model.log_prob(x))

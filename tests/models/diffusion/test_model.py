@@ -10,19 +10,29 @@ from pushforward.models.diffusion.noising import velocity
 
 
 def test_uniform_time_noise_levels_are_the_schedules_and_likelihood_ones_are_uniform_in_log_snr():
-    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="uniform_time").double()
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="uniform_time", points_per_level=1).double()
     generator = torch.Generator().manual_seed(0)
     log_snr = model.training_log_snr(1000, torch.device("cpu"), generator)
     # Stratified uniform times: exactly a quarter of them beyond each quartile of t (λ falls with t).
     for quantile in (0.25, 0.5, 0.75):
         above = int((log_snr < model.log_snr(torch.tensor(quantile, dtype=torch.float64))).sum())
         assert abs(above - 1000 * (1 - quantile)) <= 1
-    likelihood = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="likelihood").double()
+    likelihood = create("ddpm", (2,), hidden_features=8, hidden_layers=1, weighting="likelihood", points_per_level=1).double()
     values = torch.sort(likelihood.training_log_snr(1000, torch.device("cpu"), generator)).values
     ends = likelihood.log_snr(torch.tensor([1.0, likelihood.hparams.ode_t_min], dtype=torch.float64))
     steps = values.diff()
     torch.testing.assert_close(steps, torch.full_like(steps, float(ends[1] - ends[0]) / 1000))
     assert ends[0] <= values[0] and values[-1] <= ends[1]
+
+
+def test_a_batchs_noise_levels_are_shared_by_runs_of_points_per_level():
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1).double()
+    log_snr = model.training_log_snr(2048, torch.device("cpu"), torch.Generator().manual_seed(0))
+    levels, counts = torch.unique_consecutive(log_snr, return_counts=True)
+    assert model.hparams.points_per_level == 16 and levels.shape == (128,) and (counts == 16).all()
+    ends = model.log_snr(torch.tensor([1.0, model.hparams.ode_t_min], dtype=torch.float64))
+    steps = torch.sort(levels).values.diff()
+    torch.testing.assert_close(steps, torch.full_like(steps, float(ends[1] - ends[0]) / 128))
 
 
 def test_epsilon_is_recovered_from_a_v_prediction():
@@ -47,3 +57,16 @@ def test_samplers_give_the_event_shape_and_count_evaluations():
         assert model.nfe_sample.per_solve() >= (4 if sampler != "ode" else 1)
     ddim = create("ddpm", (2,), hidden_features=8, hidden_layers=1)
     torch.testing.assert_close(ddim.sample(5, torch.Generator().manual_seed(2)), ddim.sample(5, torch.Generator().manual_seed(2)))
+
+
+def test_a_run_saved_before_shared_noise_levels_resumes_with_a_level_per_point(tmp_path):
+    import pushforward as pf
+    from tests.conftest import forget_setting
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "batch_size": "64"}
+    run = pf.fit("checkerboard", model="ddpm", steps=2, seed=0, out=tmp_path / "old", settings=tiny, figures=False)
+    forget_setting(run.run.path, "points_per_level")
+    again = pf.load(run.run.path)
+    assert again.model.hparams.points_per_level == 1
+    log_snr = again.model.training_log_snr(64, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert torch.unique(log_snr).numel() == 64
