@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from pushforward.models.continuous.divergence import divergence_exact
-from pushforward.models.continuous.fields import MLPField, VPredictionField, mlp_field
+from pushforward.models.base import create
+from pushforward.models.continuous.fields import MLPField, RowChunkedField, VPredictionField, mlp_field
 from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_density, standard_normal_log_prob
 
 
@@ -154,3 +155,22 @@ def test_v_field_reloads_from_the_state_dict():
     other.load_state_dict(field.state_dict())
     x, t = torch.randn(9, 2, dtype=torch.float64), torch.tensor(0.7, dtype=torch.float64)
     torch.testing.assert_close(other(t, x), field(t, x))
+
+
+@pytest.mark.parametrize("name", ["cnf", "otflow", "rectified"])
+def test_a_row_chunked_field_equals_the_field_and_forms_its_time_path_once(name):
+    torch.manual_seed(0)
+    field = create(name, (2,)).double().field
+    with torch.no_grad():  # away from any zero initialisation, so the field is not trivial
+        for parameter in field.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    x = torch.randn(23, 2, dtype=torch.float64)
+    calls = []
+    chunked = RowChunkedField(field, 5)
+    at_time = field.at_time
+    field.at_time = lambda t: calls.append(t) or at_time(t)
+    with torch.no_grad():
+        torch.testing.assert_close(chunked(torch.tensor(0.3, dtype=torch.float64), x), field(torch.tensor(0.3, dtype=torch.float64), x))
+    assert len(calls) == 2  # once for the 5 pieces, once for the whole batch
+    with pytest.raises(ValueError):
+        RowChunkedField(field, 0)

@@ -57,16 +57,26 @@ def test_cpu_sampling_in_pieces_equals_one_solve_of_the_same_noise(name, sample_
 
     model = perturbed(name, sample_solver=sample_solver, sample_steps=5)
     monkeypatch.setattr(model_module, "SAMPLE_CHUNK_ROWS", 7)  # pieces of 7, 7, 7, 7, 2 rows
-    solves = []
-    push_noise = model.push_noise
-    monkeypatch.setattr(model, "push_noise", lambda z: solves.append(len(z)) or push_noise(z))
+    times, pieces = [], []
+    at_time = model.field.at_time
+
+    def recording_at_time(t):
+        times.append(float(t))
+        evaluate = at_time(t)
+        return lambda x: pieces.append(len(x)) or evaluate(x)
+
+    monkeypatch.setattr(model.field, "at_time", recording_at_time)
     samples = model.sample(30, generator=torch.Generator().manual_seed(5))
+    evaluations, evaluated = len(times), list(pieces)
     noise = torch.randn((30, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     with torch.no_grad():  # the arithmetic sampling uses (fields fuse differently under autograd)
         whole = integrate(model.field, noise, [0.0, 1.0], model.sample_solver).final
     torch.testing.assert_close(samples, whole, atol=1e-12, rtol=0)
-    # Fixed steps go piecewise; an adaptive solver's steps depend on the whole batch: one pass.
-    assert solves == ([30] if sample_solver == "dopri5" else [7, 7, 7, 7, 2])
+    # One time path per evaluation of the field, as many as the solve counts.
+    assert evaluations == model.nfe_sample.per_solve() > 0
+    # Fixed steps evaluate the field piecewise; an adaptive solver's steps depend on the whole
+    # batch: one pass.
+    assert evaluated == ([30] if sample_solver == "dopri5" else [7, 7, 7, 7, 2]) * evaluations
 
 
 def test_otflow_closed_form_log_density_matches_the_autograd_trace():

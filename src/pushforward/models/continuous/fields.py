@@ -36,6 +36,37 @@ class VectorField(nn.Module, abc.ABC):
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         """``dx/dt`` at time ``t`` for the states ``x``."""
 
+    def at_time(self, t: Tensor | float) -> Callable[[Tensor], Tensor]:
+        """``x ↦ f(t, x)`` for one time shared by every point it is then called on.
+
+        Fields override it to do their work that depends on t alone (or on the weights alone)
+        once, however many pieces of a batch the returned function then evaluates.
+        """
+        return lambda x: self(t, x)
+
+
+class RowChunkedField(VectorField):
+    """``field`` evaluated ``rows`` points at a time: a solver's view of a large batch on a CPU.
+
+    Each piece's activations (8,192 × 64 float32 = 2 MiB per layer) stay in the cores' caches
+    through the layers, where 100,000 rows stream through memory; the field's time path
+    (:meth:`VectorField.at_time`) still runs once per evaluation, not once per piece. For
+    fields that treat rows independently (all of ours), under fixed-step solvers: an adaptive
+    solver's steps would not change, but its error norm spans the whole batch either way.
+    """
+
+    def __init__(self, field: VectorField, rows: int) -> None:
+        super().__init__(field.event_shape)
+        if rows < 1:
+            raise ValueError(f"rows must be >= 1, not {rows}")
+        self.field, self.rows = field, int(rows)
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        evaluate = self.field.at_time(t)
+        if x.shape[0] <= self.rows:
+            return evaluate(x)
+        return torch.cat([evaluate(part) for part in x.split(self.rows)])
+
 
 class MLPField(VectorField):
     """An MLP on ``(flatten(x), embed(t))``: the field FFJORD and flow matching use on tables/toys.

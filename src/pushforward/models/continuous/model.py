@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.models.base import SAMPLE_CHUNK_ROWS, GenerativeModel, in_row_chunks
-from pushforward.models.continuous.fields import MLPField, VectorField
+from pushforward.models.base import SAMPLE_CHUNK_ROWS, GenerativeModel
+from pushforward.models.continuous.fields import MLPField, RowChunkedField, VectorField
 from pushforward.models.continuous.solvers import (
     FlowResult,
     ODESolver,
@@ -165,16 +165,18 @@ class ContinuousFlow(GenerativeModel):
         dtype = next(self.parameters()).dtype
         z = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=dtype)
         if z.device.type == "cpu" and not self.sample_solver.adaptive:
-            # Under fixed steps each row's path depends on that row alone: solve in cache-sized
-            # pieces. An adaptive solver picks its steps from the error of the whole batch, so
-            # it keeps one pass (pieces would take different steps); a GPU wants one pass too.
-            return in_row_chunks(self.push_noise, z, SAMPLE_CHUNK_ROWS)
+            # Under fixed steps each row's path depends on that row alone: evaluate the field in
+            # cache-sized pieces (RowChunkedField). An adaptive solver picks its steps from the
+            # error of the whole batch, so it keeps one pass; a GPU wants one pass too.
+            return self.push_noise(z, SAMPLE_CHUNK_ROWS)
         return self.push_noise(z)
 
     @torch.no_grad()
-    def push_noise(self, z: Tensor) -> Tensor:
-        """The sample solve: the noise ``z`` at t = 0 carried to t = 1 (one solve, NFE counted)."""
-        solution = integrate(self.field, z, [0.0, 1.0], self.sample_solver)
+    def push_noise(self, z: Tensor, chunk_rows: int | None = None) -> Tensor:
+        """The sample solve: the noise ``z`` at t = 0 carried to t = 1 (one solve, NFE counted),
+        the field evaluated ``chunk_rows`` points at a time (``None``: all at once)."""
+        field = self.field if chunk_rows is None else RowChunkedField(self.field, chunk_rows)
+        solution = integrate(field, z, [0.0, 1.0], self.sample_solver)
         self.nfe_sample.add(solution.nfe)
         final = solution.final
         assert isinstance(final, Tensor)

@@ -21,6 +21,7 @@ its backward written out (:mod:`.otflow_solve`); other settings solve through
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,9 +49,18 @@ class PotentialField(VectorField):
         self.potential = potential
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        flat = x.reshape(x.shape[0], -1)
-        gradient, _ = self.potential.gradient_and_laplacian(flat, t, laplacian=False)
-        return -gradient[:, : flat.shape[1]].reshape(x.shape)
+        return self.at_time(t)(x)
+
+    def at_time(self, t: Tensor | float) -> Callable[[Tensor], Tensor]:
+        """``x ↦ −∇_x Φ(x, t)`` with the potential's weight-only products formed once."""
+        weights = self.potential.weights()
+
+        def field_at_t(x: Tensor) -> Tensor:
+            flat = x.reshape(x.shape[0], -1)
+            gradient, _ = self.potential.gradient_and_laplacian(flat, t, laplacian=False, weights=weights)
+            return -gradient[:, : flat.shape[1]].reshape(x.shape)
+
+        return field_at_t
 
 
 @dataclass
