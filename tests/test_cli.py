@@ -281,6 +281,8 @@ def test_ddpm_save_load_round_trip(capsys, tmp_path):
         ("vae", ["latent_features=0"], "latent_features"),
         ("vae", ["eval_samples=0"], "eval_samples"),
         ("iwae", ["train_samples=0"], "train_samples"),
+        ("ddpm", ["points_per_level=0"], "points_per_level must be an integer >= 1"),
+        ("rectified", ["points_per_level=0"], "points_per_level"),
     ],
 )
 def test_bad_vae_and_diffusion_settings_exit_2_and_write_nothing(capsys, tmp_path, model, setting, words):
