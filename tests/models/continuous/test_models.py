@@ -74,9 +74,8 @@ def test_cpu_sampling_in_pieces_equals_one_solve_of_the_same_noise(name, sample_
     torch.testing.assert_close(samples, whole, atol=1e-12, rtol=0)
     # One time path per evaluation of the field, as many as the solve counts.
     assert evaluations == model.nfe_sample.per_solve() > 0
-    # Fixed steps evaluate the field piecewise; an adaptive solver's steps depend on the whole
-    # batch: one pass.
-    assert evaluated == ([30] if sample_solver == "dopri5" else [7, 7, 7, 7, 2]) * evaluations
+    # Every solver evaluates the field piecewise (an adaptive one still steps the whole batch).
+    assert evaluated == [7, 7, 7, 7, 2] * evaluations
 
 
 def test_otflow_closed_form_log_density_matches_the_autograd_trace():

@@ -50,9 +50,9 @@ class RowChunkedField(VectorField):
 
     Each piece's activations (8,192 × 64 float32 = 2 MiB per layer) stay in the cores' caches
     through the layers, where 100,000 rows stream through memory; the field's time path
-    (:meth:`VectorField.at_time`) still runs once per evaluation, not once per piece. For
-    fields that treat rows independently (all of ours), under fixed-step solvers: an adaptive
-    solver's steps would not change, but its error norm spans the whole batch either way.
+    (:meth:`VectorField.at_time`) still runs once per evaluation, not once per piece. Only for
+    fields that treat rows independently (all of ours). The solver still steps the whole
+    batch, so an adaptive solver chooses the same steps as without pieces.
     """
 
     def __init__(self, field: VectorField, rows: int) -> None:

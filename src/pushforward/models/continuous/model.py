@@ -164,12 +164,10 @@ class ContinuousFlow(GenerativeModel):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         dtype = next(self.parameters()).dtype
         z = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=dtype)
-        if z.device.type == "cpu" and not self.sample_solver.adaptive:
-            # Under fixed steps each row's path depends on that row alone: evaluate the field in
-            # cache-sized pieces (RowChunkedField). An adaptive solver picks its steps from the
-            # error of the whole batch, so it keeps one pass; a GPU wants one pass too.
-            return self.push_noise(z, SAMPLE_CHUNK_ROWS)
-        return self.push_noise(z)
+        # On a CPU the field is evaluated in cache-sized pieces (RowChunkedField); the solver
+        # still steps the whole batch, so an adaptive one picks the same steps. A GPU wants
+        # one pass.
+        return self.push_noise(z, SAMPLE_CHUNK_ROWS if z.device.type == "cpu" else None)
 
     @torch.no_grad()
     def push_noise(self, z: Tensor, chunk_rows: int | None = None) -> Tensor:
