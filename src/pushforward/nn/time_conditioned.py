@@ -120,8 +120,12 @@ class TimeConditionedMLP(nn.Module):
 
         A training batch drawn on shared levels (``stratified_uniform(..., levels=K)``) has K
         runs; its time path then costs K rows, not n. Equal runs are broadcast (a backward of
-        one sum), unequal ones gathered.
+        one sum), unequal ones gathered. On the CPU only: finding the runs has a data-dependent
+        size, which would stall an accelerator's queue every step, and there the per-point time
+        path runs in parallel anyway.
         """
+        if t.device.type != "cpu":
+            return self._time_biases(t)
         levels, counts = torch.unique_consecutive(t, return_counts=True)
         biases = self._time_biases(levels)
         runs, n = levels.shape[0], t.shape[0]
