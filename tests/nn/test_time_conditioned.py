@@ -40,8 +40,8 @@ def test_shared_time_path_equals_per_point_times_with_fourier_features():
 @pytest.mark.parametrize(
     "levels",
     [
-        [0.3, 0.3, 0.3, -1.2, -1.2, -1.2, 2.0, 2.0, 2.0],  # equal runs: broadcast
-        [0.3, 0.3, -1.2, -1.2, -1.2, -1.2, 2.0, 0.3, 0.3],  # unequal runs, a level recurring: gathered
+        [0.3, 0.3, 0.3, -1.2, -1.2, -1.2, 2.0, 2.0, 2.0],  # equal runs
+        [0.3, 0.3, -1.2, -1.2, -1.2, -1.2, 2.0, 0.3, 0.3],  # unequal runs, a level recurring
     ],
 )
 def test_runs_of_equal_times_give_the_per_point_values_and_gradients(levels):

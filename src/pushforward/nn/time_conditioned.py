@@ -118,22 +118,20 @@ class TimeConditionedMLP(nn.Module):
     def _time_biases_of_runs(self, t: Tensor) -> tuple[Tensor, ...]:
         """:meth:`_time_biases` of ``(n,)`` times, the time path run once per run of equal times.
 
-        A training batch drawn on shared levels (``stratified_uniform(..., levels=K)``) has K
-        runs; its time path then costs K rows, not n. Equal runs are broadcast (a backward of
-        one sum), unequal ones gathered. On the CPU only: finding the runs has a data-dependent
-        size, which would stall an accelerator's queue every step, and there the per-point time
-        path runs in parallel anyway.
+        A training batch drawn on shared levels (``stratified_uniform``'s ``points_per_level``)
+        has K runs; its time path then costs K rows, not n, and each point gathers its run's
+        row (``index_select``, whose backward is one ``index_add``; advanced indexing's
+        accumulating backward cost most of the gain). On the CPU only: finding the runs has a
+        data-dependent size, which would stall an accelerator's queue every step, and there the
+        per-point time path runs in parallel anyway.
         """
         if t.device.type != "cpu":
             return self._time_biases(t)
         levels, counts = torch.unique_consecutive(t, return_counts=True)
         biases = self._time_biases(levels)
-        runs, n = levels.shape[0], t.shape[0]
-        if runs == n:
+        if levels.shape[0] == t.shape[0]:
             return biases
-        if n % runs == 0 and bool((counts == n // runs).all()):
-            return tuple(bias[:, None, :].expand(runs, n // runs, bias.shape[1]).reshape(n, -1) for bias in biases)
-        index = torch.repeat_interleave(torch.arange(runs, device=t.device), counts)
+        index = torch.repeat_interleave(torch.arange(levels.shape[0], device=t.device), counts)
         return tuple(bias.index_select(0, index) for bias in biases)
 
     def _time_biases(self, t: Tensor) -> tuple[Tensor, ...]:
