@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pushforward.models.base import in_row_chunks
 from pushforward.nn.embeddings import FourierFeatures, FourierTime
 from pushforward.nn.mlp import MLP, Activation, activate
 from pushforward.nn.time_conditioned import TimeConditionedMLP
@@ -62,10 +63,7 @@ class RowChunkedField(VectorField):
         self.field, self.rows = field, int(rows)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
-        evaluate = self.field.at_time(t)
-        if x.shape[0] <= self.rows:
-            return evaluate(x)
-        return torch.cat([evaluate(part) for part in x.split(self.rows)])
+        return in_row_chunks(self.field.at_time(t), x, self.rows)
 
 
 class MLPField(VectorField):
