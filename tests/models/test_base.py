@@ -18,15 +18,14 @@ def test_stratified_uniform_spreads_a_batch_evenly_and_each_draw_is_uniform():
 
 
 def test_stratified_levels_are_shared_by_consecutive_draws_and_each_draw_stays_uniform():
-    u = stratified_uniform(50, torch.Generator().manual_seed(0), levels=8)
+    u = stratified_uniform(50, torch.Generator().manual_seed(0), points_per_level=7)
     levels, counts = torch.unique_consecutive(u, return_counts=True)
-    # 8 evenly spaced levels in runs of 6 or 7 draws.
+    # ⌈50 / 7⌉ = 8 evenly spaced levels in runs of 6 or 7 draws.
     assert levels.shape == (8,) and set(counts.tolist()) <= {6, 7} and int(counts.sum()) == 50
     torch.testing.assert_close(torch.sort(levels).values.diff(), torch.full((7,), 1 / 8, dtype=torch.float64))
     # Over many batches, any one position is still uniform on (0, 1).
-    last = torch.stack([stratified_uniform(7, torch.Generator().manual_seed(seed), levels=3)[6] for seed in range(4000)])
+    last = torch.stack([stratified_uniform(7, torch.Generator().manual_seed(seed), points_per_level=3)[6] for seed in range(4000)])
     assert abs(float(last.mean()) - 0.5) < 4 * (1 / 12 / 4000) ** 0.5
     assert abs(float(last.var()) - 1 / 12) < 0.01
-    # As many levels as draws (or more) is the plain stratified draw.
-    generator_a, generator_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    torch.testing.assert_close(stratified_uniform(9, generator_a, levels=20), stratified_uniform(9, generator_b))
+    # More points per level than draws: one level for all.
+    assert torch.unique(stratified_uniform(9, torch.Generator().manual_seed(3), points_per_level=20)).numel() == 1

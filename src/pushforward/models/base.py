@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import math
 
 import dataclasses
 from collections.abc import Callable
@@ -176,17 +177,18 @@ def stratified_uniform(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float64,
-    levels: int | None = None,
+    points_per_level: int = 1,
 ) -> Tensor:
     """``n`` draws covering (0, 1) evenly: one uniform offset plus the steps k/K, modulo 1.
 
     Each draw is still uniform, but a batch of training times or noise levels spreads over the
     whole range instead of clumping, which lowers the variance of the batch's loss (Kingma,
-    Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS 2021). ``levels`` = K distinct
-    values (default ``n``: all distinct), each shared by consecutive draws: a time-conditioned
-    network then runs its time path once per level (see ``TimeConditionedMLP``).
+    Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS 2021). Runs of
+    ``points_per_level`` consecutive draws share a value (K = ⌈n / points_per_level⌉ levels; the
+    default 1: all distinct), so a time-conditioned network runs its time path once per level
+    (see ``TimeConditionedMLP``).
     """
-    levels = n if levels is None else max(1, min(int(levels), n))
+    levels = math.ceil(n / points_per_level)
     offset = torch.rand((), generator=generator, device=device, dtype=dtype)
     values = torch.remainder(offset + torch.arange(levels, device=device, dtype=dtype) / levels, 1.0)
     if levels == n:

@@ -19,7 +19,6 @@ for any continuous flow.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -195,7 +194,7 @@ class FlowMatching(ContinuousFlow):
         if hp.time_sampling == "power":
             return torch.rand(n, generator=generator, device=like.device, dtype=like.dtype).pow(hp.time_power)
         # Stratified, as ddpm's noise levels: the batch covers the log-SNR range evenly.
-        u = stratified_uniform(n, generator, like.device, like.dtype, levels=math.ceil(n / hp.points_per_level))
+        u = stratified_uniform(n, generator, like.device, like.dtype, hp.points_per_level)
         return torch.sigmoid(hp.logit_min + (hp.logit_max - hp.logit_min) * u)
 
     def regression_loss(self, x1: Tensor, generator: torch.Generator | None = None) -> Tensor:

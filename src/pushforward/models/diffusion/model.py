@@ -224,7 +224,7 @@ class DDPM(GenerativeModel):
         probability-flow ODE reports, and it spends far more of the batch at the low noise
         levels where a density's sharp edges are decided.
         """
-        u = stratified_uniform(n, generator, device, torch.float64, levels=math.ceil(n / self.hparams.points_per_level))
+        u = stratified_uniform(n, generator, device, torch.float64, self.hparams.points_per_level)
         if self.hparams.weighting == "likelihood":
             ends = self.log_snr(torch.tensor([1.0, self.hparams.ode_t_min], dtype=torch.float64, device=device))
             return ends[0] + u * (ends[1] - ends[0])
