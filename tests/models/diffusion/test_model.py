@@ -70,3 +70,15 @@ def test_a_run_saved_before_shared_noise_levels_resumes_with_a_level_per_point(t
     assert again.model.hparams.points_per_level == 1
     log_snr = again.model.training_log_snr(64, torch.device("cpu"), torch.Generator().manual_seed(0))
     assert torch.unique(log_snr).numel() == 64
+
+
+def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws():
+    """On the CPU DDIM and DPM-Solver++ give each thread a block of rows (row_threads): the
+    samples are those of one thread, and the ancestral sampler's noise stream is unchanged."""
+    for sampler in ("ddim", "dpm-solver++", "ddpm"):
+        model = create("ddpm", (2,), hidden_features=16, hidden_layers=2, sampler=sampler, sampler_steps=5)
+        samples = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            samples[threads] = model.sample(2_500, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(samples[2], samples[1], rtol=1e-5, atol=1e-5)

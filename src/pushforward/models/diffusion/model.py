@@ -32,8 +32,9 @@ from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
 from pushforward.nn.time_conditioned import TimeConditionedMLP
 from pushforward.models.diffusion.noising import epsilon_from_v, velocity
 from pushforward.models.diffusion.probability_flow import probability_flow_log_prob, probability_flow_sample
-from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, AffineEpsilon, check_steps, sample_chain
+from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, THREAD_CHUNK_ROWS, AffineEpsilon, check_steps, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
+from pushforward.models.row_threads import on_threads_by_rows
 from pushforward.nn.mlp import ACTIVATIONS, Activation
 
 #: The ``sampler`` settings, the default first.
@@ -265,13 +266,23 @@ class DDPM(GenerativeModel):
             self.nfe_sample.add(nfe)
             return x
         self.nfe_sample.add(hp.sampler_steps)
-        # Chunks bound the activations' memory on a CPU (see DEFAULT_CHUNK_ROWS); a GPU wants
-        # the whole batch at once.
-        chunk_rows = DEFAULT_CHUNK_ROWS if x1.device.type == "cpu" else None
-        if hp.sampler == "dpm-solver++":
-            return sample_dpm_solver(self.schedule, self.epsilon_at, x1, hp.sampler_steps, chunk_rows)
-        eta = 0.0 if hp.sampler == "ddim" else 1.0
-        return sample_chain(self.schedule, self.epsilon_at, x1, hp.sampler_steps, eta, generator, chunk_rows)
+        if hp.sampler == "ddpm":
+            # Ancestral: each step draws the whole batch's noise from ``generator``, so its rows
+            # stay together. Chunks bound the activations' memory on a CPU (DEFAULT_CHUNK_ROWS);
+            # a GPU wants the whole batch at once.
+            chunk_rows = DEFAULT_CHUNK_ROWS if x1.device.type == "cpu" else None
+            return sample_chain(self.schedule, self.epsilon_at, x1, hp.sampler_steps, 1.0, generator, chunk_rows)
+        # Deterministic: each point's path depends on that point alone, so on a CPU the threads
+        # take blocks of rows through the whole chain (row_threads), in chunks of
+        # THREAD_CHUNK_ROWS; a GPU takes the whole batch in one pass.
+        chunk_rows = THREAD_CHUNK_ROWS if x1.device.type == "cpu" else None
+
+        def deterministic_chain(x: Tensor) -> Tensor:
+            if hp.sampler == "dpm-solver++":
+                return sample_dpm_solver(self.schedule, self.epsilon_at, x, hp.sampler_steps, chunk_rows)
+            return sample_chain(self.schedule, self.epsilon_at, x, hp.sampler_steps, 0.0, None, chunk_rows)
+
+        return on_threads_by_rows(deterministic_chain, x1)
 
     def log_prob(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """log p(x) by the probability-flow ODE (dopri5 from ``ode_t_min`` to 1)."""
