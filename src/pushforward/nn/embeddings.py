@@ -16,6 +16,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from pushforward.nn.sinusoids import cos, sin
+
 
 class FourierTime(nn.Module):
     """``t ↦ (t, sin(2π k t), cos(2π k t))`` for ``k = 1 .. frequencies`` (fixed, not learned).
@@ -111,7 +113,7 @@ class FourierFeatures(nn.Module):
         if self.projection.shape[0] == 0:
             return x
         angles = x @ self.projection.to(x.dtype).T
-        return torch.cat([x, angles.sin(), angles.cos()], dim=1)
+        return torch.cat([x, sin(angles), cos(angles)], dim=1)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
         # Without features this module is the identity, and networks saved before they had the

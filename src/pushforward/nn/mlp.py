@@ -43,7 +43,7 @@ def activation_module(name: str, after_linear: bool = False) -> nn.Module:
 _IN_PLACE: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
     nn.SiLU: lambda h: F.silu(h, inplace=True),
     nn.ReLU: torch.relu_,
-    nn.Tanh: tanh_,  # torch.tanh_ or 2σ(2h) − 1, whichever this CPU runs faster
+    nn.Tanh: tanh_,  # torch.tanh_, 2σ(2h) − 1 or numpy.tanh, whichever this CPU runs fastest
     nn.ELU: lambda h: F.elu(h, inplace=True),
 }
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
 from pushforward.nn.mlp import Activation, activate, activation_module
+from pushforward.nn.sinusoids import cos_, sin
 
 
 class TimeConditionedMLP(nn.Module):
@@ -112,8 +113,8 @@ class TimeConditionedMLP(nn.Module):
         weight = self.first.weight.to(h.dtype)
         angles = h @ self.space.projection.to(h.dtype).T
         out = torch.addmm(bias.to(h.dtype), h, weight[:, :d].T)
-        out.addmm_(angles.sin(), weight[:, d : d + waves].T)
-        return out.addmm_(angles.cos_(), weight[:, d + waves :].T)
+        out.addmm_(sin(angles), weight[:, d : d + waves].T)
+        return out.addmm_(cos_(angles), weight[:, d + waves :].T)
 
     def _time_biases_of_runs(self, t: Tensor) -> tuple[Tensor, ...]:
         """:meth:`_time_biases` of ``(n,)`` times, the time path run once per run of equal times.
