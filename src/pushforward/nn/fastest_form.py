@@ -13,8 +13,8 @@ place (6e-8 absolute against float64 above), as torch's are. Sampling and likeli
 evaluate these functions on every hidden entry of every network call (100,000 points × 64 × 50
 steps), so the slower form alone can cost a third of the time.
 
-:func:`fastest_form` times the candidates once per process and device type (a few milliseconds,
-at the current thread count) and the callers use the winner. A form other than the first (the
+:func:`fastest_form` times the candidates once per process, device type and thread count (a few
+milliseconds) and the callers use the winner. A form other than the first (the
 reference, torch's own) must beat it by :data:`REQUIRED_SPEEDUP`. The numpy forms work on the
 tensor's memory (no copy) and only where autograd is not asked to differentiate through them:
 :func:`numpy_allowed` says when.
@@ -51,11 +51,18 @@ def _seconds(function: Form, argument: Tensor) -> float:
     return time.perf_counter() - started
 
 
-@functools.cache
 def fastest_form(name: str, device_type: str) -> str:
-    """The name of the fastest registered form of ``name`` on ``device_type``, timed once per
-    process on 65,536 float32 entries in [−4, 4] (best of 5 each, interleaved). Accelerators
-    keep the reference: the other forms are for the CPU."""
+    """The name of the fastest registered form of ``name`` on ``device_type`` at the current
+    torch thread count: torch's kernels split large tensors between threads and numpy's do not,
+    so the winner on one thread (a sampler's worker, :mod:`pushforward.models.row_threads`) can
+    lose on two. Accelerators keep the reference: the other forms are for the CPU."""
+    return _timed_choice(name, device_type, torch.get_num_threads())
+
+
+@functools.cache
+def _timed_choice(name: str, device_type: str, threads: int) -> str:
+    """Timed once per process, device type and thread count, on 65,536 float32 entries in
+    [−4, 4] (best of 5 each, interleaved)."""
     forms = _REGISTERED[name]
     reference = next(iter(forms))
     if device_type != "cpu":
