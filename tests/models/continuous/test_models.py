@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -76,6 +78,43 @@ def test_cpu_sampling_in_pieces_equals_one_solve_of_the_same_noise(name, sample_
     assert evaluations == model.nfe_sample.per_solve() > 0
     # Every solver evaluates the field piecewise (an adaptive one still steps the whole batch).
     assert evaluated == [7, 7, 7, 7, 2] * evaluations
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("sample_solver", ["rk4", "dopri5"])
+def test_cpu_threads_sample_blocks_of_rows_only_with_fixed_steps(name, sample_solver, monkeypatch):
+    """On 2 threads a fixed-step sample solve runs as one solve per block of rows, each in its
+    own thread, and equals one solve of all rows; an adaptive one stays one solve (its steps
+    are chosen for the whole batch)."""
+    import pushforward.models.continuous.model as model_module
+    import pushforward.models.row_threads as row_threads
+
+    model = perturbed(name, sample_solver=sample_solver, sample_steps=5)
+    monkeypatch.setattr(model_module, "SAMPLE_CHUNK_ROWS", 7)
+    monkeypatch.setattr(row_threads, "MIN_ROWS_PER_THREAD", 8)
+    threads, pieces = set(), []
+    at_time = model.field.at_time
+
+    def recording_at_time(t):
+        threads.add(threading.current_thread().name)
+        evaluate = at_time(t)
+        return lambda x: pieces.append(len(x)) or evaluate(x)
+
+    monkeypatch.setattr(model.field, "at_time", recording_at_time)
+    torch.set_num_threads(2)
+    samples = model.sample(30, generator=torch.Generator().manual_seed(5))
+    sampling_threads, sampling_pieces = set(threads), list(pieces)  # before the reference solve
+    noise = torch.randn((30, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    with torch.no_grad():
+        whole = integrate(model.field, noise, [0.0, 1.0], model.sample_solver).final
+    torch.testing.assert_close(samples, whole, atol=1e-12, rtol=0)
+    if sample_solver == "rk4":
+        assert len(sampling_threads) == 2 and all(name.startswith("pushforward-rows") for name in sampling_threads)
+        assert sorted(set(sampling_pieces)) == [1, 7]  # two blocks of 15 rows: pieces of 7, 7, 1
+        assert model.nfe_sample.solves == 2 and model.nfe_sample.per_solve() == 4 * 5
+    else:
+        assert sampling_threads == {threading.current_thread().name}
+        assert sorted(set(sampling_pieces)) == [2, 7] and model.nfe_sample.solves == 1
 
 
 def test_otflow_closed_form_log_density_matches_the_autograd_trace():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from pushforward.models.base import create
@@ -77,8 +79,19 @@ def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws(
     samples are those of one thread, and the ancestral sampler's noise stream is unchanged."""
     for sampler in ("ddim", "dpm-solver++", "ddpm"):
         model = create("ddpm", (2,), hidden_features=16, hidden_layers=2, sampler=sampler, sampler_steps=5)
+        epsilon_at, callers = model.epsilon_at, set()
+
+        def recording_epsilon_at(t):
+            callers.add(threading.current_thread().name)
+            return epsilon_at(t)
+
+        model.epsilon_at = recording_epsilon_at
         samples = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
+            callers.clear()
             samples[threads] = model.sample(2_500, torch.Generator().manual_seed(3))
         torch.testing.assert_close(samples[2], samples[1], rtol=1e-5, atol=1e-5)
+        split = sampler != "ddpm"
+        assert len(callers) == (2 if split else 1)
+        assert all(name.startswith("pushforward-rows") == split for name in callers)

@@ -11,6 +11,7 @@ optimal transport with a potential (:mod:`.otflow`) or regression on a path (:mo
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ from pushforward.models.continuous.solvers import (
     integrate_with_log_density,
     standard_normal_log_prob,
 )
+from pushforward.models.row_threads import on_threads_by_rows
 from pushforward.nn.mlp import ACTIVATIONS, Activation
 
 # -- validation of settings -------------------------------------------------------------------
@@ -121,17 +123,21 @@ class ContinuousHyperparameters(SolverSettings):
 
 
 class NFECounter:
-    """Function evaluations per ODE solve, averaged since the last :meth:`reset`."""
+    """Function evaluations per ODE solve, averaged since the last :meth:`reset`. Solves of
+    blocks of rows on several threads (:mod:`pushforward.models.row_threads`) add at once, and
+    each counts as a solve: a fixed-step solve of a block costs what one of the whole batch does."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
         self.evaluations, self.solves = 0, 0
 
     def add(self, nfe: int) -> None:
-        self.evaluations += int(nfe)
-        self.solves += 1
+        with self._lock:
+            self.evaluations += int(nfe)
+            self.solves += 1
 
     def per_solve(self) -> float | None:
         return self.evaluations / self.solves if self.solves else None
@@ -164,10 +170,17 @@ class ContinuousFlow(GenerativeModel):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         dtype = next(self.parameters()).dtype
         z = torch.randn((n, *self.event_shape), generator=generator, device=self.device, dtype=dtype)
-        # On a CPU the field is evaluated in cache-sized pieces (RowChunkedField); the solver
-        # still steps the whole batch, so an adaptive one picks the same steps. A GPU wants
-        # one pass.
-        return self.push_noise(z, SAMPLE_CHUNK_ROWS if z.device.type == "cpu" else None)
+        if z.device.type != "cpu":
+            return self.push_noise(z)  # a GPU wants one pass
+        # On a CPU the field is evaluated in cache-sized pieces (RowChunkedField). A fixed-step
+        # solve moves each point by its own path, so the CPU's threads take blocks of points
+        # through the whole solve (row_threads; 100,000 samples, 2 threads, 2026-12-03:
+        # rectified 0.76x, cfm 0.87x, otflow 0.92x, cnf 0.84x the time of one solve with the
+        # threads inside each operation). An adaptive solver steps the whole batch, so that it
+        # picks the steps one solve would.
+        if self.sample_solver.adaptive:
+            return self.push_noise(z, SAMPLE_CHUNK_ROWS)
+        return on_threads_by_rows(lambda block: self.push_noise(block, SAMPLE_CHUNK_ROWS), z)
 
     @torch.no_grad()
     def push_noise(self, z: Tensor, chunk_rows: int | None = None) -> Tensor:
