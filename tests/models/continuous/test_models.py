@@ -109,8 +109,10 @@ def test_cpu_threads_sample_blocks_of_rows_only_with_fixed_steps(name, sample_so
         whole = integrate(model.field, noise, [0.0, 1.0], model.sample_solver).final
     torch.testing.assert_close(samples, whole, atol=1e-12, rtol=0)
     if sample_solver == "rk4":
-        assert len(sampling_threads) == 2 and all(name.startswith("pushforward-rows") for name in sampling_threads)
-        assert sorted(set(sampling_pieces)) == [1, 7]  # two blocks of 15 rows: pieces of 7, 7, 1
+        # Two blocks of 15 rows, pieces of 7, 7, 1, in workers (the pool may hand both blocks
+        # to one worker when the first finishes early).
+        assert all(name.startswith("pushforward-rows") for name in sampling_threads)
+        assert sorted(sampling_pieces) == sorted([7, 7, 1] * 2 * 4 * 5)  # 2 blocks × 4 stages × 5 steps
         assert model.nfe_sample.solves == 2 and model.nfe_sample.per_solve() == 4 * 5
     else:
         assert sampling_threads == {threading.current_thread().name}
