@@ -11,6 +11,7 @@ from pushforward.nn.fastest_form import (
     REQUIRED_SPEEDUP,
     _timed_choice,
     fastest_form,
+    form_for,
     numpy_allowed,
     numpy_form,
     numpy_form_,
@@ -65,3 +66,10 @@ def test_numpy_is_allowed_only_where_autograd_does_not_track_the_tensor():
         assert numpy_allowed(torch.ones(2, requires_grad=True))
     assert not numpy_allowed(torch.ones(2, dtype=torch.float16))
     assert not numpy_allowed(torch.ones(2, device="meta"))
+
+
+def test_a_tensor_numpy_may_not_take_gets_the_reference_form():
+    register_forms("test: numpy wins", {"reference": _slow(0.004), "numpy": _slow(0.0)})
+    assert form_for("test: numpy wins", torch.ones(2)) == "numpy"
+    assert form_for("test: numpy wins", torch.ones(2, requires_grad=True)) == "reference"
+    assert form_for("test: numpy wins", torch.ones(2, dtype=torch.float16)) == "reference"

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-import pushforward.nn.sinusoids as sinusoids
+import pushforward.nn.fastest_form as fastest_form_module
 from pushforward.nn.sinusoids import cos, cos_, sin
 
 # Angles as random Fourier features make them: up to a few hundred radians, plus the edges.
@@ -16,7 +16,7 @@ ANGLES = torch.cat([torch.linspace(-300.0, 300.0, 200_001), torch.tensor([0.0, m
 
 @pytest.fixture(params=["torch", "numpy"])
 def form(request, monkeypatch):
-    monkeypatch.setattr(sinusoids, "fastest_form", lambda name, device_type: request.param)
+    monkeypatch.setattr(fastest_form_module, "fastest_form", lambda name, device_type: request.param)
     return request.param
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import pushforward.nn.tanh as tanh_module
+import pushforward.nn.fastest_form as fastest_form_module
 from pushforward.nn.tanh import FORMS, tanh, tanh_
 
 # Every float32 regime: tiny, around 0, the bend, saturation, far out, and the infinities.
@@ -21,7 +21,7 @@ POINTS = torch.cat(
 @pytest.fixture(params=list(FORMS))
 def form(request, monkeypatch):
     """Forces one form, whatever this machine's timing would choose."""
-    monkeypatch.setattr(tanh_module, "fastest_form", lambda name, device_type: request.param)
+    monkeypatch.setattr(fastest_form_module, "fastest_form", lambda name, device_type: request.param)
     return request.param
 
 

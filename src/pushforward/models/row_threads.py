@@ -8,11 +8,12 @@ independent (a deterministic sampler: each point's path depends on that point al
 threads can instead take whole blocks of rows through the whole computation, each with one
 torch thread, meeting once at the end.
 
-Measured for ``ddpm``'s default 48-wide denoiser, 100,000 samples, 2 CPU threads, interleaved
-rounds (2026-12-03; see BENCHMARKS.md): DDIM-50 0.81x the time of the same sampler with the
-threads inside each operation (quartiles 0.77–0.87; blocks in chunks of 8,192 rows, the best of
-2,048–32,768), DPM-Solver++ 0.91x. The continuous flows' fixed-step sampling gained only
-0.96–1.00x, so it keeps the threads inside its operations.
+Measured for 100,000 samples of the default models, 2 CPU threads, interleaved rounds
+(2026-12-03; see BENCHMARKS.md), against the same sampler with the threads inside each
+operation: ddpm's DDIM-50 0.81x (quartiles 0.77–0.87; blocks in chunks of 8,192 rows, the best of
+2,048–32,768), DPM-Solver++ 0.92x; the continuous flows' RK4 solves 0.76x (rectified) to 0.92x
+(otflow). Each worker runs on one torch thread, where numpy's sin, cos and tanh beat torch's
+(:mod:`pushforward.nn.fastest_form`): with them DDIM-50 takes 0.74–0.75x.
 
 Python threads suffice because torch releases the interpreter lock inside each operation, and
 these operations are large (thousands of rows), so the threads rarely wait for it. The worker

@@ -76,6 +76,12 @@ def _timed_choice(name: str, device_type: str, threads: int) -> str:
     return winner if best[winner] * REQUIRED_SPEEDUP < best[reference] else reference
 
 
+def form_for(name: str, a: Tensor) -> str:
+    """The form of ``name`` to compute on ``a``: the fastest, or the reference (torch's own,
+    which autograd can differentiate) where a numpy form may not take ``a``."""
+    return fastest_form(name, a.device.type) if numpy_allowed(a) else next(iter(_REGISTERED[name]))
+
+
 def numpy_allowed(a: Tensor) -> bool:
     """Whether a numpy form may compute on ``a``: a CPU tensor of float32 or float64 that
     autograd is not tracking (a numpy result would silently cut the graph)."""

@@ -14,7 +14,7 @@ import numpy
 import torch
 from torch import Tensor
 
-from pushforward.nn.fastest_form import fastest_form, numpy_allowed, numpy_form, numpy_form_, register_forms
+from pushforward.nn.fastest_form import form_for, numpy_form, numpy_form_, register_forms
 
 # One choice for both functions: they come from the same library's kernels.
 _SIN = {"torch": torch.sin, "numpy": numpy_form(numpy.sin)}
@@ -23,20 +23,16 @@ _COS = {"torch": torch.cos, "numpy": numpy_form(numpy.cos)}
 _COS_IN_PLACE = {"torch": torch.cos_, "numpy": numpy_form_(numpy.cos)}
 
 
-def _form_for(a: Tensor) -> str:
-    return fastest_form("sin", a.device.type) if numpy_allowed(a) else "torch"
-
-
 def sin(a: Tensor) -> Tensor:
     """sin a, a new tensor, by the faster form."""
-    return _SIN[_form_for(a)](a)
+    return _SIN[form_for("sin", a)](a)
 
 
 def cos(a: Tensor) -> Tensor:
     """cos a, a new tensor, by the faster form."""
-    return _COS[_form_for(a)](a)
+    return _COS[form_for("sin", a)](a)
 
 
 def cos_(h: Tensor) -> Tensor:
     """cos of ``h`` in place, by the faster form."""
-    return _COS_IN_PLACE[_form_for(h)](h)
+    return _COS_IN_PLACE[form_for("sin", h)](h)

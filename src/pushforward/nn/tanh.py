@@ -17,7 +17,7 @@ import numpy
 import torch
 from torch import Tensor
 
-from pushforward.nn.fastest_form import fastest_form, numpy_allowed, numpy_form, numpy_form_, register_forms
+from pushforward.nn.fastest_form import form_for, numpy_form, numpy_form_, register_forms
 
 
 def _sigmoid_form(a: Tensor) -> Tensor:
@@ -28,23 +28,20 @@ def _sigmoid_form_(h: Tensor) -> Tensor:
     return torch.sigmoid_(h.mul_(2)).mul_(2).sub_(1)
 
 
+# torch.tanh first, the reference a tracked tensor gets: it is the only form differentiable as
+# written (numpy's result is cut from the graph, and the sigmoid form scales σ's output in place,
+# which σ's backward needs).
 FORMS = {"torch": torch.tanh, "sigmoid": _sigmoid_form, "numpy": numpy_form(numpy.tanh)}
 IN_PLACE_FORMS = {"torch": torch.tanh_, "sigmoid": _sigmoid_form_, "numpy": numpy_form_(numpy.tanh)}
 register_forms("tanh", FORMS)
 
 
-def _form_for(a: Tensor) -> str:
-    # Only torch.tanh is differentiable as written: numpy's result is cut from the graph, and
-    # the sigmoid form scales σ's output in place, which σ's backward needs.
-    return fastest_form("tanh", a.device.type) if numpy_allowed(a) else "torch"
-
-
 def tanh(a: Tensor) -> Tensor:
     """tanh a, a new tensor, by the fastest form (not for autograd to differentiate through:
     a tensor autograd tracks gets ``torch.tanh``)."""
-    return FORMS[_form_for(a)](a)
+    return FORMS[form_for("tanh", a)](a)
 
 
 def tanh_(h: Tensor) -> Tensor:
     """tanh of ``h`` in place, by the fastest form (inference only)."""
-    return IN_PLACE_FORMS[_form_for(h)](h)
+    return IN_PLACE_FORMS[form_for("tanh", h)](h)
