@@ -8,6 +8,7 @@ from scipy import stats
 
 from pushforward.errors import UserError
 from pushforward.metrics import TestResult, energy_distance, energy_test, median_bandwidth, mmd, mmd_test
+from pushforward.metrics.two_sample import energy_ratio, mean_within
 
 
 def test_energy_distance_matches_dcor_and_chunking_does_not_change_it():
@@ -17,6 +18,43 @@ def test_energy_distance_matches_dcor_and_chunking_does_not_change_it():
     expected = dcor.energy_distance(x, y)
     assert energy_distance(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(expected, rel=1e-10)
     assert energy_distance(torch.from_numpy(x), torch.from_numpy(y), chunk=7) == pytest.approx(expected, rel=1e-10)
+
+
+def test_energy_distance_with_the_reference_term_given_matches_dcor():
+    # The reference's own term, computed once, against dcor's full statistic for two samples.
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=(250, 3))
+    within = mean_within(torch.from_numpy(reference))
+    assert within == pytest.approx(float(np.linalg.norm(reference[:, None, :] - reference[None, :, :], axis=-1).mean()), rel=1e-12)
+    for loc in (0.0, 0.4):
+        x = rng.normal(loc=loc, size=(180, 3))
+        expected = dcor.energy_distance(x, reference)
+        given = energy_distance(torch.from_numpy(x), torch.from_numpy(reference), within_y=within)
+        assert given == pytest.approx(expected, rel=1e-10)
+
+
+def test_energy_ratio_standard_error_matches_the_spread_of_repeated_ratios():
+    # Many experiments of R draws per side from known distributions (coefficients of variation
+    # 0.3 and 0.25, as for energy distances of a few draws): the delta-method standard error
+    # must match the observed spread of the ratios of means.
+    rng = np.random.default_rng(3)
+    draws, experiments = 20, 4000
+    distances = rng.gamma(shape=1 / 0.3**2, scale=1.3 * 0.3**2, size=(experiments, draws))
+    floors = rng.gamma(shape=1 / 0.25**2, scale=0.25**2, size=(experiments, draws))
+    results = [energy_ratio(d, f) for d, f in zip(distances, floors)]
+    ratios = np.array([r.ratio for r in results])
+    reported = np.array([r.ratio_se for r in results])
+    assert np.mean(ratios) == pytest.approx(1.3, rel=0.01)
+    assert np.median(reported) == pytest.approx(np.std(ratios), rel=0.1)
+
+
+def test_energy_ratio_is_the_ratio_of_means_and_has_no_error_from_one_draw():
+    result = energy_ratio([2.0, 4.0], [1.0, 2.0, 3.0])
+    assert (result.distance, result.floor, result.ratio, result.draws, result.floor_draws) == (3.0, 2.0, 1.5, 2, 3)
+    assert energy_ratio([2.0, 4.0], [1.0]).ratio_se is None
+    assert energy_ratio([2.0], [1.0, 3.0]).ratio_se is None
+    with pytest.raises(ValueError):
+        energy_ratio([], [1.0])
 
 
 def test_energy_distance_is_small_for_one_distribution_and_large_for_a_shift():
