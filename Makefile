@@ -36,6 +36,7 @@ bench: venv
 	$(BIN)/python benchmarks/toy2d.py
 	$(BIN)/python benchmarks/gan_modes.py
 	$(BIN)/python benchmarks/two_sample.py
+	$(BIN)/python benchmarks/energy_floor.py
 	$(BIN)/python benchmarks/step_cost.py
 	$(BIN)/python benchmarks/iteration_ratio.py
 
