@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from pushforward.api import FittedModel
 
 
+ENERGY_DRAWS = 5
+"""Draws of model samples, and on toys of fresh real samples for the floor, that the energy
+ratio averages. One draw of the ratio has a coefficient of variation of about 0.5 per side
+(:func:`~pushforward.metrics.two_sample.energy_ratio`): a ranking by single draws would order
+models by chance. Five draws per side take it to about 0.3, for about 3.5× the distance
+computations of one draw each (the reference's own term is computed once)."""
+
+
 def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     """Test NLL (nats, bits/dim) and KL gap where known; energy distance with its noise floor;
     two-sample tests, a classifier test and precision/recall/density/coverage (:func:`_test_metrics`).
@@ -99,17 +107,20 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     results.update(diagnostics)
     results["warnings"] = fitted.model.warnings(diagnostics)
 
-    # Two real samples of one size: the held-out test points, and either fresh toy points or
-    # the other half of the test split. Model samples are compared with the first of them.
+    # Real samples of one size: the held-out test points (real_a), which model samples are
+    # compared with, and draws for the floor: fresh toy points (seeds seed + 7 + r), or the
+    # other half of the test split, a file's only independent second sample. The first floor
+    # draw is also the tests' second real sample (real_b).
     if toy is not None:
         size = min(n, dataset.test.shape[0])
         real_a = dataset.test[:size]
-        real_b = dataset.fresh_real_samples(size, seed=seed + 7)
+        floor_reals = [dataset.fresh_real_samples(size, seed=seed + 7 + r) for r in range(ENERGY_DRAWS)]
     else:
         size = min(n, dataset.test.shape[0] // 2)
         if size < 2:
             raise UserError("the test split is too small for sample metrics", "fit on more data")
-        real_a, real_b = dataset.test[:size], dataset.test[size : 2 * size]
+        real_a, floor_reals = dataset.test[:size], [dataset.test[size : 2 * size]]
+    real_b = floor_reals[0]
     started = time.perf_counter()
     samples = fitted.sample_tensor(size, seed=seed)
     results["sample_seconds"] = round(time.perf_counter() - started, 4)
@@ -120,7 +131,7 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     finite_rows = torch.isfinite(samples.reshape(size, -1)).all(dim=1)
     if not finite_rows.all():
         results["nonfinite_samples"] = int((~finite_rows).sum())
-    results.update(_energy_metrics(fitted, samples if finite_rows.all() else None, real_a, real_b, toy, seed))
+    results.update(_energy_metrics(fitted, samples if finite_rows.all() else None, real_a, floor_reals, seed))
     if toy is not None and toy.bounded_support and finite_rows.all():
         results["outside_support"] = float((~toy.support_contains(samples)).double().mean())
     if toy is not None and toy.modes is not None and toy.mode_std is not None:
@@ -136,40 +147,20 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     return results
 
 
-ENERGY_DRAWS = 5
-"""Draws of model samples, and on toys of fresh real samples for the floor, that the energy
-ratio averages. One draw of the ratio has a coefficient of variation of about 0.5 per side
-(:func:`~pushforward.metrics.two_sample.energy_ratio`): a ranking by single draws would order
-models by chance. Five draws per side take it to about 0.3 for about 3× the time of one (the
-reference's own term is computed once)."""
-
-
-def _energy_metrics(
-    fitted: FittedModel, samples: Tensor | None, real_a: Tensor, real_b: Tensor, toy: object | None, seed: int
-) -> dict[str, Any]:
+def _energy_metrics(fitted: FittedModel, samples: Tensor | None, real_a: Tensor, floor_reals: list[Tensor], seed: int) -> dict[str, Any]:
     """``energy_distance`` / ``energy_floor`` (means over draws), ``energy_ratio`` with
-    ``energy_ratio_se``, and the draws behind them. The first draws are ``samples`` (seed
-    ``seed``) and ``real_b``; the others are drawn with seeds ``seed + r`` and, toys only,
-    ``seed + 7 + r`` (a file's test split has one independent second half, so one floor draw and
-    no standard error there). No distance for samples that are not all finite."""
-    within_a = mean_within(real_a)
-    floor_draws = [real_b]
-    if toy is not None:
-        dataset = fitted.dataset()
-        floor_draws += [dataset.fresh_real_samples(real_a.shape[0], seed=seed + 7 + r) for r in range(1, ENERGY_DRAWS)]
-    floors = [energy_distance(real, real_a, within_y=within_a) for real in floor_draws]
-    results: dict[str, Any] = {"energy_floor": sum(floors) / len(floors), "energy_floor_draws": len(floors)}
+    ``energy_ratio_se`` (none from a single floor draw), and the draws behind them: ``samples``
+    (seed ``seed``) and :data:`ENERGY_DRAWS` − 1 more (seeds ``seed + r``) against ``real_a``,
+    over ``floor_reals`` against ``real_a``. No distance for samples that are not all finite."""
+    within_a = mean_within(real_a)  # the reference's own term, shared by every draw
+    floors = [energy_distance(real, real_a, within_y=within_a) for real in floor_reals]
+    results: dict[str, Any] = {"energy_floor": sum(floors) / len(floors), "energy_floor_draws": len(floors), "energy_distance": None}
     if samples is None:
-        results["energy_distance"] = None
         return results
-    distances = [energy_distance(samples, real_a, within_y=within_a)]
-    for r in range(1, ENERGY_DRAWS):
-        draw = fitted.sample_tensor(real_a.shape[0], seed=seed + r)
-        if not torch.isfinite(draw).all():
-            results["energy_distance"] = None
-            return results
-        distances.append(energy_distance(draw, real_a, within_y=within_a))
-    summary = energy_ratio(distances, floors)
+    draws = [samples] + [fitted.sample_tensor(real_a.shape[0], seed=seed + r) for r in range(1, ENERGY_DRAWS)]
+    if not all(torch.isfinite(draw).all() for draw in draws):
+        return results
+    summary = energy_ratio([energy_distance(draw, real_a, within_y=within_a) for draw in draws], floors)
     results.update(energy_distance=summary.distance, energy_draws=summary.draws)
     if summary.floor > 0:
         results["energy_ratio"], results["energy_ratio_se"] = summary.ratio, summary.ratio_se
