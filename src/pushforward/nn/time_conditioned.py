@@ -1,14 +1,19 @@
 """A time-conditioned MLP ``(x, c) → output shaped like x`` for vectors: every hidden layer
 receives the noise level or time ``c`` through an additive, learned bias computed from a
-sinusoidal embedding of ``c``. The diffusion denoiser (``ddpm``) and the flow-matching
-v-field (:class:`~pushforward.models.continuous.fields.VPredictionField`) are built on it.
+sinusoidal embedding of ``c`` and, with ``time_scale``, a learned per-unit scale of its
+pre-activation (FiLM: Perez, Strub, de Vries, Dumoulin, Courville, "FiLM: Visual Reasoning with
+a General Conditioning Layer", AAAI 2018; the scale-shift norm of Dhariwal & Nichol's
+diffusion U-Net, "Diffusion Models Beat GANs on Image Synthesis", NeurIPS 2021). The diffusion
+denoiser (``ddpm``) and the flow-matching v-field
+(:class:`~pushforward.models.continuous.fields.VPredictionField`) are built on it.
 
 Feeding c to every layer (rather than only concatenating it to the input) follows the time
 conditioning of Ho, Jain, Abbeel's U-Net ("Denoising Diffusion Probabilistic Models", NeurIPS
 2020), where each residual block adds a projection of the time embedding; here it also makes
 sampling cheap: all points of a sampling step share c, so the time path runs once per step,
-not once per point. Image models plug a U-Net with the same ``(x, c) → output shaped like x``
-signature into the same slot.
+not once per point, and a scale folds into the layer's weight rows, so it costs nothing there.
+Image models plug a U-Net with the same ``(x, c) → output shaped like x`` signature into the
+same slot.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from pushforward.nn.mlp import Activation, activate, activation_module
 from pushforward.nn.sinusoids import cos_, sin
 
 
+TimeModulation = tuple[tuple[Tensor, ...], tuple[Tensor, ...] | None]
+"""Per hidden layer, the time path's additive shifts and (or ``None``) multiplicative scales."""
+
+
 class TimeConditionedMLP(nn.Module):
     def __init__(
         self,
@@ -36,6 +45,7 @@ class TimeConditionedMLP(nn.Module):
         input_frequencies: int = 0,
         space_features: int = 0,
         space_scale: float = 1.0,
+        time_scale: bool = False,
     ) -> None:
         super().__init__()
         if hidden_layers < 1:
@@ -55,11 +65,18 @@ class TimeConditionedMLP(nn.Module):
         # The noise level c spans a few units; frequencies from 10 down to 0.1 per unit resolve
         # it finely without turning it into noise (sin(1000 t) of a continuous t would be).
         self.embedding = SinusoidalEmbedding(embedding_features, max_period=100.0, scale=10.0)
+        self.time_scale = time_scale
+        outputs_per_layer = 2 if time_scale else 1
         self.time = nn.Sequential(
             nn.Linear(embedding_features, hidden_features),
             activation_module(activation),
-            nn.Linear(hidden_features, hidden_features * hidden_layers),
+            nn.Linear(hidden_features, hidden_features * hidden_layers * outputs_per_layer),
         )
+        if time_scale:
+            # The scales start at exactly 1 (the network starts as the shift-only one).
+            with torch.no_grad():
+                self.time[-1].weight[hidden_features * hidden_layers :].zero_()
+                self.time[-1].bias[hidden_features * hidden_layers :].zero_()
         self.first = nn.Linear(self.space.features, hidden_features)
         self.hidden = nn.ModuleList(nn.Linear(hidden_features, hidden_features) for _ in range(hidden_layers - 1))
         self.last = nn.Linear(hidden_features, features)
@@ -69,10 +86,16 @@ class TimeConditionedMLP(nn.Module):
         """``x`` of shape ``(n, *event)``, ``t`` of shape ``(n,)`` or a 0-d time shared by all."""
         if t.numel() == 1:
             return self.at_time(t)(x)
-        biases = self._time_biases_of_runs(t.reshape(-1).to(x.dtype))
+        (shifts, scales), run_length = self._time_biases_of_runs(t.reshape(-1).to(x.dtype))
+        # Points as (runs, run_length, features): each run's shift and scale broadcast over its
+        # points, whose gradient is a sum over them, with no per-point copy of the time path.
         h = self._features(x)
-        for layer, bias, activation in zip([self.first, *self.hidden], biases, self.activations):
-            h = activation(layer(h) + bias)
+        h = h.view(-1, run_length, h.shape[1])
+        for index, (layer, activation) in enumerate(zip([self.first, *self.hidden], self.activations)):
+            h = layer(h)
+            if scales is not None:
+                h = h * scales[index].unsqueeze(1)
+            h = activation(h + shifts[index].unsqueeze(1))
         return self.last(h).view_as(x)
 
     def at_time(self, t: Tensor) -> Callable[[Tensor], Tensor]:
@@ -83,25 +106,31 @@ class TimeConditionedMLP(nn.Module):
         the ``(n, hidden)`` activations), however many chunks of points it is then called on.
         Without autograd the activations also run in place on the fresh products.
         """
-        biases = self._time_biases(t.reshape(1))
+        shifts, scales = self._time_biases(t.reshape(1))
         layers = [self.first, *self.hidden]
-        folded = [layer.bias + bias[0] for layer, bias in zip(layers, biases)]
+        if scales is None:
+            weights = [layer.weight for layer in layers]
+            folded = [layer.bias + shift[0] for layer, shift in zip(layers, shifts)]
+        else:
+            # A per-unit scale of the layer's output is a scaling of its weight rows and bias.
+            weights = [layer.weight * scale[0, :, None] for layer, scale in zip(layers, scales)]
+            folded = [layer.bias * scale[0] + shift[0] for layer, scale, shift in zip(layers, scales, shifts)]
 
         def network_at_t(x: Tensor) -> Tensor:
             in_place = not torch.is_grad_enabled()
             if in_place and not self.input_frequencies and self.space.projection.shape[0]:
-                h = self._first_layer_without_concatenation(x, folded[0])
+                h = self._first_layer_without_concatenation(x, weights[0], folded[0])
             else:
-                h = F.linear(self._features(x), self.first.weight, folded[0].to(x.dtype))
+                h = F.linear(self._features(x), weights[0].to(x.dtype), folded[0].to(x.dtype))
             h = activate(self.activations[0], h, in_place)
-            for layer, bias, activation in zip(layers[1:], folded[1:], self.activations[1:]):
-                h = F.linear(h, layer.weight, bias.to(h.dtype))
+            for weight, bias, activation in zip(weights[1:], folded[1:], self.activations[1:]):
+                h = F.linear(h, weight.to(h.dtype), bias.to(h.dtype))
                 h = activate(activation, h, in_place)
             return self.last(h).view_as(x)
 
         return network_at_t
 
-    def _first_layer_without_concatenation(self, x: Tensor, bias: Tensor) -> Tensor:
+    def _first_layer_without_concatenation(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         """The first layer on (x, sin θ, cos θ), θ = B x, as W_x x + W_s sin θ + W_c cos θ.
 
         Inference only (the cosine overwrites θ). Equal to the layer on the concatenated
@@ -110,35 +139,47 @@ class TimeConditionedMLP(nn.Module):
         """
         h = x.flatten(1)
         d, waves = h.shape[1], self.space.projection.shape[0]
-        weight = self.first.weight.to(h.dtype)
+        weight = weight.to(h.dtype)
         angles = h @ self.space.projection.to(h.dtype).T
         out = torch.addmm(bias.to(h.dtype), h, weight[:, :d].T)
         out.addmm_(sin(angles), weight[:, d : d + waves].T)
         return out.addmm_(cos_(angles), weight[:, d + waves :].T)
 
-    def _time_biases_of_runs(self, t: Tensor) -> tuple[Tensor, ...]:
-        """:meth:`_time_biases` of ``(n,)`` times, the time path run once per run of equal times.
+    def _time_biases_of_runs(self, t: Tensor) -> tuple[TimeModulation, int]:
+        """:meth:`_time_biases` of ``(n,)`` times, the time path run once per run of equal times,
+        and the runs' common length (1 when they differ: then each point gets its own row).
 
         A training batch drawn on shared levels (``stratified_uniform``'s ``points_per_level``)
-        has K runs; its time path then costs K rows, not n, and each point gathers its run's
-        row (``index_select``, whose backward is one ``index_add``; advanced indexing's
+        has K runs of n/K points; its time path then costs K rows, not n, and the layers
+        broadcast each run's row over its points. Runs of unequal lengths gather each point's
+        run's row (``index_select``, whose backward is one ``index_add``; advanced indexing's
         accumulating backward cost most of the gain). On the CPU only: finding the runs has a
         data-dependent size, which would stall an accelerator's queue every step, and there the
         per-point time path runs in parallel anyway.
         """
         if t.device.type != "cpu":
-            return self._time_biases(t)
+            return self._time_biases(t), 1
         levels, counts = torch.unique_consecutive(t, return_counts=True)
-        biases = self._time_biases(levels)
         if levels.shape[0] == t.shape[0]:
-            return biases
+            return self._time_biases(levels), 1
+        if bool((counts == counts[0]).all()):
+            return self._time_biases(levels), int(counts[0])
         index = torch.repeat_interleave(torch.arange(levels.shape[0], device=t.device), counts)
-        return tuple(bias.index_select(0, index) for bias in biases)
+        return self._split(self._time_path(levels).index_select(0, index)), 1
 
-    def _time_biases(self, t: Tensor) -> tuple[Tensor, ...]:
-        """The time path: one additive bias per hidden layer, each ``(n, hidden)``."""
-        dtype = self.first.weight.dtype
-        return self.time(self.embedding(t.to(dtype))).chunk(self.hidden_layers, dim=1)
+    def _time_biases(self, t: Tensor) -> TimeModulation:
+        """The time path: per hidden layer an additive shift and (``time_scale``) a scale, each
+        ``(n, hidden)``."""
+        return self._split(self._time_path(t))
+
+    def _time_path(self, t: Tensor) -> Tensor:
+        return self.time(self.embedding(t.to(self.first.weight.dtype)))
+
+    def _split(self, out: Tensor) -> TimeModulation:
+        if not self.time_scale:
+            return out.chunk(self.hidden_layers, dim=1), None
+        shifts, scales = out.chunk(2, dim=1)
+        return shifts.chunk(self.hidden_layers, dim=1), (1.0 + scales).chunk(self.hidden_layers, dim=1)
 
     def _features(self, x: Tensor) -> Tensor:
         """x flattened, with its octave and random Fourier features."""
