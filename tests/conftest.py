@@ -95,3 +95,20 @@ def forget_setting(run_path: Path, name: str) -> None:
     config = json.loads(config_path.read_text())
     del config["hyperparameters"][name]
     config_path.write_text(json.dumps(config))
+
+
+
+def time_scale_rows(network: nn.Module) -> list[tuple[Tensor, int]]:
+    """The parameters of a ``TimeConditionedMLP``'s time path that hold the scales of its hidden
+    units (``time_scale``), each with the row where the scales start (the shifts come first);
+    empty for a network without scales.
+
+    Tests that perturb every weight of a small network, so its output depends on x and t, treat
+    these rows apart: perturbed like the others, the scales (exactly 1 at the start) swing between
+    about −2 and 4, and the network becomes a stiff, sign-flipping function no trained one
+    resembles (ε̂ near 1e5, ODE solves that stall).
+    """
+    if not getattr(network, "time_scale", False):
+        return []
+    rows = network.hidden_layers * network.first.out_features
+    return [(network.time[-1].weight, rows), (network.time[-1].bias, rows)]

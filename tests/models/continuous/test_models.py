@@ -11,6 +11,7 @@ from pushforward.errors import UserError
 from pushforward.data.toy2d import get_toy
 from pushforward.models.base import create
 from pushforward.models.continuous.solvers import ODESolver, integrate, integrate_with_log_density, standard_normal_log_prob
+from tests.conftest import time_scale_rows
 
 NAMES = ["cnf", "otflow", "cfm", "otcfm", "rectified"]
 TINY = {"hidden_features": 16}
@@ -21,12 +22,22 @@ SMALL = {name: {"space_features": 4, "space_scale": 0.1} for name in ("cfm", "ot
 
 
 def perturbed(name, seed=0, **settings):
-    """A small model moved away from its (near-identity) start, so its density is not Gaussian."""
+    """A small model moved away from its (near-identity) start, so its density is not Gaussian.
+
+    A v-network's time scales (1 at the start) are pushed less, from a stream of their own, so
+    every other weight moves as it would in the same network without scales.
+    """
     torch.manual_seed(seed)
     model = create(name, (2,), **{**TINY, **SMALL.get(name, {}), **settings}).double()
+    scales = time_scale_rows(getattr(model.field, "network", None))
+    first_scale_row = {id(parameter): row for parameter, row in scales}
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.add_(0.3 * torch.randn_like(parameter))
+            moved = parameter[: first_scale_row.get(id(parameter), len(parameter))]
+            moved.add_(0.3 * torch.randn_like(moved))
+        generator = torch.Generator().manual_seed(seed)
+        for parameter, row in scales:
+            parameter[row:].add_(0.03 * torch.randn(parameter[row:].shape, generator=generator, dtype=parameter.dtype))
     return model.eval()
 
 

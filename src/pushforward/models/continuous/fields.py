@@ -178,12 +178,13 @@ class VPredictionField(VectorField):
         logit_min: float = -9.2,
         logit_max: float = 9.2,
         embedding_features: int = 32,
+        time_scale: bool = False,
     ) -> None:
         super().__init__(event_shape)
         if not logit_min < logit_max:
             raise ValueError(f"logit_min must be below logit_max, not {logit_min} and {logit_max}")
         self.network = TimeConditionedMLP(
-            self.event_shape, hidden_features, hidden_layers, embedding_features, activation, 0, space_features, space_scale
+            self.event_shape, hidden_features, hidden_layers, embedding_features, activation, 0, space_features, space_scale, time_scale
         )
         self.logit_min, self.logit_max = float(logit_min), float(logit_max)
 

@@ -46,7 +46,7 @@ class DDPMHyperparameters:
     """Diffusion settings.
 
     Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
-    of ``embedding_features``. Process: ``schedule`` ("cosine" or "linear" with ``beta_start``,
+    of ``embedding_features`` that shifts and (``time_scale``) scales every hidden layer. Process: ``schedule`` ("cosine" or "linear" with ``beta_start``,
     ``beta_end``) over ``timesteps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "dpm-solver++" (default:
     DPM-Solver++(2M), the second-order multistep solver of the probability-flow ODE at DDIM's
@@ -70,6 +70,13 @@ class DDPMHyperparameters:
     space_features: int = 32
     space_scale: float = 0.5
     activation: Activation = "silu"
+    # The time path also scales each hidden layer's units (FiLM; the scale-shift of Dhariwal &
+    # Nichol's "Diffusion Models Beat GANs on Image Synthesis", NeurIPS 2021): free when
+    # sampling, where it folds into the weights once per step. 60 s, seeds 0-3, 2 threads
+    # (2026-12-04): KL gap 0.0251 / 0.0248 / 0.0286 / 0.0261 against 0.0384 / 0.0386 / 0.0379 /
+    # 0.0397 shift-only, energy ratio (40 draws) 1.29 / 0.95 / 1.09 / 1.08 against 1.43 / 1.19 /
+    # 1.14 / 1.14, on ~25 % fewer steps.
+    time_scale: bool = True
     schedule: ScheduleKind = "cosine"
     timesteps: int = 1000
     beta_start: float = 1e-4
@@ -88,8 +95,9 @@ class DDPMHyperparameters:
     # 0.0427 against 0.0407 / 0.0435 / 0.0414 with a level per point, in 0.77x the CPU time.
     points_per_level: int = 16
 
-    # Runs saved before this setting existed drew a distinct noise level for every point.
-    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"points_per_level": 1}
+    # Runs saved before these settings existed drew a distinct noise level for every point and
+    # had no time scales.
+    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"points_per_level": 1, "time_scale": False}
 
     def __post_init__(self) -> None:
         for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0), ("space_features", 0), ("points_per_level", 1)):
@@ -170,6 +178,7 @@ class DDPM(GenerativeModel):
             hparams.input_frequencies,
             hparams.space_features,
             hparams.space_scale,
+            hparams.time_scale,
         )
         self.nfe_sample = NFECounter()
         self.nfe_log_prob = NFECounter()
