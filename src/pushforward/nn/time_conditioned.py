@@ -101,9 +101,10 @@ class TimeConditionedMLP(nn.Module):
     def at_time(self, t: Tensor) -> Callable[[Tensor], Tensor]:
         """``x ↦ network(x, t)`` for one time ``t`` shared by the whole batch (sampling).
 
-        The time path runs once, here, and its output is folded into each layer's bias, so
-        the returned function costs one fused matrix product per layer (no extra pass over
-        the ``(n, hidden)`` activations), however many chunks of points it is then called on.
+        The time path runs once, here, and its output is folded into each layer's bias (the
+        shifts) and weight rows (the scales), so the returned function costs one fused matrix
+        product per layer (no extra pass over the ``(n, hidden)`` activations), however many
+        chunks of points it is then called on.
         Without autograd the activations also run in place on the fresh products.
         """
         shifts, scales = self._time_biases(t.reshape(1))
