@@ -115,3 +115,15 @@ def test_a_run_saved_before_the_v_field_existed_loads_as_it_was(tmp_path):
     assert again.model.sample_solver.grid_power == 1.0
     x = torch.as_tensor(run.dataset().test[:20])
     torch.testing.assert_close(again.model.log_prob(x), run.model.log_prob(x))
+
+
+def test_a_run_saved_before_time_scales_loads_with_a_shift_only_v_network(tmp_path):
+    import pushforward as pf
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "time_scale": "false"}
+    run = pf.fit("checkerboard", model="rectified", steps=3, seed=2, out=tmp_path / "old", settings=tiny, figures=False)
+    forget_setting(run.run.path, "time_scale")
+    again = pf.load(run.run.path)
+    assert again.model.hparams.time_scale is False and again.model.field.network.time_scale is False
+    x = torch.as_tensor(run.dataset().test[:20])
+    torch.testing.assert_close(again.model.log_prob(x), run.model.log_prob(x))

@@ -74,6 +74,19 @@ def test_a_run_saved_before_shared_noise_levels_resumes_with_a_level_per_point(t
     assert torch.unique(log_snr).numel() == 64
 
 
+
+def test_a_run_saved_before_time_scales_loads_without_them(tmp_path):
+    # Its weights have no scale rows: it must load as the shift-only denoiser it was trained as.
+    import pushforward as pf
+    from tests.conftest import forget_setting
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "batch_size": "64", "time_scale": "false"}
+    run = pf.fit("checkerboard", model="ddpm", steps=2, seed=0, out=tmp_path / "old", settings=tiny, figures=False)
+    forget_setting(run.run.path, "time_scale")
+    again = pf.load(run.run.path)
+    assert again.model.hparams.time_scale is False
+    torch.testing.assert_close(again.sample_tensor(50, seed=3), run.sample_tensor(50, seed=3))
+
 def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws():
     """On the CPU DDIM and DPM-Solver++ give each thread a block of rows (row_threads): the
     samples are those of one thread, and the ancestral sampler's noise stream is unchanged."""
