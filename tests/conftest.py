@@ -97,7 +97,6 @@ def forget_setting(run_path: Path, name: str) -> None:
     config_path.write_text(json.dumps(config))
 
 
-
 def time_scale_rows(network: nn.Module) -> list[tuple[Tensor, int]]:
     """The parameters of a ``TimeConditionedMLP``'s time path that hold the scales of its hidden
     units (``time_scale``), each with the row where the scales start (the shifts come first);
@@ -108,7 +107,7 @@ def time_scale_rows(network: nn.Module) -> list[tuple[Tensor, int]]:
     about −2 and 4, and the network becomes a stiff, sign-flipping function no trained one
     resembles (ε̂ near 1e5, ODE solves that stall).
     """
-    if not getattr(network, "time_scale", False):
+    row = getattr(network, "first_scale_output", None)
+    if row is None:
         return []
-    rows = network.hidden_layers * network.first.out_features
-    return [(network.time[-1].weight, rows), (network.time[-1].bias, rows)]
+    return [(network.time[-1].weight, row), (network.time[-1].bias, row)]

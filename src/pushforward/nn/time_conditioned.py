@@ -72,15 +72,21 @@ class TimeConditionedMLP(nn.Module):
             activation_module(activation),
             nn.Linear(hidden_features, hidden_features * hidden_layers * outputs_per_layer),
         )
-        if time_scale:
+        if self.first_scale_output is not None:
             # The scales start at exactly 1 (the network starts as the shift-only one).
             with torch.no_grad():
-                self.time[-1].weight[hidden_features * hidden_layers :].zero_()
-                self.time[-1].bias[hidden_features * hidden_layers :].zero_()
+                self.time[-1].weight[self.first_scale_output :].zero_()
+                self.time[-1].bias[self.first_scale_output :].zero_()
         self.first = nn.Linear(self.space.features, hidden_features)
         self.hidden = nn.ModuleList(nn.Linear(hidden_features, hidden_features) for _ in range(hidden_layers - 1))
         self.last = nn.Linear(hidden_features, features)
         self.activations = nn.ModuleList(activation_module(activation) for _ in range(hidden_layers))
+
+    @property
+    def first_scale_output(self) -> int | None:
+        """Index of the time path's first output that makes a scale (the shifts of every layer
+        come first, then the scales); ``None`` without ``time_scale``."""
+        return self.time[-1].out_features // 2 if self.time_scale else None
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """``x`` of shape ``(n, *event)``, ``t`` of shape ``(n,)`` or a 0-d time shared by all."""
@@ -177,10 +183,11 @@ class TimeConditionedMLP(nn.Module):
         return self.time(self.embedding(t.to(self.first.weight.dtype)))
 
     def _split(self, out: Tensor) -> TimeModulation:
-        if not self.time_scale:
+        first_scale = self.first_scale_output
+        if first_scale is None:
             return out.chunk(self.hidden_layers, dim=1), None
-        shifts, scales = out.chunk(2, dim=1)
-        return shifts.chunk(self.hidden_layers, dim=1), (1.0 + scales).chunk(self.hidden_layers, dim=1)
+        shifts, scales = out[:, :first_scale], 1.0 + out[:, first_scale:]
+        return shifts.chunk(self.hidden_layers, dim=1), scales.chunk(self.hidden_layers, dim=1)
 
     def _features(self, x: Tensor) -> Tensor:
         """x flattened, with its octave and random Fourier features."""

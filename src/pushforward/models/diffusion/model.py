@@ -46,8 +46,9 @@ class DDPMHyperparameters:
     """Diffusion settings.
 
     Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
-    of ``embedding_features`` that shifts and (``time_scale``) scales every hidden layer. Process: ``schedule`` ("cosine" or "linear" with ``beta_start``,
-    ``beta_end``) over ``timesteps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
+    of ``embedding_features`` that shifts and (``time_scale``) scales every hidden layer.
+    Process: ``schedule`` ("cosine" or "linear" with ``beta_start``, ``beta_end``) over
+    ``timesteps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "dpm-solver++" (default:
     DPM-Solver++(2M), the second-order multistep solver of the probability-flow ODE at DDIM's
     cost, see :mod:`pushforward.models.diffusion.dpm_solver`), "ddim" (deterministic) or
@@ -73,9 +74,9 @@ class DDPMHyperparameters:
     # The time path also scales each hidden layer's units (FiLM; the scale-shift of Dhariwal &
     # Nichol's "Diffusion Models Beat GANs on Image Synthesis", NeurIPS 2021): free when
     # sampling, where it folds into the weights once per step. 60 s, seeds 0-3, 2 threads
-    # (2026-12-04): KL gap 0.0251 / 0.0248 / 0.0286 / 0.0261 against 0.0384 / 0.0386 / 0.0379 /
-    # 0.0397 shift-only, energy ratio (40 draws) 1.29 / 0.95 / 1.09 / 1.08 against 1.43 / 1.19 /
-    # 1.14 / 1.14, on ~25 % fewer steps.
+    # (2026-12-04): KL gap 0.0222 / 0.0235 / 0.0274 / 0.0252 against 0.0384 / 0.0386 / 0.0379 /
+    # 0.0397 shift-only, energy ratio (40 draws) 1.22 / 0.97 / 1.09 / 1.05 against 1.43 / 1.19 /
+    # 1.14 / 1.14 (BENCHMARKS.md, 2026-12-04 05:50).
     time_scale: bool = True
     schedule: ScheduleKind = "cosine"
     timesteps: int = 1000
