@@ -56,8 +56,16 @@ class TwoLayerWeights(NamedTuple):
     mixed: Tensor
 
     def zeros(self) -> TwoLayerWeights:
-        """Gradient buffers: zeros shaped like each weight."""
-        return TwoLayerWeights(*(torch.zeros_like(tensor) for tensor in self))
+        """Gradient buffers: zeros shaped like each weight.
+
+        ``weight``'s buffer is stored column-major (a transposed view of a ``(d+1, m)``
+        tensor). Its gradient is a sum of products with a narrow output, ``(m, n) @ (n, d+1)``,
+        and on a CPU the BLAS computes those several times faster written out as the transposed
+        product ``(d+1, n) @ (n, m)``, which is what a column-major output makes it do:
+        9 µs against 40 µs for m = 64, n = 512, d = 2 (one thread, AMD EPYC; 2026-12-04).
+        """
+        weight = self.weight.new_zeros(self.weight.shape[::-1]).T
+        return TwoLayerWeights(weight, *(torch.zeros_like(tensor) for tensor in self[1:]))
 
 
 class Intermediates(NamedTuple):
@@ -84,6 +92,16 @@ def _plus_time_times(base: Tensor, t: Tensor | float, slope: Tensor) -> Tensor:
     return torch.add(base, slope, alpha=t)
 
 
+def _squares_summed_over_blocks(products: Tensor) -> Tensor:
+    """``products.square().sum(dim=1)`` for ``(n, d, m)``, one block at a time: a reduction over
+    the middle dimension walks memory with stride m (37 µs against 23 µs for n = 512, d = 2,
+    m = 64)."""
+    norms = products[:, 0].square()
+    for k in range(1, products.shape[1]):
+        norms.addcmul_(products[:, k], products[:, k])
+    return norms
+
+
 def derivatives(x: Tensor, t: Tensor | float, weights: TwoLayerWeights, step: float) -> tuple[Tensor, Tensor, Intermediates]:
     """``(∇_s Φ (n, d+1), Δ_x Φ (n,), intermediates)`` at points ``x`` ``(n, d)`` and one time
     ``t`` (a 0-d tensor or a float)."""
@@ -97,13 +115,16 @@ def derivatives(x: Tensor, t: Tensor | float, weights: TwoLayerWeights, step: fl
     g1 = s1 * W.w  # σ'(a₁) ⊙ w
     z0 = torch.addmm(W.w, g1, W.residual_weight, alpha=step)
     g0 = s0 * z0  # σ'(a₀) ⊙ z₀
-    linear = torch.addmm(_plus_time_times(W.linear_bias, t, W.gram_t), x, W.gram_x)
-    gradient = torch.addmm(linear, g0, W.weight)
+    # ∇Φ has d + 1 columns: its products are computed transposed, (d+1, n), as for the weight
+    # gradients in TwoLayerWeights.zeros (27 µs against 40 for the last product); the caller
+    # gets the (n, d+1) transpose of that, a column-major view.
+    linear = torch.addmm(_plus_time_times(W.linear_bias, t, W.gram_t).unsqueeze(1), W.gram_x.T, x.T)
+    gradient = torch.addmm(linear, W.weight.T, g0.T).T
     # σ''(a) ⊙ z = z − (σ'(a) ⊙ z) ⊙ σ'(a): one operation on the products above.
     c0 = torch.addcmul(z0, g0, s0, value=-1)
     c1 = torch.addcmul(W.w, g1, s1, value=-1)
     products = (s0 @ W.mixed).view(n, d, -1)  # K₁ diag σ'(a₀) K₀ₓ, one (d, m) block per point
-    norms = products.square().sum(dim=1)  # ‖(K₁ diag σ'(a₀) K₀ₓ)_j‖², (n, m)
+    norms = _squares_summed_over_blocks(products)  # ‖(K₁ diag σ'(a₀) K₀ₓ)_j‖², (n, m)
     trace = torch.addmv(W.quadratic_trace, c0, W.opening_trace).add_((c1 * norms).sum(dim=1), alpha=step)
     return gradient, trace, Intermediates(x, t, s0, u0, s1, g1, z0, g0, c0, c1, products, norms)
 
@@ -132,7 +153,7 @@ def derivatives_vjp(
     column_sums = grad_gradient.sum(dim=0)
     G.linear_bias.add_(column_sums)
     G.gram_t.add_(t * column_sums)
-    d_x = grad_gradient @ W.gram_x.T
+    d_x = (W.gram_x @ grad_gradient.T).T  # column-major (n, d): see TwoLayerWeights.zeros
     d_g0 = grad_gradient @ W.weight.T
 
     # ΔΦ = tr_A + c₀ · ‖K₀ₓ‖² + h Σ_j c₁_j norms_j with norms = Σ_k products², c = σ''(a) ⊙ z.
