@@ -2,7 +2,8 @@
 energy ratio.
 
 For a fitted run (``pushforward fit checkerboard --model ...``), and for each sampler setting
-given (``--set`` pairs separated by commas; one line per setting), it prints:
+given (``--settings``: ``key=value`` pairs separated by commas, each setting applied to the run's
+own hyperparameters; one line per setting), it prints:
 
 * each of the 8 squares' share of the samples that land on a square, times 8 (1 = its fair
   share), and a chi-square statistic of those shares against 1/8 (7 degrees of freedom: about 7
@@ -22,6 +23,7 @@ gets wrong.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import torch
 from torch import Tensor
@@ -29,18 +31,17 @@ from torch import Tensor
 from machine import header  # this folder's helper: a script's folder is on sys.path
 
 import pushforward as pf
+from pushforward.data.toy2d import CHECKERBOARD_CORNERS
 
 EDGE_BINS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 
 
 def square_counts(x: Tensor) -> Tensor:
-    """Counts of points in each of the 8 squares (cells (i, j) of side 2 with i + j even)."""
-    cell = torch.floor(x / 2).long() + 2  # 0..3 on the board
-    on_board = ((cell >= 0) & (cell < 4)).all(dim=1)
-    black = on_board & ((cell[:, 0] + cell[:, 1]) % 2 == 0)
-    index = cell[black, 0] * 4 + cell[black, 1]
-    counts = torch.bincount(index, minlength=16).double()
-    return counts[[i * 4 + j for i in range(4) for j in range(4) if (i + j) % 2 == 0]]
+    """Counts of points in each of the toy's 8 squares (side 2, half-open so that a shared
+    corner counts once)."""
+    corners = torch.tensor(CHECKERBOARD_CORNERS, dtype=x.dtype, device=x.device)
+    inside = ((x[:, None, :] >= corners) & (x[:, None, :] < corners + 2)).all(dim=2)
+    return inside.sum(dim=0).double().cpu()
 
 
 def chi_square_against_uniform(counts: Tensor) -> float:
@@ -69,12 +70,16 @@ def main() -> None:
     fitted = pf.load(args.run)
     real = fitted.dataset().fresh_real_samples(args.samples, seed=99).double()
     real_profile = edge_profile(real)
-    print(f"data: square shares x 8 {[round(v, 4) for v in (square_counts(real) / square_counts(real).sum() * 8).tolist()]}, chi2 {chi_square_against_uniform(square_counts(real)):.1f}")
+    real_counts = square_counts(real)
+    print(f"data: square shares x 8 {[round(v, 4) for v in (real_counts / real_counts.sum() * 8).tolist()]}, chi2 {chi_square_against_uniform(real_counts):.1f}")
+    hparams = fitted.model.hparams
+    saved = dataclasses.replace(hparams)
     for setting in args.settings:
+        for field in dataclasses.fields(saved):  # each setting starts from the run's own values
+            setattr(hparams, field.name, getattr(saved, field.name))
         for pair in filter(None, setting.split(",")):
             key, value = pair.split("=")
-            current = getattr(fitted.model.hparams, key)
-            setattr(fitted.model.hparams, key, type(current)(value))
+            setattr(hparams, key, type(getattr(saved, key))(value))
         blocks = [fitted.sample_tensor(100_000, seed=100 + i) for i in range(-(-args.samples // 100_000))]
         samples = torch.cat(blocks)[: args.samples].double()
         counts = square_counts(samples)

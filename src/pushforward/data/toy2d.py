@@ -188,18 +188,19 @@ def _prepare_points(x: Any) -> tuple[Tensor, tuple[int, ...], torch.dtype, torch
 # Laws
 # ---------------------------------------------------------------------------------------------
 
-# The 8 black squares (column i, row j) of a 4×4 board of side-2 cells on [-4, 4]²: i + j even.
-_CHECKER_CORNERS = tuple((2.0 * i, 2.0 * j) for i in range(-2, 2) for j in range(-2, 2) if (i + j) % 2 == 0)
+# The lower-left corners of the 8 black squares (column i, row j) of a 4×4 board of side-2 cells
+# on [-4, 4]²: i + j even. Public for diagnostics that count samples per square.
+CHECKERBOARD_CORNERS = tuple((2.0 * i, 2.0 * j) for i in range(-2, 2) for j in range(-2, 2) if (i + j) % 2 == 0)
 
 
 class _Checkerboard:
     """Uniform on the union of the 8 closed squares [2i, 2i+2] × [2j, 2j+2], i + j even."""
 
     def __init__(self) -> None:
-        self.corners = torch.tensor(_CHECKER_CORNERS, dtype=torch.float64)
+        self.corners = torch.tensor(CHECKERBOARD_CORNERS, dtype=torch.float64)
 
     def sample(self, n: int, generator: torch.Generator | None) -> Tensor:
-        square = torch.randint(len(_CHECKER_CORNERS), (n,), generator=generator)
+        square = torch.randint(len(CHECKERBOARD_CORNERS), (n,), generator=generator)
         u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
         # corner + 2u lies in [corner, corner + 2] exactly, and rounding to float32 cannot leave
         # it: both edges are representable and rounding is monotone.
