@@ -282,6 +282,7 @@ def test_ddpm_save_load_round_trip(capsys, tmp_path):
         ("vae", ["eval_samples=0"], "eval_samples"),
         ("iwae", ["train_samples=0"], "train_samples"),
         ("ddpm", ["points_per_level=0"], "points_per_level must be an integer >= 1"),
+        ("ddpm", ["reference_points=0"], "reference_points must be an integer >= 1"),
         ("rectified", ["points_per_level=0"], "points_per_level"),
     ],
 )

@@ -75,6 +75,31 @@ def test_a_run_saved_before_shared_noise_levels_resumes_with_a_level_per_point(t
 
 
 
+def test_a_run_saved_before_the_stable_target_resumes_with_the_plain_target(tmp_path):
+    import pushforward as pf
+    from tests.conftest import forget_setting
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "batch_size": "64"}
+    run = pf.fit("checkerboard", model="ddpm", steps=2, seed=0, out=tmp_path / "old", settings=tiny, figures=False)
+    assert run.model.hparams.stable_target is True
+    forget_setting(run.run.path, "stable_target")
+    assert pf.load(run.run.path).model.hparams.stable_target is False
+
+
+def test_the_stable_target_changes_the_training_loss_but_not_validation():
+    # The objective regresses on the lower-variance target; validation keeps the plain loss, so
+    # a run's validation curve means the same with either setting.
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1)
+    x = torch.randn(512, 2, generator=torch.Generator().manual_seed(0)) * 2
+    plain = model.denoising_loss(x, torch.Generator().manual_seed(1))
+    stable = model.denoising_loss(x, torch.Generator().manual_seed(1), stable_target=True)
+    assert not torch.allclose(plain, stable)
+    model.hparams.stable_target = False
+    off = model.validation_score(x)
+    model.hparams.stable_target = True
+    assert model.validation_score(x) == off
+
+
 def test_a_run_saved_before_time_scales_loads_without_them(tmp_path):
     # Its weights have no scale rows: it must load as the shift-only denoiser it was trained as.
     import pushforward as pf

@@ -34,6 +34,7 @@ from pushforward.models.diffusion.noising import epsilon_from_v, velocity
 from pushforward.models.diffusion.probability_flow import probability_flow_log_prob, probability_flow_sample
 from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, THREAD_CHUNK_ROWS, AffineEpsilon, check_steps, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
+from pushforward.models.diffusion.stable_target import stable_target_x0
 from pushforward.models.row_threads import on_threads_by_rows
 from pushforward.nn.mlp import ACTIVATIONS, Activation
 
@@ -95,13 +96,18 @@ class DDPMHyperparameters:
     # equal 10,000 steps (seeds 0 / 1 / 2, one thread, 2026-12-03) KL gap 0.0406 / 0.0428 /
     # 0.0427 against 0.0407 / 0.0435 / 0.0414 with a level per point, in 0.77x the CPU time.
     points_per_level: int = 16
+    # Regress on the stable target (Xu, Tong, Jaakkola, ICLR 2023; see stable_target.py): x_0
+    # averaged over the batch by its posterior weights, so the high noise levels that decide
+    # each square's mass are learned from low-variance targets.
+    stable_target: bool = True
+    reference_points: int = 256
 
     # Runs saved before these settings existed drew a distinct noise level for every point and
     # had no time scales.
-    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"points_per_level": 1, "time_scale": False}
+    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"points_per_level": 1, "time_scale": False, "stable_target": False}
 
     def __post_init__(self) -> None:
-        for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0), ("space_features", 0), ("points_per_level", 1)):
+        for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0), ("space_features", 0), ("points_per_level", 1), ("reference_points", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise UserError(f"{name} must be an integer >= {minimum}, not {value!r}", f"use --set {name}=<integer >= {minimum}>")
@@ -241,8 +247,13 @@ class DDPM(GenerativeModel):
             return ends[0] + u * (ends[1] - ends[0])
         return self.log_snr(u.clamp(min=1e-6))
 
-    def denoising_loss(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Per-point mean squared error of the network's target (ε or v) at random noise levels."""
+    def denoising_loss(self, x0: Tensor, generator: torch.Generator | None = None, stable_target: bool = False) -> Tensor:
+        """Per-point mean squared error of the network's target (ε or v) at random noise levels.
+
+        ``stable_target``: the target's x_0 is replaced by its posterior mean over the batch
+        (:func:`~pushforward.models.diffusion.stable_target.stable_target_x0`), a training
+        target of lower variance; without it, the plain loss that validation reports.
+        """
         log_snr = self.training_log_snr(x0.shape[0], x0.device, generator)
         alpha, sigma = torch.sigmoid(log_snr).sqrt().to(x0.dtype), torch.sigmoid(-log_snr).sqrt().to(x0.dtype)
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
@@ -251,12 +262,19 @@ class DDPM(GenerativeModel):
         # The network's noise-level input c = ¼ log σ̄ = −λ/8 (see noise_level).
         output = self.network(x_t, (-0.125 * log_snr).to(x0.dtype))
         target = noise if self.hparams.prediction == "epsilon" else velocity(alpha, sigma, x0, noise)
+        if stable_target:
+            # Written as a correction of the plain target, which it equals exactly where the
+            # weights are one-hot (low noise), instead of (x_t − α x̄_0)/σ, which would divide
+            # float32 rounding by a small σ: ε̄ = ε + α (x_0 − x̄_0)/σ, v̄ = v + (x_0 − x̄_0)/σ.
+            with torch.no_grad():
+                shift = (x0 - stable_target_x0(x_t, alpha, sigma, x0, self.hparams.reference_points)) / sigma.view(shape)
+                target = target + (alpha.view(shape) * shift if self.hparams.prediction == "epsilon" else shift)
         return (output - target).square().flatten(1).mean(dim=1)
 
     # -- the common interface --------------------------------------------------------------
 
     def objective(self, x: Tensor, group: str) -> dict[str, Tensor]:
-        return {"loss": self.denoising_loss(x).mean()}
+        return {"loss": self.denoising_loss(x, stable_target=self.hparams.stable_target).mean()}
 
     @torch.no_grad()
     def validation_score(self, x: Tensor) -> float:
