@@ -58,7 +58,9 @@ class DDPMHyperparameters:
     dopri5 at tolerances ``ode_rtol``/``ode_atol``, with the ``divergence`` computed exactly or
     by Hutchinson's estimator ("auto": exact up to 16 dimensions). ``weighting`` chooses the
     noise levels of training (see :meth:`DDPM.training_log_snr`); runs of ``points_per_level``
-    consecutive points of a batch share one level. ``input_frequencies`` adds
+    consecutive points of a batch share one level. ``stable_target``: training regresses on x_0's
+    posterior mean over the point's own x_0 and ``reference_points`` others of the batch
+    (:mod:`pushforward.models.diffusion.stable_target`). ``input_frequencies`` adds
     sin/cos of x at octaves of π/2 per coordinate; ``space_features`` adds that many random
     Fourier features of x with bandwidth ``space_scale`` (standardised units; Tancik et al.,
     "Fourier Features Let Networks Learn High Frequency Functions in Low Dimensional Domains",
@@ -102,8 +104,8 @@ class DDPMHyperparameters:
     stable_target: bool = True
     reference_points: int = 256
 
-    # Runs saved before these settings existed drew a distinct noise level for every point and
-    # had no time scales.
+    # Runs saved before these settings existed drew a distinct noise level for every point, had
+    # no time scales and regressed on the plain target.
     VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"points_per_level": 1, "time_scale": False, "stable_target": False}
 
     def __post_init__(self) -> None:
