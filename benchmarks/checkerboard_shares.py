@@ -32,6 +32,7 @@ from machine import header  # this folder's helper: a script's folder is on sys.
 
 import pushforward as pf
 from pushforward.data.toy2d import CHECKERBOARD_CORNERS
+from pushforward.hparams import build, parse_assignments
 
 EDGE_BINS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 
@@ -73,18 +74,19 @@ def main() -> None:
     real_counts = square_counts(real)
     print(f"data: square shares x 8 {[round(v, 4) for v in (real_counts / real_counts.sum() * 8).tolist()]}, chi2 {chi_square_against_uniform(real_counts):.1f}")
     hparams = fitted.model.hparams
-    saved = dataclasses.replace(hparams)
+    saved = dataclasses.asdict(hparams)
+    toy = fitted.dataset().toy
     for setting in args.settings:
-        for field in dataclasses.fields(saved):  # each setting starts from the run's own values
-            setattr(hparams, field.name, getattr(saved, field.name))
-        for pair in filter(None, setting.split(",")):
-            key, value = pair.split("=")
-            setattr(hparams, key, type(getattr(saved, key))(value))
+        # Each setting starts from the run's own values, converted and validated as `--set` is
+        # (a plain type(value)(text) would read "false" as True).
+        updated = build(type(hparams), {**saved, **parse_assignments(list(filter(None, setting.split(","))))}, what="model")
+        for field in dataclasses.fields(hparams):
+            setattr(hparams, field.name, getattr(updated, field.name))
         blocks = [fitted.sample_tensor(100_000, seed=100 + i) for i in range(-(-args.samples // 100_000))]
         samples = torch.cat(blocks)[: args.samples].double()
         counts = square_counts(samples)
         shares = (counts / counts.sum() * 8).tolist()
-        outside = 1 - float(counts.sum()) / samples.shape[0]
+        outside = float((~toy.support_contains(samples)).double().mean())  # the toy's closed squares
         ratio = edge_profile(samples) / real_profile
         print(f"{setting or 'defaults'}: square shares x 8 {[round(v, 4) for v in shares]}, chi2 {chi_square_against_uniform(counts):.1f}, outside {100 * outside:.2f} %")
         print("  density by distance to the nearest edge, model / data: " + ", ".join(f"{lo}-{hi}: {r:.2f}" for lo, hi, r in zip(EDGE_BINS[:-1], EDGE_BINS[1:], ratio.tolist())))
