@@ -136,14 +136,15 @@ per toy and shared by every model's rows. With 10 draws its relative standard er
 (one draw's coefficient of variation is 0.545), half the variance of every ratio and the same
 error in every run (fixed seeds); their mean came out 12 % above 60 draws' (2026-12-04,
 ``benchmarks/energy_floor.py``). 60 draws take it to 0.070, in about the time the held-out
-points' own term cost when every draw of every model recomputed it (now once: ``within_a``)."""
+points' own term cost when every draw of every model recomputed it (now once per block: ``_within``)."""
 
 REFERENCE_BLOCKS = 10
 """Blocks of held-out points the draws cycle through (the checkerboard's test split holds ten
 of 10,000). Against one fixed block, a model's ratio also carried how its own errors happened to
 line up with that block's chance deviations from the data's law, a term no number of draws
 averages out and the standard error did not show: one ddpm run (seed 0, 2026-12-04) scored
-0.78–1.52 against the ten blocks, 20 draws each, where the first block alone read 1.34."""
+0.78–1.52 against the ten blocks, 20 draws each, where the first block alone read 1.34. The
+standard error, still computed over the draws, now includes the blocks' spread."""
 
 _FLOORS: dict[str, Tensor] = {}
 _WITHIN: dict[str, float] = {}
