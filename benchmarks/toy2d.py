@@ -168,8 +168,9 @@ def reference_blocks(dataset: Dataset, n: int = 10_000) -> list[Tensor]:
     """The held-out split cut into disjoint blocks of ``n`` points (at most
     :data:`REFERENCE_BLOCKS`; one when the split is smaller than 2n): draw r of the samples and
     draw r of the floor are both scored against block r mod their number."""
-    count = max(1, min(REFERENCE_BLOCKS, dataset.test.shape[0] // n))
-    return [dataset.test[k * n : (k + 1) * n] for k in range(count)]
+    from pushforward.metrics.two_sample import disjoint_blocks
+
+    return disjoint_blocks(dataset.test, n, REFERENCE_BLOCKS)
 
 
 def noise_floors(dataset: Dataset, n: int = 10_000, seed: int = 1234, repeats: int = FLOOR_REPEATS) -> Tensor:

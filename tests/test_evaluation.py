@@ -17,11 +17,12 @@ def test_toy_energy_ratio_is_the_mean_of_draws_of_samples_over_the_mean_of_fresh
     results = evaluate_model(fitted, n=n, seed=seed)
 
     # The same draws, scored independently by dcor: samples with seeds seed + r, fresh real
-    # points with seeds seed + 7 + r, each against the first n held-out points.
+    # points with seeds seed + 7 + r, draw r against held-out block r mod 3 (1,000 test points
+    # hold three disjoint blocks of 300).
     dataset = fitted.dataset()
-    reference = dataset.test[:n].double().numpy()
-    distances = [dcor.energy_distance(fitted.sample_tensor(n, seed=seed + r).double().numpy(), reference) for r in range(ENERGY_DRAWS)]
-    floors = [dcor.energy_distance(dataset.fresh_real_samples(n, seed=seed + 7 + r).double().numpy(), reference) for r in range(ENERGY_DRAWS)]
+    blocks = [dataset.test[k * n : (k + 1) * n].double().numpy() for k in range(3)]
+    distances = [dcor.energy_distance(fitted.sample_tensor(n, seed=seed + r).double().numpy(), blocks[r % 3]) for r in range(ENERGY_DRAWS)]
+    floors = [dcor.energy_distance(dataset.fresh_real_samples(n, seed=seed + 7 + r).double().numpy(), blocks[r % 3]) for r in range(ENERGY_DRAWS)]
     assert results["energy_draws"] == results["energy_floor_draws"] == ENERGY_DRAWS
     assert results["energy_distance"] == pytest.approx(np.mean(distances), rel=1e-9)
     assert results["energy_floor"] == pytest.approx(np.mean(floors), rel=1e-9)
@@ -41,3 +42,13 @@ def test_file_data_has_one_floor_draw_and_no_standard_error(tmp_path):
     assert results["energy_draws"] == ENERGY_DRAWS and results["energy_floor_draws"] == 1
     assert results["energy_ratio_se"] is None
     assert results["energy_ratio"] == pytest.approx(results["energy_distance"] / results["energy_floor"], rel=1e-12)
+
+
+def test_a_toy_test_split_too_small_for_two_blocks_scores_every_draw_against_one(tmp_path):
+    fitted = pf.fit("checkerboard", model="test-gaussian", steps=20, out=tmp_path / "run", settings=SMALL_DATA, figures=False)
+    n, seed = 600, 3
+    results = evaluate_model(fitted, n=n, seed=seed)
+    dataset = fitted.dataset()
+    reference = dataset.test[:n].double().numpy()
+    distances = [dcor.energy_distance(fitted.sample_tensor(n, seed=seed + r).double().numpy(), reference) for r in range(ENERGY_DRAWS)]
+    assert results["energy_distance"] == pytest.approx(np.mean(distances), rel=1e-9)

@@ -14,6 +14,7 @@ from pushforward.metrics.classifier import c2st
 from pushforward.metrics.coverage import prdc
 from pushforward.metrics.likelihood import nll_summary
 from pushforward.metrics.two_sample import (
+    disjoint_blocks,
     energy_distance,
     energy_ratio,
     energy_test,
@@ -52,7 +53,9 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
       ``energy_floor``: the same statistic between two independent real samples of size ``n``,
       so ``energy_ratio`` near 1 means the samples cannot be told from real ones at this size.
       Each is the mean over :data:`ENERGY_DRAWS` draws (the floor's on toys only), and
-      ``energy_ratio_se`` is the ratio's standard error (see :func:`_energy_metrics`).
+      ``energy_ratio_se`` is the ratio's standard error (see :func:`_energy_metrics`). On toys
+      the draws of both sides cycle through up to :data:`ENERGY_DRAWS` disjoint blocks of ``n``
+      held-out points, so the ratio does not rest on one set's chance deviations.
     * on the Gaussian-mixture toys (8gaussians, 25gaussians): ``modes_captured`` (of
       ``modes_total``), ``high_quality_fraction`` and ``mode_kl`` from 2,500 samples
       (:mod:`pushforward.metrics.modes`).
@@ -107,20 +110,21 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     results.update(diagnostics)
     results["warnings"] = fitted.model.warnings(diagnostics)
 
-    # Real samples of one size: the held-out test points (real_a), which model samples are
-    # compared with, and draws for the floor: fresh toy points (seeds seed + 7 + r), or the
-    # other half of the test split, a file's only independent second sample. The first floor
-    # draw is also the tests' second real sample (real_b).
+    # Real samples of one size: blocks of held-out test points, which model samples are
+    # compared with (draw r against block r mod their number; the first block, real_a, for the
+    # tests), and draws for the floor: fresh toy points (seeds seed + 7 + r) against the same
+    # blocks, or the other half of the test split, a file's only independent second sample. The
+    # first floor draw is also the tests' second real sample (real_b).
     if toy is not None:
         size = min(n, dataset.test.shape[0])
-        real_a = dataset.test[:size]
+        references = disjoint_blocks(dataset.test, size, ENERGY_DRAWS)
         floor_reals = [dataset.fresh_real_samples(size, seed=seed + 7 + r) for r in range(ENERGY_DRAWS)]
     else:
         size = min(n, dataset.test.shape[0] // 2)
         if size < 2:
             raise UserError("the test split is too small for sample metrics", "fit on more data")
-        real_a, floor_reals = dataset.test[:size], [dataset.test[size : 2 * size]]
-    real_b = floor_reals[0]
+        references, floor_reals = [dataset.test[:size]], [dataset.test[size : 2 * size]]
+    real_a, real_b = references[0], floor_reals[0]
     started = time.perf_counter()
     samples = fitted.sample_tensor(size, seed=seed)
     results["sample_seconds"] = round(time.perf_counter() - started, 4)
@@ -131,7 +135,7 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     finite_rows = torch.isfinite(samples.reshape(size, -1)).all(dim=1)
     if not finite_rows.all():
         results["nonfinite_samples"] = int((~finite_rows).sum())
-    results.update(_energy_metrics(fitted, samples if finite_rows.all() else None, real_a, floor_reals, seed))
+    results.update(_energy_metrics(fitted, samples if finite_rows.all() else None, references, floor_reals, seed))
     if toy is not None and toy.bounded_support and finite_rows.all():
         results["outside_support"] = float((~toy.support_contains(samples)).double().mean())
     if toy is not None and toy.modes is not None and toy.mode_std is not None:
@@ -147,20 +151,27 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     return results
 
 
-def _energy_metrics(fitted: FittedModel, samples: Tensor | None, real_a: Tensor, floor_reals: list[Tensor], seed: int) -> dict[str, Any]:
+def _energy_metrics(fitted: FittedModel, samples: Tensor | None, references: list[Tensor], floor_reals: list[Tensor], seed: int) -> dict[str, Any]:
     """``energy_distance`` / ``energy_floor`` (means over draws), ``energy_ratio`` with
     ``energy_ratio_se`` (none from a single floor draw), and the draws behind them: ``samples``
-    (seed ``seed``) and :data:`ENERGY_DRAWS` − 1 more (seeds ``seed + r``) against ``real_a``,
-    over ``floor_reals`` against ``real_a``. No distance for samples that are not all finite."""
-    within_a = mean_within(real_a)  # the reference's own term, shared by every draw
-    floors = [energy_distance(real, real_a, within_y=within_a) for real in floor_reals]
+    (seed ``seed``) and :data:`ENERGY_DRAWS` − 1 more (seeds ``seed + r``), over ``floor_reals``;
+    draw r of either side against ``references[r mod len(references)]``, blocks of held-out
+    points of one size (see :func:`~pushforward.metrics.two_sample.disjoint_blocks`). No
+    distance for samples that are not all finite."""
+    # Each block's own term, computed once and shared by the draws of both sides against it.
+    withins = [mean_within(block) for block in references]
+
+    def against_blocks(draws: list[Tensor]) -> list[float]:
+        return [energy_distance(draw, references[r % len(references)], within_y=withins[r % len(references)]) for r, draw in enumerate(draws)]
+
+    floors = against_blocks(floor_reals)
     results: dict[str, Any] = {"energy_floor": sum(floors) / len(floors), "energy_floor_draws": len(floors), "energy_distance": None}
     if samples is None:
         return results
-    draws = [samples] + [fitted.sample_tensor(real_a.shape[0], seed=seed + r) for r in range(1, ENERGY_DRAWS)]
+    draws = [samples] + [fitted.sample_tensor(references[0].shape[0], seed=seed + r) for r in range(1, ENERGY_DRAWS)]
     if not all(torch.isfinite(draw).all() for draw in draws):
         return results
-    summary = energy_ratio([energy_distance(draw, real_a, within_y=within_a) for draw in draws], floors)
+    summary = energy_ratio(against_blocks(draws), floors)
     results.update(energy_distance=summary.distance, energy_draws=summary.draws)
     if summary.floor > 0:
         results["energy_ratio"], results["energy_ratio_se"] = summary.ratio, summary.ratio_se

@@ -8,7 +8,7 @@ from scipy import stats
 
 from pushforward.errors import UserError
 from pushforward.metrics import TestResult, energy_distance, energy_test, median_bandwidth, mmd, mmd_test
-from pushforward.metrics.two_sample import energy_ratio, mean_within
+from pushforward.metrics.two_sample import disjoint_blocks, energy_ratio, mean_within
 
 
 def test_energy_distance_matches_dcor_and_chunking_does_not_change_it():
@@ -293,3 +293,13 @@ def test_metrics_by_name_and_an_unknown_name():
     assert compute("mmd_test", x, y, permutations=19) == mmd_test(x, y, permutations=19)
     with pytest.raises(UserError, match="unknown metric 'mdm'; did you mean 'mmd'"):
         compute("mdm", x, y)
+
+
+def test_disjoint_blocks_cut_the_points_without_overlap_and_keep_one_block_of_a_short_set():
+    points = torch.arange(23.0).reshape(-1, 1)
+    blocks = disjoint_blocks(points, 5, most=3)
+    assert [block.squeeze(1).tolist() for block in blocks] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]
+    assert len(disjoint_blocks(points, 5, most=10)) == 4  # 23 rows hold four whole blocks
+    assert [block.shape[0] for block in disjoint_blocks(points, 12, most=10)] == [12]  # fewer than 24 rows
+    with pytest.raises(ValueError, match="at least 1"):
+        disjoint_blocks(points, 0, most=3)

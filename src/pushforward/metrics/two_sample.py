@@ -59,6 +59,20 @@ def mean_within(y: Tensor, chunk: int = DEFAULT_CHUNK) -> float:
     return float(mean_pairwise_distance(y, y, chunk))
 
 
+def disjoint_blocks(points: Tensor, size: int, most: int) -> list[Tensor]:
+    """``points`` cut into disjoint blocks of ``size`` rows, at most ``most`` of them, and one
+    (possibly shorter) when there are fewer than ``2 * size`` rows.
+
+    Draws of model samples scored against one fixed set of held-out points also measure how the
+    model's errors happen to line up with that set's chance deviations from the data's law, a
+    term that does not average out over draws. Cycling the draws through several blocks, and the
+    floor's draws through the same blocks, averages it out."""
+    if size < 1 or most < 1:
+        raise ValueError(f"block size {size} and block count {most} must be at least 1")
+    count = max(1, min(most, points.shape[0] // size))
+    return [points[k * size : (k + 1) * size] for k in range(count)]
+
+
 @dataclass(frozen=True)
 class EnergyRatio:
     """Energy distances of model samples against a reference, over their noise floor.
