@@ -41,7 +41,6 @@ import importlib.util
 import itertools
 import json
 import math
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -253,28 +252,20 @@ million points once (about 0.25 s here)."""
 
 def expected_ratio(samples: Tensor, dataset: Dataset, n: int = 10_000) -> tuple[float, float]:
     """The energy ratio that draws of ``n`` samples against ``n`` held-out points average to, and
-    a conservative standard error: the population energy distance and both laws' mean distances,
-    estimated from all ``samples`` (the 40 draws' 400,000) against
-    :data:`EXPECTED_REFERENCE_POINTS` fresh real points by one-dimensional projections
-    (:mod:`pushforward.metrics.projected_energy`), then
-    :func:`~pushforward.metrics.projected_energy.expected_energy_ratio`.
+    its standard error: the population energy distance and both laws' mean distances, estimated
+    from all ``samples`` (the 40 draws' 400,000) against :data:`EXPECTED_REFERENCE_POINTS` fresh
+    real points by one-dimensional projections
+    (:func:`~pushforward.metrics.projected_energy.expected_ratio_with_error`).
 
     It is the expectation of ``energy_ratio`` over draws, reference blocks and floors (the
     reference here is the toy's law itself, which the test split is a sample of), with the
-    draws' noise gone: its error comes from the finite samples alone. The standard error is the
-    spread of the same estimate on :data:`EXPECTED_GROUPS` disjoint groups of both sides, divided
-    by √groups: exact for a non-degenerate statistic and an overestimate near D = 0, where a
-    U-statistic's error falls as 1/size rather than 1/√size.
+    draws' noise gone: its error comes from the finite samples alone.
     """
-    from pushforward.metrics.projected_energy import expected_energy_ratio, projected_energy_terms
+    from pushforward.metrics.projected_energy import expected_ratio_with_error
 
     reference = dataset.fresh_real_samples(EXPECTED_REFERENCE_POINTS, seed=4321)
-    value = expected_energy_ratio(projected_energy_terms(samples, reference, EXPECTED_DIRECTIONS), n)
-    groups = [
-        expected_energy_ratio(projected_energy_terms(part, real, EXPECTED_DIRECTIONS), n)
-        for part, real in zip(samples.chunk(EXPECTED_GROUPS), reference.chunk(EXPECTED_GROUPS))
-    ]
-    return value, statistics.stdev(groups) / math.sqrt(EXPECTED_GROUPS)
+    expected = expected_ratio_with_error(samples, reference, n, EXPECTED_GROUPS, EXPECTED_DIRECTIONS)
+    return expected.ratio, expected.se
 
 
 # -- peers --------------------------------------------------------------------------------------

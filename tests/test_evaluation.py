@@ -31,6 +31,11 @@ def test_toy_energy_ratio_is_the_mean_of_draws_of_samples_over_the_mean_of_fresh
     assert results["energy_ratio_se"] == pytest.approx(results["energy_ratio"] * np.sqrt(relative_variance), rel=1e-9)
     # A Gaussian fitted to the checkerboard is told apart from it even at 300 points (SE ~0.3).
     assert results["energy_ratio"] > 2
+    # What the draws average to, from all 1,500 samples at once against 30,000 fresh points by
+    # projections: the same quantity, with its own error.
+    tolerance = 3 * np.hypot(results["energy_ratio_se"], results["energy_ratio_expected_se"])
+    assert results["energy_ratio_expected"] == pytest.approx(results["energy_ratio"], abs=tolerance)
+    assert results["energy_ratio_expected_se"] < results["energy_ratio_se"]
 
 
 def test_file_data_has_one_floor_draw_and_no_standard_error(tmp_path):
@@ -42,6 +47,9 @@ def test_file_data_has_one_floor_draw_and_no_standard_error(tmp_path):
     assert results["energy_draws"] == ENERGY_DRAWS and results["energy_floor_draws"] == 1
     assert results["energy_ratio_se"] is None
     assert results["energy_ratio"] == pytest.approx(results["energy_distance"] / results["energy_floor"], rel=1e-12)
+    # The file's whole test split is the reference for the expected ratio; a Gaussian fitted to
+    # Gaussian points is close to it.
+    assert abs(results["energy_ratio_expected"] - 1) < 4 * results["energy_ratio_expected_se"] + 0.1
 
 
 def test_a_toy_test_split_too_small_for_two_blocks_scores_every_draw_against_one(tmp_path):

@@ -12,6 +12,7 @@ from scipy.special import i0e, i1e
 from pushforward.metrics.projected_energy import (
     cramer_terms_1d,
     expected_energy_ratio,
+    expected_ratio_with_error,
     mean_absolute_coordinate,
     projected_energy_terms,
     projection_directions,
@@ -97,9 +98,26 @@ def test_the_expected_ratio_is_what_many_small_draws_average_to():
     assert expected_energy_ratio(terms, n) > 1.2  # the draws can tell this model from the data
 
 
+def test_the_groups_error_covers_the_spread_of_independent_estimates():
+    def estimate(seed: int):
+        generator = torch.Generator().manual_seed(seed)
+        model = torch.randn(20_000, 2, generator=generator, dtype=torch.float64) * torch.tensor([1.1, 1.0], dtype=torch.float64)
+        return expected_ratio_with_error(model, torch.randn(40_000, 2, generator=generator, dtype=torch.float64), 1000, directions=30)
+
+    estimates = [estimate(seed) for seed in range(8)]
+    spread = float(np.std([e.ratio for e in estimates], ddof=1))
+    typical_se = float(np.median([e.se for e in estimates]))
+    # The groups' error is an estimate from 8 groups, so it may be off by about a factor 1.5.
+    assert spread / 2 < typical_se < spread * 2
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="at least 1"):
         projection_directions(2, 0)
     x, y = _pair(10, 10, 2, seed=7)
     with pytest.raises(ValueError, match="at least 1"):
         expected_energy_ratio(projected_energy_terms(x, y), 0)
+    with pytest.raises(ValueError, match="at least 2"):
+        expected_ratio_with_error(x, y, 5, groups=1)
+    with pytest.raises(ValueError, match="need at least 16 points"):
+        expected_ratio_with_error(x, y, 5, groups=8)
