@@ -59,7 +59,7 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
       held-out points, so the ratio does not rest on one set's chance deviations.
     * ``energy_ratio_expected`` ± ``energy_ratio_expected_se`` (data of at most 2 dimensions):
       what those draws' ratio averages to, estimated from all of them at once
-      (:func:`_expected_energy_ratio`), with about a tenth of the five draws' error.
+      (:func:`_expected_energy_ratio`), with a smaller error than the five draws'.
     * on the Gaussian-mixture toys (8gaussians, 25gaussians): ``modes_captured`` (of
       ``modes_total``), ``high_quality_fraction`` and ``mode_kl`` from 2,500 samples
       (:mod:`pushforward.metrics.modes`).
@@ -206,8 +206,11 @@ def _expected_energy_ratio(pooled_draws: Tensor, reference: Tensor, n: int) -> d
     """``energy_ratio_expected`` ± ``energy_ratio_expected_se``: what the ratio of draws of ``n``
     samples averages to, from all of them at once against ``reference`` by projections
     (:func:`~pushforward.metrics.projected_energy.expected_ratio_with_error`). Only for data of
-    at most 2 dimensions: in more, projections need many random directions. The five draws'
-    ratio has a standard error of about 0.3; this one's is about ten times smaller."""
+    at most 2 dimensions: in more, projections need many random directions. On a ddpm run
+    (checkerboard, n = 10,000) this gave 1.10 ± 0.23 where the five draws' ratio gave
+    1.30 ± 0.46. The error, from 8 groups of the samples, overstates the true one when the model
+    is close to the data (then a U-statistic's error falls as 1/size, not 1/√size); the
+    benchmark's 40 draws bring it to 0.01–0.03."""
     from pushforward.metrics.projected_energy import expected_ratio_with_error
 
     if min(pooled_draws.shape[0], reference.shape[0]) < 2 * EXPECTED_GROUPS:
