@@ -31,7 +31,7 @@ def test_toy_energy_ratio_is_the_mean_of_draws_of_samples_over_the_mean_of_fresh
     assert results["energy_ratio_se"] == pytest.approx(results["energy_ratio"] * np.sqrt(relative_variance), rel=1e-9)
     # A Gaussian fitted to the checkerboard is told apart from it even at 300 points (SE ~0.3).
     assert results["energy_ratio"] > 2
-    # What the draws average to, from all 1,500 samples at once against 30,000 fresh points by
+    # What the draws average to, from all 1,500 samples at once against 6,000 fresh points by
     # projections: the same quantity, with its own error.
     tolerance = 3 * np.hypot(results["energy_ratio_se"], results["energy_ratio_expected_se"])
     assert results["energy_ratio_expected"] == pytest.approx(results["energy_ratio"], abs=tolerance)
