@@ -139,7 +139,8 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     finite_rows = torch.isfinite(samples.reshape(size, -1)).all(dim=1)
     if not finite_rows.all():
         results["nonfinite_samples"] = int((~finite_rows).sum())
-    expected_reference = _expected_reference(dataset, ENERGY_DRAWS * size, seed) if real_a[0].numel() <= 2 else None
+    # The expected ratio's reference (up to a million points) only where it will be used.
+    expected_reference = _expected_reference(dataset, ENERGY_DRAWS * size, seed) if finite_rows.all() and real_a[0].numel() <= 2 else None
     results.update(_energy_metrics(fitted, samples if finite_rows.all() else None, references, floor_reals, seed, expected_reference))
     if toy is not None and toy.bounded_support and finite_rows.all():
         results["outside_support"] = float((~toy.support_contains(samples)).double().mean())
