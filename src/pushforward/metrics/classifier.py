@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from pushforward.errors import UserError, suggest
@@ -98,8 +99,14 @@ def c2st(
     mean, scale = train.mean(axis=0), train.std(axis=0)
     scale[~(scale > 0)] = 1.0
     model = _classifier(classifier, len(train), seed)
-    model.fit((train - mean) / scale, train_labels)
-    correct = int((model.predict((test - mean) / scale) == test_labels).sum())
+    # One thread for scikit-learn's OpenMP and BLAS pools. Boosting runs hundreds of short
+    # parallel regions, whose threads spin at each barrier: beside any other busy process on
+    # the cores (a second test worker, a training run) a barrier waits a whole scheduler time
+    # slice for the descheduled thread. 300 vs 300 points took 6-68 s on two threads beside
+    # one busy process and 0.14-0.75 s on one (2 cores, 2026-12-04); results are identical.
+    with threadpool_limits(limits=1):
+        model.fit((train - mean) / scale, train_labels)
+        correct = int((model.predict((test - mean) / scale) == test_labels).sum())
     total = len(test_labels)
     accuracy = correct / total
     p_value = float(stats.binom.sf(correct - 1, total, 0.5))
