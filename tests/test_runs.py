@@ -1,10 +1,8 @@
 import json
-import os
 
 import pytest
 import torch
 
-from pushforward.atomic import atomic_open, write_json
 from pushforward.errors import UserError
 from pushforward.runs import RunDirectory, default_run_path
 
@@ -66,17 +64,6 @@ def test_history_and_metrics(tmp_path):
     run.update_metrics("training", {"best": float("nan")})
     run.update_metrics("evaluation", {"nll": 1.0})
     assert run.read_metrics() == {"training": {"best": None}, "evaluation": {"nll": 1.0}}
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    target = tmp_path / "file.json"
-    write_json(target, {"v": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_open(target) as stream:
-            stream.write("partial")
-            raise RuntimeError("crash in the middle")
-    assert json.loads(target.read_text()) == {"v": 1}
-    assert os.listdir(tmp_path) == ["file.json"]
 
 
 def test_force_replaces_only_the_old_runs_own_files(tmp_path):

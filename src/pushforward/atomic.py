@@ -26,10 +26,23 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        # mkstemp makes the file private (0600); the result should have the mode a plain
+        # open() would give it: an existing file's own, else the user's umask applied to 0666.
+        os.chmod(temporary, _mode_for(target))
         os.replace(temporary, target)
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits ``target`` would get from an ordinary write."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 @contextlib.contextmanager

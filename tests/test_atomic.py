@@ -1,0 +1,47 @@
+"""Atomic writes: all or nothing, and the same permissions as an ordinary write."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from pushforward.atomic import atomic_open, write_json
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "file.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as stream:
+            stream.write("partial")
+            raise RuntimeError("crash in the middle")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert os.listdir(tmp_path) == ["file.json"]
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_a_new_file_gets_the_umask_mode_not_the_temporary_files_private_one(tmp_path, umask_022):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"v": 1})
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    os.umask(0o077)
+    private = tmp_path / "private.json"
+    write_json(private, {"v": 1})
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+
+
+def test_a_replaced_file_keeps_its_own_mode(tmp_path, umask_022):
+    target = tmp_path / "samples.csv"
+    target.write_text("old")
+    target.chmod(0o640)
+    with atomic_open(target) as stream:
+        stream.write("new")
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
