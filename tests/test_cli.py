@@ -290,7 +290,7 @@ def test_ddpm_save_load_round_trip(capsys, tmp_path):
     "model, setting, words",
     [
         ("ddpm", ["sampler_steps=0"], "at least 1 step"),
-        ("ddpm", ["schedule=linear", "timesteps=100"], "alpha_bar_T"),
+        ("ddpm", ["noise_schedule=linear", "timesteps=100"], "alpha_bar_T"),
         ("vae", ["latent_features=0"], "latent_features"),
         ("vae", ["eval_samples=0"], "eval_samples"),
         ("iwae", ["train_samples=0"], "train_samples"),

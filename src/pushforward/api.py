@@ -419,8 +419,12 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
     except (KeyError, TypeError) as error:
         raise UserError(f"'{run.path}/config.json' is missing {error}", "the run is damaged; fit it again") from error
     torch_device = resolve_device(device)
-    # A setting added after the run was saved takes the value that reproduces the old model.
-    earlier = getattr(get_entry(name).cls.hyperparameters_class, "VALUES_BEFORE_THE_SETTING_EXISTED", {})
+    # A setting renamed since the run was saved is read under its new name; one added since
+    # takes the value that reproduces the old model.
+    settings_class = get_entry(name).cls.hyperparameters_class
+    renamed = getattr(settings_class, "SETTINGS_RENAMED", {})
+    hyperparameters = {renamed.get(key, key): value for key, value in hyperparameters.items()}
+    earlier = getattr(settings_class, "VALUES_BEFORE_THE_SETTING_EXISTED", {})
     hyperparameters = {**earlier, **hyperparameters}
     network = create(name, event_shape, **hyperparameters)
     state = run.load_weights()

@@ -112,6 +112,31 @@ def test_a_run_saved_before_time_scales_loads_without_them(tmp_path):
     assert again.model.hparams.time_scale is False
     torch.testing.assert_close(again.sample_tensor(50, seed=3), run.sample_tensor(50, seed=3))
 
+def test_a_run_saved_when_the_noise_schedule_was_called_schedule_loads_with_it(tmp_path):
+    import json
+
+    import pushforward as pf
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "batch_size": "64", "noise_schedule": "linear"}
+    run = pf.fit("checkerboard", model="ddpm", steps=2, seed=0, out=tmp_path / "old", settings=tiny, figures=False)
+    config_path = run.run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    config["hyperparameters"]["schedule"] = config["hyperparameters"].pop("noise_schedule")
+    config_path.write_text(json.dumps(config))
+    again = pf.load(run.run.path)
+    assert again.model.hparams.noise_schedule == "linear"
+    torch.testing.assert_close(again.sample_tensor(50, seed=3), run.sample_tensor(50, seed=3))
+
+
+def test_the_learning_rate_schedule_is_a_trainer_setting_for_ddpm_too():
+    from pushforward.models.base import get_entry
+    from pushforward.settings import split_settings
+
+    settings = split_settings(get_entry("ddpm"), {"schedule": "constant", "noise_schedule": "linear"})
+    assert settings.train.schedule == "constant"
+    assert settings.model == {"noise_schedule": "linear"}
+
+
 def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws():
     """On the CPU DDIM and DPM-Solver++ give each thread a block of rows (row_threads): the
     samples are those of one thread, and the ancestral sampler's noise stream is unchanged."""

@@ -26,7 +26,7 @@ def test_the_ho_et_al_schedule_and_the_cosine_reach_noise():
 
 def test_a_bad_schedule_is_rejected_when_the_model_is_made():
     with pytest.raises(UserError):
-        create("ddpm", (2,), schedule="linear", timesteps=100)
+        create("ddpm", (2,), noise_schedule="linear", timesteps=100)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])

@@ -48,7 +48,7 @@ class DDPMHyperparameters:
 
     Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
     of ``embedding_features`` that shifts and (``time_scale``) scales every hidden layer.
-    Process: ``schedule`` ("cosine" or "linear" with ``beta_start``, ``beta_end``) over
+    Process: ``noise_schedule`` ("cosine" or "linear" with ``beta_start``, ``beta_end``) over
     ``timesteps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "dpm-solver++" (default:
     DPM-Solver++(2M), the second-order multistep solver of the probability-flow ODE at DDIM's
@@ -81,7 +81,8 @@ class DDPMHyperparameters:
     # 0.0397 shift-only, energy ratio (40 draws) 1.22 / 0.97 / 1.09 / 1.05 against 1.43 / 1.19 /
     # 1.14 / 1.14 (BENCHMARKS.md, 2026-12-04 05:50).
     time_scale: bool = True
-    schedule: ScheduleKind = "cosine"
+    # Not ``schedule``: that is the learning rate's, a trainer setting every model shares.
+    noise_schedule: ScheduleKind = "cosine"
     timesteps: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
@@ -107,6 +108,8 @@ class DDPMHyperparameters:
     # Runs saved before these settings existed drew a distinct noise level for every point, had
     # no time scales and regressed on the plain target.
     VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"points_per_level": 1, "time_scale": False, "stable_target": False}
+    # Runs saved before 2026-12-04 named the noise schedule ``schedule``.
+    SETTINGS_RENAMED: ClassVar[dict[str, str]] = {"schedule": "noise_schedule"}
 
     def __post_init__(self) -> None:
         for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0), ("space_features", 0), ("points_per_level", 1), ("reference_points", 1)):
@@ -118,7 +121,7 @@ class DDPMHyperparameters:
         check_steps(self.sampler_steps)
         if self.sampler not in SAMPLERS:
             raise UserError(f"unknown sampler '{self.sampler}'", f"use sampler={', '.join(SAMPLERS)}")
-        self.noise_schedule()  # validates the schedule (it must reach noise)
+        self.make_noise_schedule()  # validates the schedule (it must reach noise)
         if not 0 < self.space_scale < float("inf"):
             raise UserError(f"space_scale must be positive, not {self.space_scale}", "use --set space_scale=0.5")
         if not 0 < self.ode_t_min < 0.5:
@@ -127,8 +130,8 @@ class DDPMHyperparameters:
             if not 0 < getattr(self, name) < 1:
                 raise UserError(f"{name} must lie in (0, 1)", f"use --set {name}=1e-5")
 
-    def noise_schedule(self) -> NoiseSchedule:
-        return NoiseSchedule(self.schedule, self.timesteps, self.beta_start, self.beta_end)
+    def make_noise_schedule(self) -> NoiseSchedule:
+        return NoiseSchedule(self.noise_schedule, self.timesteps, self.beta_start, self.beta_end)
 
     def ode_solver(self) -> ODESolver:
         return ODESolver("dopri5", rtol=self.ode_rtol, atol=self.ode_atol)
@@ -177,7 +180,7 @@ class DDPM(GenerativeModel):
 
     def __init__(self, event_shape: tuple[int, ...], hparams: DDPMHyperparameters) -> None:
         super().__init__(event_shape, hparams)
-        self.schedule = hparams.noise_schedule()
+        self.schedule = hparams.make_noise_schedule()
         self.network = TimeConditionedMLP(
             self.event_shape,
             hparams.hidden_features,

@@ -45,7 +45,7 @@ class NoiseSchedule:
 
     def __post_init__(self) -> None:
         if self.kind not in ("linear", "cosine"):
-            raise UserError(f"unknown noise schedule '{self.kind}'", "use schedule=linear or schedule=cosine")
+            raise UserError(f"unknown noise schedule '{self.kind}'", "use --set noise_schedule=linear or --set noise_schedule=cosine")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise UserError(f"the schedule needs at least 1 step, not {self.steps!r}", "use --set timesteps=1000")
         if self.kind == "linear" and not 0 < self.beta_start <= self.beta_end < 1:
@@ -59,7 +59,7 @@ class NoiseSchedule:
             raise UserError(
                 f"the {self.kind} schedule ends at alpha_bar_T = {final:.3g}, not near 0 (must be < {MAX_FINAL_ALPHA_BAR:g}), "
                 "so sampling would not start from the noise the model was trained on",
-                f"use more steps (--set timesteps={math.ceil(needed)} or more), a larger beta_end, or schedule=cosine",
+                f"use more steps (--set timesteps={math.ceil(needed)} or more), a larger beta_end, or --set noise_schedule=cosine",
             )
 
     @property
