@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,22 +37,24 @@ class TrainConfig:
     keep_best: bool = True
 
     def __post_init__(self) -> None:
+        finite = math.isfinite
         checks = [
-            (self.batch_size >= 1, "batch_size must be at least 1", "use --set batch_size=512"),
-            (self.lr > 0, "lr must be positive", "use --set lr=1e-3"),
-            (self.weight_decay >= 0, "weight_decay must be ≥ 0", "use --set weight_decay=0"),
-            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)", "use 0.9 and 0.999"),
-            (0 <= self.warmup < 1, "warmup is a fraction of the budget in [0, 1)", "use --set warmup=0.02"),
-            (0 <= self.final_lr <= 1, "final_lr is a fraction of lr in [0, 1]", "use --set final_lr=0"),
-            (self.grad_clip >= 0, "grad_clip must be ≥ 0", "use --set grad_clip=5 (0 turns clipping off)"),
-            (self.validations >= 1, "validations must be at least 1", "use --set validations=25"),
-            (self.patience >= 0, "patience must be ≥ 0", "use --set patience=10 (0 = never stop early)"),
-            (self.validation_batch >= 1, "validation_batch must be at least 1", "use --set validation_batch=8192"),
-            (0 <= self.ema_decay < 1, "ema_decay must lie in [0, 1)", "use --set ema_decay=0.999 (0 = off)"),
+            ("batch_size", self.batch_size >= 1, "must be at least 1", "use --set batch_size=512"),
+            ("lr", self.lr > 0 and finite(self.lr), "must be a positive number", "use --set lr=1e-3"),
+            ("weight_decay", self.weight_decay >= 0 and finite(self.weight_decay), "must be ≥ 0", "use --set weight_decay=0"),
+            ("beta1", 0 <= self.beta1 < 1, "must lie in [0, 1)", "use --set beta1=0.9"),
+            ("beta2", 0 <= self.beta2 < 1, "must lie in [0, 1)", "use --set beta2=0.999"),
+            ("warmup", 0 <= self.warmup < 1, "is a fraction of the budget in [0, 1)", "use --set warmup=0.02"),
+            ("final_lr", 0 <= self.final_lr <= 1, "is a fraction of lr in [0, 1]", "use --set final_lr=0"),
+            ("grad_clip", self.grad_clip >= 0 and finite(self.grad_clip), "must be ≥ 0", "use --set grad_clip=5 (0 turns clipping off)"),
+            ("validations", self.validations >= 1, "must be at least 1", "use --set validations=25"),
+            ("patience", self.patience >= 0, "must be ≥ 0", "use --set patience=10 (0 = never stop early)"),
+            ("validation_batch", self.validation_batch >= 1, "must be at least 1", "use --set validation_batch=8192"),
+            ("ema_decay", 0 <= self.ema_decay < 1, "must lie in [0, 1)", "use --set ema_decay=0.999 (0 = off)"),
         ]
-        for ok, problem, fix in checks:
+        for name, ok, requirement, fix in checks:
             if not ok:
-                raise UserError(problem, fix)
+                raise UserError(f"{name} {requirement}, not {getattr(self, name)!r}", fix)
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,8 @@ def test_adjoint_gradients_match_direct_backpropagation():
         ({"steps": 0}, "steps must be an integer >= 1"),
         ({"max_steps": 0}, "max_steps must be an integer >= 1"),
         ({"method": "rk4", "adjoint": True}, "adjoint method needs an adaptive solver"),
-        ({"grid_power": 0.0}, "grid power must be a positive number"),
-        ({"grid_power": float("inf")}, "grid power must be a positive number"),
+        ({"grid_power": 0.0}, "grid_power must be a positive number"),
+        ({"grid_power": float("inf")}, "grid_power must be a positive number"),
     ],
 )
 def test_bad_solver_settings_are_user_errors(settings, message):

@@ -60,7 +60,8 @@ class CNFHyperparameters(ContinuousHyperparameters):
 
     def training_solver(self) -> ODESolver:
         return ODESolver(
-            self.train_solver, self.train_steps, self.train_rtol, self.train_atol, adjoint=self.adjoint, max_steps=self.max_steps
+            self.train_solver, self.train_steps, self.train_rtol, self.train_atol, adjoint=self.adjoint, max_steps=self.max_steps,
+            settings_prefix="train_",
         )
 
 

@@ -89,7 +89,8 @@ class SolverSettings:
 
     def sampling_solver(self) -> ODESolver:
         return ODESolver(
-            self.sample_solver, self.sample_steps, self.rtol, self.atol, max_steps=self.max_steps, grid_power=self.sample_grid_power
+            self.sample_solver, self.sample_steps, self.rtol, self.atol, max_steps=self.max_steps, grid_power=self.sample_grid_power,
+            settings_prefix="sample_",
         )
 
 

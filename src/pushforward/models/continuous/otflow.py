@@ -130,7 +130,7 @@ class OTFlow(ContinuousFlow):
         potential = Potential(dimension, hparams.hidden_features, hparams.hidden_layers, hparams.rank)
         super().__init__(event_shape, hparams, PotentialField(event_shape, potential))
         self.potential = potential
-        self.train_solver = ODESolver("rk4", steps=hparams.train_steps)
+        self.train_solver = ODESolver("rk4", steps=hparams.train_steps, settings_prefix="train_")
         # Validation by dopri5 at 1e-4, so a field that exploits the training discretisation
         # shows as a worse score (and the trainer keeps the last good weights) instead of a
         # better one. Twice the training steps of RK4 did not always show it: late in some runs

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 import torch
@@ -67,25 +67,30 @@ class ODESolver:
     adjoint: bool = False
     max_steps: int = 10_000
     grid_power: float = 1.0
+    #: how the user's settings name this solve's method, steps and tolerances: "" for
+    #: ``solver`` / ``steps`` / ``rtol``, "sample_" for ``sample_solver`` / ``sample_steps``,
+    #: "train_" for ``train_solver`` / ...; only the error messages use it.
+    settings_prefix: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        prefix = self.settings_prefix
         if self.method not in METHODS:
-            raise UserError(f"unknown ODE solver '{self.method}'", suggest(str(self.method), list(METHODS)))
+            raise UserError(f"unknown ODE solver '{self.method}' ({prefix}solver)", suggest(str(self.method), list(METHODS)))
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise UserError(f"solver steps must be an integer >= 1, not {self.steps!r}", "use e.g. --set steps=8")
+            raise UserError(f"{prefix}steps must be an integer >= 1, not {self.steps!r}", f"use e.g. --set {prefix}steps=8")
         for name in ("rtol", "atol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise UserError(f"{name} must lie in (0, 1), not {value!r}", f"use e.g. --set {name}=1e-5")
+                raise UserError(f"{prefix}{name} must lie in (0, 1), not {value!r}", f"use e.g. --set {prefix}{name}=1e-5")
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1:
             raise UserError(f"max_steps must be an integer >= 1, not {self.max_steps!r}", "use e.g. --set max_steps=10000")
         power = self.grid_power
         if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < float("inf"):
-            raise UserError(f"the solver's grid power must be a positive number, not {power!r}", "use e.g. --set sample_grid_power=1.5 (1: equal steps)")
+            raise UserError(f"{prefix}grid_power must be a positive number, not {power!r}", f"use e.g. --set {prefix}grid_power=1.5 (1: equal steps)")
         if self.adjoint and self.method in FIXED_METHODS:
             raise UserError(
                 f"the adjoint method needs an adaptive solver, not '{self.method}'",
-                "use --set solver=dopri5 with adjoint, or turn adjoint off (fixed steps backpropagate directly)",
+                f"use --set {prefix}solver=dopri5 with adjoint, or turn adjoint off (fixed steps backpropagate directly)",
             )
 
     @property

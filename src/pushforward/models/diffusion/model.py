@@ -128,7 +128,7 @@ class DDPMHyperparameters:
             raise UserError(f"ode_t_min must lie in (0, 0.5), not {self.ode_t_min}", "use --set ode_t_min=1e-4")
         for name in ("ode_rtol", "ode_atol"):
             if not 0 < getattr(self, name) < 1:
-                raise UserError(f"{name} must lie in (0, 1)", f"use --set {name}=1e-5")
+                raise UserError(f"{name} must lie in (0, 1), not {getattr(self, name)!r}", f"use --set {name}=1e-5")
 
     def make_noise_schedule(self) -> NoiseSchedule:
         return NoiseSchedule(self.noise_schedule, self.timesteps, self.beta_start, self.beta_end)
