@@ -45,3 +45,12 @@ def test_a_replaced_file_keeps_its_own_mode(tmp_path, umask_022):
         stream.write("new")
     assert target.read_text() == "new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_a_folder_that_cannot_take_the_file_is_named_in_one_user_error(tmp_path):
+    from pushforward.errors import UserError
+
+    (tmp_path / "results.csv").write_text("a file")
+    with pytest.raises(UserError, match=r"cannot write '.*results.csv/x.json': '.*results.csv' is a file, not a folder"):
+        write_json(tmp_path / "results.csv" / "x.json", {"v": 1})
+    assert sorted(os.listdir(tmp_path)) == ["results.csv"]

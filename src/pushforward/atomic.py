@@ -15,13 +15,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from pushforward.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success it replaces ``target``."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        # Name the file the user asked for and why its folder fails, not the temporary file.
+        raise UserError(f"cannot write '{target}': {_folder_problem(target.parent, error)}", "choose an output path in a folder you can write to") from error
     os.close(handle)
     temporary = Path(name)
     try:
@@ -33,6 +39,14 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _folder_problem(folder: Path, error: OSError) -> str:
+    """Why ``folder`` cannot take a new file: a path component that is a file, or the OS's reason."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            return f"'{part}' is a file, not a folder" if not part.is_dir() else (error.strerror or str(error)).lower()
+    return (error.strerror or str(error)).lower()
 
 
 def _mode_for(target: Path) -> int:

@@ -114,7 +114,7 @@ def sample(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for repeatable samples."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     decoder_mean: bool = typer.Option(
-        False, "--decoder-mean", help="VAEs: write the decoder means E[x|z] at prior draws (not samples of the model)."
+        False, "--decoder-mean", help="VAEs: write the decoder means E\\[x|z] at prior draws (not samples of the model)."
     ),
 ) -> None:
     """Draw N samples from a fitted model, in the data's own units."""
@@ -356,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("PUSHFORWARD_DEBUG") == "1"
     _warned.clear()
     try:
+        _refuse_empty_arguments(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
             warnings.showwarning = _show_python_warning  # restored when the block ends
             code = app(args=argv, prog_name="pushforward", standalone_mode=False)
@@ -394,6 +395,17 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 1
+
+
+def _refuse_empty_arguments(argv: list[str]) -> None:
+    """No argument of this CLI may be empty: ``--out ''`` would otherwise become the current
+    folder (a path of '' is '.'), and with ``--force`` a run would be written among its files."""
+    for index, argument in enumerate(argv):
+        if argument == "":
+            where = f"after {argv[index - 1]}" if index > 0 else "as the command"
+            raise UserError(f"empty argument {where}", "give it a value (e.g. --out runs/mine), or leave the option out for its default")
+        if argument.startswith("--") and argument.endswith("="):
+            raise UserError(f"empty value in '{argument}'", "give it a value (e.g. --out=runs/mine), or leave the option out for its default")
 
 
 def _is_command_line_error(error: Exception) -> bool:

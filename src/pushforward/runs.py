@@ -91,6 +91,8 @@ class RunDirectory:
     @classmethod
     def open(cls, path: str | Path) -> RunDirectory:
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"'{path}' is a file, not a run directory", "give the --out directory of a `pushforward fit`")
         if not path.is_dir():
             raise UserError(f"run directory '{path}' does not exist", "give the --out directory of a `pushforward fit`")
         if not (path / CONFIG).is_file():
