@@ -242,6 +242,10 @@ def test_vae_iwae_ddpm_fit_sample_eval_plot(capsys, tmp_path, model, extra):
     assert np.isfinite(results["test_nll"]) and results["energy_ratio"] > 0 and 0 <= results["outside_support"] <= 1
     if model == "ddpm":
         assert results["test_nll_kind"] == "exact" and results["nfe_log_prob"] > 0
+        # Its probability-flow ODE gives the continuous flows' pictures too.
+        assert run_cli(capsys, "plot", out, "--trajectories", "-o", tmp_path / "paths.png")[0] == 0
+        assert run_cli(capsys, "plot", out, "--animate", tmp_path / "p_s.gif")[0] == 0
+        assert (tmp_path / "paths.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "p_s.gif").read_bytes()[:3] == b"GIF"
     else:
         assert results["test_nll_kind"] == "estimate"
         assert results["test_nll_estimate"] == results["test_nll"] and results["test_nll_estimate_samples"] == 16

@@ -184,7 +184,8 @@ class FittedModel:
         )
 
     def plot_trajectories(self, out: str | Path | None = None, *, n: int = 300, times: int = 41, seed: int = 0) -> Path:
-        """Paths of ``n`` points from the Gaussian (t = 0) to the data (t = 1): continuous flows only."""
+        """Paths of ``n`` points from the Gaussian (t = 0) to the data (t = 1): continuous flows,
+        and diffusions along their probability-flow ODE."""
         from pushforward.viz.trajectories import plot_trajectories
 
         model = self.continuous_model("--trajectories")
@@ -220,11 +221,12 @@ class FittedModel:
         return animate_density(log_prob_at, times, out, bounds=bounds, resolution=resolution, title=self.name)
 
     def continuous_model(self, what: str) -> Any:
-        """The model, if it is a continuous flow (it has trajectories); else a UserError naming ``what``."""
+        """The model, if it moves points continuously in time (a continuous flow, or a diffusion
+        by its probability-flow ODE); else a UserError naming ``what``."""
         if not (hasattr(self.model, "trajectories") and hasattr(self.model, "log_prob_at")):
             raise UserError(
-                f"{what} needs a continuous flow, and '{self.name}' is not one",
-                "fit one of cnf, otflow, cfm, otcfm, rectified",
+                f"{what} needs a continuous flow or a diffusion, and '{self.name}' is neither",
+                "fit one of cnf, otflow, cfm, otcfm, rectified, ddpm",
             )
         return self.model
 

@@ -97,5 +97,5 @@ def test_trajectory_flags_need_a_continuous_flow(capsys, tmp_path):
     before = snapshot(tmp_path)
     for flags in (["--trajectories"], ["--animate", tmp_path / "a.gif"]):
         code, _, err = run_cli(capsys, "plot", out, *flags)
-        assert code == 2 and err.count("\n") == 1 and "needs a continuous flow" in err
+        assert code == 2 and err.count("\n") == 1 and "needs a continuous flow or a diffusion" in err
     assert snapshot(tmp_path) == before

@@ -62,3 +62,33 @@ def test_network_density_integrates_to_one_on_a_grid():
     # And it is not merely the Gaussian the correction was added to.
     assert float((density - oracle.log_prob(grid, 1e-3).exp()).abs().sum()) * cell > 0.05
     assert model.nfe_log_prob.per_solve() > 0
+
+
+def test_ddpm_trajectories_and_densities_over_time_are_the_exact_probability_flows(oracle):
+    """`plot --trajectories` / `--animate` for ddpm: with the exact ε̂ of Gaussian data, the paths
+    are the ODE's closed-form map from noise, and log_prob_at is the closed-form marginal p_s at
+    the diffusion time s of each flow time (flow time 0 = noise at s = 1, 1 = data at t_min)."""
+    model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, noise_schedule=oracle.schedule.kind,
+                   ode_rtol=1e-9, ode_atol=1e-9).double().eval()
+    oracle = GaussianOracle(model.schedule)
+    model.epsilon = oracle.epsilon
+    flow_times = torch.linspace(0.0, 1.0, 6, dtype=torch.float64)
+    diffusion_times = model.diffusion_time(flow_times)
+    assert float(diffusion_times[0]) == 1.0 and float(diffusion_times[-1]) == model.hparams.ode_t_min
+    z = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    states = model.trajectories(z, flow_times)
+    assert states.shape == (6, 40, 2)
+    torch.testing.assert_close(states[0], z)
+    for state, s in zip(states[1:], diffusion_times[1:].tolist()):
+        torch.testing.assert_close(state, oracle.ode_solution(z, 1.0, s), rtol=0, atol=1e-5)
+
+    x = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 0.3 + 0.7  # the data law
+    torch.testing.assert_close(model.log_prob_at(x, 0.0), standard_normal(x))
+    for t, s in zip(flow_times[1:].tolist(), diffusion_times[1:].tolist()):
+        # N(0, I) stands for the exact x_1 (off by the schedule's leftover signal, ᾱ(1) < 1e-3).
+        assert (model.log_prob_at(x, t) - oracle.log_prob(x, s)).abs().max() < 0.05
+    torch.testing.assert_close(model.log_prob_at(x, 1.0), model.log_prob(x))
+
+
+def standard_normal(x: torch.Tensor) -> torch.Tensor:
+    return -0.5 * x.square().sum(dim=1) - torch.log(torch.tensor(2 * torch.pi, dtype=x.dtype))

@@ -27,11 +27,11 @@ from torch import Tensor
 from pushforward.errors import UserError
 from pushforward.models.base import GenerativeModel, LikelihoodKind, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
-from pushforward.models.continuous.solvers import ODESolver
+from pushforward.models.continuous.solvers import ODESolver, integrate, standard_normal_log_prob
 from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
 from pushforward.nn.time_conditioned import TimeConditionedMLP
 from pushforward.models.diffusion.noising import epsilon_from_v, velocity
-from pushforward.models.diffusion.probability_flow import probability_flow_log_prob, probability_flow_sample
+from pushforward.models.diffusion.probability_flow import probability_flow_field, probability_flow_log_prob, probability_flow_sample
 from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, THREAD_CHUNK_ROWS, AffineEpsilon, check_steps, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
 from pushforward.models.diffusion.stable_target import stable_target_x0
@@ -320,12 +320,46 @@ class DDPM(GenerativeModel):
     def log_prob(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """log p(x) by the probability-flow ODE (dopri5 from ``ode_t_min`` to 1)."""
         hp = self.hparams
-        divergence = hp.divergence
-        if divergence == "auto":
-            divergence = "exact" if math.prod(self.event_shape) <= 16 else "hutchinson"
         log_p, result = probability_flow_log_prob(
-            self.schedule, self.epsilon, x, hp.ode_t_min, hp.ode_solver(), divergence, generator
+            self.schedule, self.epsilon, x, hp.ode_t_min, hp.ode_solver(), self.divergence_kind(), generator
         )
+        self.nfe_log_prob.add(result.nfe)
+        return log_p
+
+    def divergence_kind(self) -> str:
+        """``divergence`` with "auto" decided: exact up to 16 dimensions, else Hutchinson's."""
+        if self.hparams.divergence != "auto":
+            return self.hparams.divergence
+        return "exact" if math.prod(self.event_shape) <= 16 else "hutchinson"
+
+    # -- the plots' paths and densities over time (as the continuous flows give them) -------
+
+    def diffusion_time(self, flow_time: Tensor) -> Tensor:
+        """The diffusion time s of the plots' flow time τ: τ = 0 is the noise (s = 1), τ = 1 the
+        data (s = ``ode_t_min``), evenly between, so a flow's and a diffusion's pictures read alike."""
+        tau = flow_time.to(torch.float64)
+        return (1.0 - tau) + tau * self.hparams.ode_t_min  # this form ends exactly at t_min
+
+    @torch.no_grad()
+    def trajectories(self, z: Tensor, times: Tensor) -> Tensor:
+        """States of the probability-flow ODE started at noise ``z`` at each of the flow times
+        ``times`` (see :meth:`diffusion_time`): ``(len(times), *z.shape)``; the last is what
+        ``sampler="ode"`` draws from ``z``."""
+        hp = self.hparams
+        field = probability_flow_field(self.schedule, self.epsilon, hp.ode_t_min)
+        states = integrate(field, z.to(self.device), self.diffusion_time(times).tolist(), hp.ode_solver()).states
+        assert isinstance(states, Tensor)
+        return states
+
+    @torch.no_grad()
+    def log_prob_at(self, x: Tensor, t: float) -> Tensor:
+        """``log p_s(x)`` at the diffusion time s of flow time ``t``: the density of the
+        probability-flow ODE's state there, by the same solve as :meth:`log_prob` from s to 1
+        (t = 1 is the model, t = 0 the standard normal it starts from)."""
+        if t <= 0:
+            return standard_normal_log_prob(x)
+        start = float(self.diffusion_time(torch.tensor(float(t))))
+        log_p, result = probability_flow_log_prob(self.schedule, self.epsilon, x, start, self.hparams.ode_solver(), self.divergence_kind())
         self.nfe_log_prob.add(result.nfe)
         return log_p
 
