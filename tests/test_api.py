@@ -96,3 +96,13 @@ def test_a_run_saved_before_a_setting_existed_loads_as_it_was(tmp_path):
     assert again.model.hparams.fourier_features == 0
     x = run.dataset().test[:200]
     np.testing.assert_array_equal(again.log_prob(x), run.log_prob(x))
+
+
+def test_the_metrics_and_viz_subpackages_are_attributes_of_a_fresh_import():
+    # The README's `pf.metrics.energy_test(...)`, in a process where nothing imported them yet.
+    import subprocess
+    import sys
+
+    code = "import pushforward as pf; pf.metrics.energy_test; pf.viz.plot_model; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

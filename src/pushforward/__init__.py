@@ -8,6 +8,7 @@ The public API::
     create(name, event_shape, **hparams)   -> an untrained model from the registry
     plot_density(f)                        -> how x = f(z) reshapes a standard Gaussian
     list_models(), list_datasets()         -> the built-in names
+    metrics.energy_test(x, y), ...         -> the two-sample tests and metrics (``pushforward.metrics``)
 """
 
 from __future__ import annotations
@@ -47,14 +48,20 @@ def list_datasets() -> list[str]:
     return toy_names()
 
 
+# Subpackages reachable as attributes (``pf.metrics.energy_test``) without importing them first.
+_SUBPACKAGES = ("metrics", "viz")
+
+
 def __getattr__(name: str) -> Any:
     # Imported on first use, so `import pushforward` stays cheap for the CLI's quick commands.
-    if name in _EXPORTS:
-        import importlib
+    import importlib
 
+    if name in _EXPORTS:
         module, attribute = _EXPORTS[name]
         return getattr(importlib.import_module(module), attribute)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"pushforward.{name}")
     raise AttributeError(f"module 'pushforward' has no attribute '{name}'")
 
 
-__all__ = ["__version__", "list_datasets", "list_models", *_EXPORTS]
+__all__ = ["__version__", "list_datasets", "list_models", *_EXPORTS, *_SUBPACKAGES]
