@@ -36,6 +36,16 @@ def test_a_clear_shift_is_detected(classifier):
     assert result.n_test == 400 and result.n_train == 400  # half of each class held out
 
 
+def test_boosting_still_tells_clearly_different_small_samples_apart():
+    # 30 points per side: 30 training points, which scikit-learn's default leaf of 20 cannot
+    # split (its accuracy was exactly 1/2 for any two samples).
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(30, 2, generator=generator)
+    y = torch.randn(30, 2, generator=generator) * 0.33 + 1.09
+    result = c2st(x, y)
+    assert result.accuracy > 0.75 and result.p_value < 0.01
+
+
 def test_the_p_value_is_the_binomial_tail_and_sizes_are_balanced():
     generator = torch.Generator().manual_seed(2)
     x, y = torch.randn(300, 2, generator=generator), torch.randn(101, 2, generator=generator) * 2

