@@ -183,6 +183,7 @@ BAD_INPUTS = [
     (["fit", "checkerboard", "--steps", "1", "--set", "lr=-1"], "lr must be a positive number, not -1.0"),
     (["fit", "checkerboard", "--steps", "1", "--set", "lr=nan"], "lr must be a positive number, not nan"),
     (["fit", "checkerboard", "--steps", "1", "--out", ""], "empty argument after --out"),
+    (["fit", "checkerboard", "--time", "inf"], "--time must be positive and finite, not inf"),
     (["fit", "checkerboard", "--steps", "1", "--out="], "empty value in '--out='"),
     (["explore", "2*z", "--n", "200", "-o", "{dir}/letters.csv/e.png"], "letters.csv' is a file, not a folder"),
     (["plot", "{dir}/letters.csv"], "is a file, not a run directory"),

@@ -181,6 +181,7 @@ BAD = [
     (["--seeds", "0"], "--seeds must be a whole number ≥ 1"),
     (["--time", "0"], "--time must be positive"),
     (["--time", "-5"], "--time must be positive"),
+    (["--time", "inf"], "--time must be positive and finite"),
     (["--steps", "0"], "--steps must be at least 1"),
     (["--set", "hiden=3"], "unknown setting 'hiden'"),
     (["--set", "maf.layers=3"], "names model 'maf', which is not compared"),

@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 training diverged (the run is saved with its last good 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import warnings
@@ -109,7 +110,7 @@ def fit(
 @app.command()
 def sample(
     run: Path = typer.Argument(..., help="A run directory made by `pushforward fit`."),
-    n: int = typer.Option(..., "-n", help="Number of samples."),
+    n: int = typer.Option(..., "-n", "--n", help="Number of samples."),
     output: Path = typer.Option(..., "-o", "--output", help="Output file, .npy or .csv."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for repeatable samples."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
@@ -130,13 +131,13 @@ def sample(
     columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.shape[1])]
     with atomic_path(output) as temporary:
         write_table(temporary, output.suffix, values, columns)
-    out.print(f"wrote {n} samples to {output}")
+    out.print(f"wrote {n} {'decoder means' if decoder_mean else 'samples'} to {output}")
 
 
 @app.command("eval")
 def evaluate(
     run: Path = typer.Argument(..., help="A run directory made by `pushforward fit`."),
-    n: int = typer.Option(10_000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    n: int = typer.Option(10_000, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     seed: int = typer.Option(1234, "--seed", help="Seed of the model samples."),
 ) -> None:
@@ -211,7 +212,7 @@ def explore(
     expression: Optional[str] = typer.Argument(None, help='A map of z, e.g. "2*z + 1", "exp(z)", "(z1, z2 + z1**2)".'),
     output: Path = typer.Option(Path("explore.png"), "-o", "--output", help="PNG file."),
     random_net: bool = typer.Option(False, "--random-net", help="Use a randomly initialised neural network as the map."),
-    n: int = typer.Option(20_000, "--n", help="Number of Gaussian samples."),
+    n: int = typer.Option(20_000, "--n", "-n", help="Number of Gaussian samples."),
     seed: int = typer.Option(0, "--seed", help="Seed of z (and of the random network)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
@@ -268,7 +269,7 @@ def compare_models(
     seeds: int = typer.Option(1, "--seeds", help="Runs per model, with seeds 0, 1, ... (error bars from 2 on)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default runs/compare-<data>)."),
     assignments: Optional[list[str]] = typer.Option(None, "--set", help="A setting for every model (--set n_test=20000) or one (--set nsf.layers=4)."),
-    n: int = typer.Option(10_000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    n: int = typer.Option(10_000, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
     rank_by: str = typer.Option("energy_ratio", "--rank-by", help="Ranking metric: energy_ratio, mmd, c2st_accuracy, test_nll, kl_gap, precision, recall, coverage."),
     force: bool = typer.Option(False, "--force", help="Replace the runs and report in an existing --out."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
@@ -320,7 +321,7 @@ def _print_leaderboard(board) -> None:
 def demo(
     time: Optional[float] = typer.Option(None, "--time", help="Total training time in seconds, split evenly across the models (default: what fits in 4.5 minutes with evaluation)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default a new runs/demo/<date>-<time>)."),
-    n: int = typer.Option(5000, "--n", help="Samples (and held-out points) for the sample-based metrics."),
+    n: int = typer.Option(5000, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """The main job: compare one model per registered family on the checkerboard; ends with the report's path."""
@@ -337,8 +338,8 @@ def demo(
     names, why = demo_models()
     if time is None:
         time = demo_training_seconds(len(names))
-    if not time > 0:
-        raise UserError(f"--time must be positive, not {time}", "give the total training time in seconds, e.g. --time 200")
+    if not 0 < time < math.inf:
+        raise UserError(f"--time must be positive and finite, not {time}", "give the total training time in seconds, e.g. --time 200")
     per_model = time / len(names)
     target = out_dir if out_dir is not None else default_demo_path()
     plan = plan_comparison(DEMO_DATA, names, time=per_model, seeds=1, out=target, force=force, settings=dict(DEMO_SETTINGS), eval_n=n)
@@ -403,9 +404,9 @@ def _refuse_empty_arguments(argv: list[str]) -> None:
     for index, argument in enumerate(argv):
         if argument == "":
             where = f"after {argv[index - 1]}" if index > 0 else "as the command"
-            raise UserError(f"empty argument {where}", "give it a value (e.g. --out runs/mine), or leave the option out for its default")
+            raise UserError(f"empty argument {where}", "give it a value, or leave the option out for its default")
         if argument.startswith("--") and argument.endswith("="):
-            raise UserError(f"empty value in '{argument}'", "give it a value (e.g. --out=runs/mine), or leave the option out for its default")
+            raise UserError(f"empty value in '{argument}'", "give it a value, or leave the option out for its default")
 
 
 def _is_command_line_error(error: Exception) -> bool:

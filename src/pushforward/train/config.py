@@ -67,8 +67,8 @@ class Budget:
     def __post_init__(self) -> None:
         if self.seconds is None and self.steps is None:
             raise UserError("no training budget was given", "pass --time SECONDS and/or --steps N")
-        if self.seconds is not None and not self.seconds > 0:
-            raise UserError(f"--time must be positive, not {self.seconds}", "give the training time in seconds, e.g. --time 60")
+        if self.seconds is not None and not 0 < self.seconds < math.inf:
+            raise UserError(f"--time must be positive and finite, not {self.seconds}", "give the training time in seconds, e.g. --time 60")
         if self.steps is not None and self.steps < 1:
             raise UserError(f"--steps must be at least 1, not {self.steps}", "give a positive number of steps")
 
