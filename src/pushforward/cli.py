@@ -271,7 +271,7 @@ def compare_models(
     assignments: Optional[list[str]] = typer.Option(None, "--set", help="A setting for every model (--set n_test=20000) or one (--set nsf.layers=4)."),
     n: int = typer.Option(10_000, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
     rank_by: str = typer.Option("energy_ratio", "--rank-by", help="Ranking metric: energy_ratio, mmd, c2st_accuracy, test_nll, kl_gap, precision, recall, coverage."),
-    force: bool = typer.Option(False, "--force", help="Replace the runs and report in an existing --out."),
+    force: bool = typer.Option(False, "--force", help="Reuse an existing --out: the runs of this comparison and its report are replaced; other runs there are kept."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress line."),
 ) -> None:

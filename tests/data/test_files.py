@@ -50,6 +50,16 @@ def test_npy_with_objects_is_refused_without_unpickling(tmp_path):
         read_table(tmp_path / "obj.npy")
 
 
+def test_a_file_that_is_not_npy_is_called_so(tmp_path):
+    import pickle
+
+    (tmp_path / "text.npy").write_text("1,2\n3,4\n")
+    (tmp_path / "pickled.npy").write_bytes(pickle.dumps([[1.0, 2.0]] * 12))  # a bare pickle: never loaded
+    for name in ("text.npy", "pickled.npy"):
+        with pytest.raises(UserError, match="is not a .npy file"):
+            read_table(tmp_path / name)
+
+
 def test_wrong_shape_and_type(tmp_path):
     np.save(tmp_path / "cube.npy", np.zeros((12, 2, 2)))
     with pytest.raises(UserError, match="shape"):

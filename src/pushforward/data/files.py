@@ -56,6 +56,11 @@ def read_table(path: str | Path) -> TableFile:
 
 
 def _read_npy(path: Path) -> tuple[np.ndarray, list[str]]:
+    # np.load takes any file without the NumPy header for a pickle, which it then refuses to
+    # load: check the header first, so other files are not called "Python objects".
+    with open(path, "rb") as stream:
+        if stream.read(6) != b"\x93NUMPY":
+            raise UserError(f"'{path}' is not a .npy file (it lacks NumPy's header)", "save the array with numpy.save, or give a .csv file")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as error:
