@@ -170,7 +170,7 @@ def plot(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="PNG file (default RUN/figures/density.png)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     trajectories: bool = typer.Option(False, "--trajectories", help="Continuous flows and ddpm: draw paths from the Gaussian to the data instead."),
-    animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows and ddpm: also write the density evolving over t to this .gif."),
+    animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows and ddpm: write the density evolving over t to this .gif (with -o, the density figure too)."),
 ) -> None:
     """The model's density as a heat map beside the data, with samples overlaid (a histogram of
     samples for a model without a likelihood); without -o also the training curves.
