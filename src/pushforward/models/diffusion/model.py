@@ -319,18 +319,18 @@ class DDPM(GenerativeModel):
 
     def log_prob(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """log p(x) by the probability-flow ODE (dopri5 from ``ode_t_min`` to 1)."""
+        return self._log_prob_from(x, self.hparams.ode_t_min, generator)
+
+    def _log_prob_from(self, x: Tensor, start: float, generator: torch.Generator | None = None) -> Tensor:
+        """log p_start(x): the probability-flow ODE from diffusion time ``start`` to 1, its
+        divergence exact up to 16 dimensions and Hutchinson's above (``divergence="auto"``)."""
         hp = self.hparams
-        log_p, result = probability_flow_log_prob(
-            self.schedule, self.epsilon, x, hp.ode_t_min, hp.ode_solver(), self.divergence_kind(), generator
-        )
+        divergence = hp.divergence
+        if divergence == "auto":
+            divergence = "exact" if math.prod(self.event_shape) <= 16 else "hutchinson"
+        log_p, result = probability_flow_log_prob(self.schedule, self.epsilon, x, start, hp.ode_solver(), divergence, generator)
         self.nfe_log_prob.add(result.nfe)
         return log_p
-
-    def divergence_kind(self) -> str:
-        """``divergence`` with "auto" decided: exact up to 16 dimensions, else Hutchinson's."""
-        if self.hparams.divergence != "auto":
-            return self.hparams.divergence
-        return "exact" if math.prod(self.event_shape) <= 16 else "hutchinson"
 
     # -- the plots' paths and densities over time (as the continuous flows give them) -------
 
@@ -358,10 +358,7 @@ class DDPM(GenerativeModel):
         (t = 1 is the model, t = 0 the standard normal it starts from)."""
         if t <= 0:
             return standard_normal_log_prob(x)
-        start = float(self.diffusion_time(torch.tensor(float(t))))
-        log_p, result = probability_flow_log_prob(self.schedule, self.epsilon, x, start, self.hparams.ode_solver(), self.divergence_kind())
-        self.nfe_log_prob.add(result.nfe)
-        return log_p
+        return self._log_prob_from(x, float(self.diffusion_time(torch.tensor(float(t)))))
 
     def reset_nfe(self) -> None:
         self.nfe_sample.reset()
