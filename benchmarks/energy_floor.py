@@ -4,7 +4,8 @@ The floor is the energy distance between fresh real points and the held-out poin
 ``toy2d.py`` scores samples against (10,000 of each; draw r against block r mod 10 of the test
 split); an energy ratio divides by its mean. This prints the mean of the first 10 draws (what
 ``toy2d.py`` used before 2026-12-04), of all ``--draws`` (``toy2d.FLOOR_REPEATS`` by default),
-one draw's coefficient of variation, and the population value 2E‖X−X′‖/n for comparison (E‖X−X′‖ from two fresh samples of 20,000).
+one draw's coefficient of variation, and the population value 2E‖X−X′‖/n for comparison
+(E‖X−X′‖ from two fresh samples of 20,000).
 
     python benchmarks/energy_floor.py
     python benchmarks/energy_floor.py --toy moons --draws 100
