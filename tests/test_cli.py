@@ -76,6 +76,15 @@ def test_listing_commands(capsys):
     assert code == 0 and all(name in out for name in ("realnvp", "maf", "nsf"))
 
 
+def test_python_dash_m_runs_the_same_cli(capsys, monkeypatch):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["pushforward", "datasets"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module("pushforward", run_name="__main__")
+    assert exit_.value.code in (0, None) and "checkerboard" in capsys.readouterr().out
+
+
 def test_fit_on_a_csv_keeps_its_columns_and_units(capsys, tmp_path):
     rng = np.random.default_rng(0)
     values = rng.normal(loc=[100.0, -3.0], scale=[20.0, 0.1], size=(400, 2))
