@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 import torch
@@ -200,3 +201,49 @@ def test_keep_best_false_keeps_the_final_weights():
     trainer.restore_best()
     for name, value in trainer.model.state_dict().items():
         torch.testing.assert_close(value, final[name], rtol=0, atol=0)
+
+
+def test_validation_keeps_to_its_share_of_a_time_budget():
+    torch.manual_seed(0)
+    model = create("test-gaussian", (3,))
+    data = gaussian_data(2000)
+    score = model.validation_score
+
+    def slow_score(x: torch.Tensor) -> float:
+        time.sleep(0.1)
+        return score(x)
+
+    model.validation_score = slow_score
+    # 25 validations of 0.1 s due in a 1 s budget: on schedule they would take nearly all of it.
+    trainer = Trainer(model, data, data, TrainConfig(validations=25, validation_share=0.25), Budget(seconds=1.0))
+    result = trainer.run()
+    # The share, plus the validation that crosses it and the final one.
+    assert trainer.validation_seconds <= 0.25 * result.seconds + 0.25
+    assert 2 <= len(result.history) < 10
+    assert result.steps > 50
+
+
+def test_a_model_that_finishes_gets_its_share_of_a_time_budget_held_back():
+    torch.manual_seed(0)
+    base = type(create("test-gaussian", (3,)))
+    calls: list[tuple[float, float | None]] = []
+
+    class Finishing(base):  # type: ignore[misc, valid-type]
+        def finish_time_share(self) -> float:
+            return 0.3
+
+        def finish_training(self, validation: torch.Tensor, seconds: float | None = None) -> None:
+            calls.append((trainer.elapsed, seconds))
+
+    model = Finishing((3,), base.hyperparameters_class())
+    data = gaussian_data(2000)
+    trainer = Trainer(model, data, data, TrainConfig(validations=5), Budget(seconds=1.0))
+    trainer.run()
+    [(trained, seconds)] = calls
+    assert 0.7 <= trained < 0.85  # training stopped at 70 % of the budget
+    assert seconds == pytest.approx(1.0 - trained)
+    # Under a step budget nothing is held back and the finish has no time limit.
+    calls.clear()
+    trainer = Trainer(model, data, data, TrainConfig(validations=5), Budget(steps=20))
+    trainer.run()
+    assert [seconds for _, seconds in calls] == [None] and trainer.step == 20

@@ -90,10 +90,17 @@ class GenerativeModel(nn.Module, abc.ABC):
         with that step's learning rate as a fraction of the group's base rate: the schedule's
         factor, below 1 during the warm-up and the decay (a VAE's KL warm-up counts by it)."""
 
-    def finish_training(self, validation: Tensor) -> None:
+    def finish_training(self, validation: Tensor, seconds: float | None = None) -> None:
         """Called once, without autograd, on the kept weights when training ends without
         diverging, with the validation split: a last choice made on held-out data (a GAN picks
-        its rejection sampler's bound here). Whatever it sets must live in the state dict."""
+        its rejection sampler's bound here). Whatever it sets must live in the state dict.
+
+        ``seconds`` is the time it should take: what is left of a time budget, of which the
+        trainer held back :meth:`finish_time_share`; ``None`` under a step budget."""
+
+    def finish_time_share(self) -> float:
+        """The share of a time budget to hold back for :meth:`finish_training` (0 by default)."""
+        return 0.0
 
     def sampling_facts(self) -> dict[str, Any]:
         """JSON-ready facts about how :meth:`sample` draws, for ``eval`` to report beside the

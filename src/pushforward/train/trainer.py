@@ -84,6 +84,10 @@ class Trainer:
         self.validation_data = validation.to(self.device)
         self.config = config
         self.budget = budget
+        # A model with work to do after training (a GAN choosing its rejection bound) gets its
+        # share of a time budget held back, so the whole run keeps to the time asked for.
+        self.finish_share = model.finish_time_share() if self._model_finishes() else 0.0
+        self.training_budget = budget.holding_back(self.finish_share)
         self.progress_enabled = progress
         self.description = description
         self.on_checkpoint = on_checkpoint
@@ -106,6 +110,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.validations_done = 0
+        self.validation_seconds = 0.0
         self.bad_validations = 0
         self.best_score = math.inf
         self.best_step = 0
@@ -164,7 +169,7 @@ class Trainer:
             rate = 0.0
             next_validation = self._next_validation_progress()
             while True:
-                fraction = self.budget.progress(self.step, self.elapsed)
+                fraction = self.training_budget.progress(self.step, self.elapsed)
                 if fraction >= 1.0:
                     break
                 if stop.signal_name is not None:
@@ -177,7 +182,7 @@ class Trainer:
                 if diverged is not None:
                     status, message = "diverged", diverged
                     break
-                fraction = self.budget.progress(self.step, self.elapsed)
+                fraction = self.training_budget.progress(self.step, self.elapsed)
                 now = time.perf_counter()
                 if now - rate_clock > 0.5:
                     rate = (self.step - rate_steps) / (now - rate_clock)
@@ -190,7 +195,7 @@ class Trainer:
                         rate=rate,
                         left=self._time_left(rate),
                     )
-                if fraction >= next_validation or fraction >= 1.0:
+                if (fraction >= next_validation or fraction >= 1.0) and self._validation_in_share():
                     improved = self._validate(log=True)
                     next_validation = self._next_validation_progress()
                     if not improved and self.config.patience and self.bad_validations >= self.config.patience:
@@ -208,7 +213,7 @@ class Trainer:
             if status in ("completed", "interrupted", "early_stopped") and self._count:
                 self._validate(log=True)
             bar.update(
-                self.budget.progress(self.step, self.elapsed),
+                self.training_budget.progress(self.step, self.elapsed),
                 loss=self.history[-1].get("loss", math.nan) if self.history else math.nan,
                 score=self.best_score,
                 score_name=self.model.validation_name,
@@ -224,16 +229,21 @@ class Trainer:
             raise TrainingDiverged(message, self.step)
         return result
 
+    def _model_finishes(self) -> bool:
+        return type(self.model).finish_training is not GenerativeModel.finish_training
+
     def _finish_model(self) -> None:
-        """The model's last choice on held-out data, made on the weights that are kept."""
-        if type(self.model).finish_training is GenerativeModel.finish_training:
+        """The model's last choice on held-out data, made on the weights that are kept, in the
+        time left of a time budget."""
+        if not self._model_finishes():
             return  # nothing to do: leave the current weights as they are (a resume continues them)
         start = time.perf_counter()
+        seconds = None if self.budget.seconds is None else max(self.budget.seconds - self.elapsed, 0.0)
         self.restore_best()
         self.model.eval()
         try:
             with torch.no_grad():
-                self.model.finish_training(self.validation_data)
+                self.model.finish_training(self.validation_data, seconds)
         finally:
             self.model.train()
         self.best_state = clone_state(self.model)
@@ -241,6 +251,13 @@ class Trainer:
 
     def _next_validation_progress(self) -> float:
         return (self.validations_done + 1) / self.config.validations
+
+    def _validation_in_share(self) -> bool:
+        """Whether validation has used at most ``validation_share`` of the time (always true
+        under a step budget, whose validations stay on schedule)."""
+        if self.budget.seconds is None:
+            return True
+        return self.validation_seconds <= self.config.validation_share * self.elapsed
 
     def _time_left(self, rate: float) -> float:
         estimates = []
@@ -360,6 +377,13 @@ class Trainer:
     # -- validation and best weights -------------------------------------------------------
 
     def _validate(self, log: bool) -> bool:
+        started = time.perf_counter()
+        try:
+            return self._validate_now(log)
+        finally:
+            self.validation_seconds += time.perf_counter() - started
+
+    def _validate_now(self, log: bool) -> bool:
         self._swap_ema()
         self.model.eval()
         try:
@@ -413,6 +437,7 @@ class Trainer:
             step=self.step,
             elapsed=self.elapsed,
             validations_done=self.validations_done,
+            validation_seconds=self.validation_seconds,
             bad_validations=self.bad_validations,
             best_score=self.best_score if math.isfinite(self.best_score) else None,
             best_step=self.best_step,
@@ -437,6 +462,7 @@ class Trainer:
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed"])
         self.validations_done = int(meta["validations_done"])
+        self.validation_seconds = float(meta.get("validation_seconds", 0.0))  # absent before 2026-12-05
         self.bad_validations = int(meta["bad_validations"])
         self.best_score = math.inf if meta["best_score"] is None else float(meta["best_score"])
         self.best_step = int(meta["best_step"])

@@ -325,3 +325,39 @@ def test_weights_saved_before_the_selection_existed_load_with_the_fixed_bound():
     fresh.selected_log_bound.fill_(1.0)
     fresh.load_state_dict(state)
     assert math.isnan(float(fresh.selected_log_bound))
+
+
+def test_the_selection_size_fits_the_time_left():
+    from pushforward.models.gan.model import SELECTION_COST_EXPONENT, selection_size
+
+    # A pilot of 2,000 samples took 0.1 s; twice the samples cost 2^exponent times as long.
+    assert selection_size(2000, 0.1, 0.1 * 2**SELECTION_COST_EXPONENT, 10_000) == pytest.approx(4000, abs=1)
+    assert selection_size(2000, 0.1, 0.05, 10_000) == 2000  # no time: the pilot's size
+    assert selection_size(2000, 0.1, 1e6, 10_000) == 10_000  # plenty: the setting's
+
+
+def test_under_a_time_limit_the_selection_scores_every_bound_on_as_many_samples_as_fit(tmp_path):
+    from pushforward.models.gan.model import SELECTION_PILOT
+
+    run = pf.fit("checkerboard", model="gan", steps=40, out=tmp_path / "run", figures=False,
+                 settings={**TINY, **TINY_DATA, "drs_fraction": 0.5, "batch_size": 64, "drs_selection_samples": 300})
+    model = run.model
+    model.hparams.drs_selection_samples = 3000
+    validation = run.preprocessing.forward(run.dataset().validation)
+    sizes: list[int] = []
+    score = model._bound_score
+
+    def recording(bound, logits, points, size):
+        sizes.append(size)
+        return score(bound, logits, points, size)
+
+    model._bound_score = recording
+    with torch.no_grad():
+        model.finish_training(validation, seconds=0.0)  # no time: the pilot's size, the pilot reused
+        no_time = list(sizes)
+        sizes.clear()
+        model.finish_training(validation, seconds=None)  # a step budget: the setting's size
+    assert len(no_time) >= 2 and set(no_time) == {SELECTION_PILOT}
+    assert sizes == [3000] * len(no_time)
+    assert model.finish_time_share() > 0
+    assert create("gan", (2,), **TINY, drs_select_bound=False).finish_time_share() == 0

@@ -19,6 +19,7 @@ generative adversarial networks", NeurIPS 2018.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,22 @@ from pushforward.nn.mlp import Activation
 Loss = Literal["nonsaturating", "minimax", "wasserstein"]
 # log M candidates of the bound selection (GAN.finish_training), beside drs_log_bound and the exact bound.
 SELECTION_BOUNDS = (-3.5, -1.5, 0.0, 1.5)
+# Under a time budget the selection gets FINISH_SHARE of it, held back from training, and sizes
+# itself by a pilot of SELECTION_PILOT samples. Its cost grows faster than n² once the pairwise
+# distances leave the cache: 35× from 2,000 to 10,000 samples on a 2-CPU AMD EPYC (2026-12-05),
+# i.e. about n^2.2.
+FINISH_SHARE = 0.1
+SELECTION_PILOT = 2000
+SELECTION_COST_EXPONENT = 2.2
+
+
+def selection_size(pilot: int, pilot_seconds: float, seconds: float, largest: int) -> int:
+    """The most samples whose scoring takes at most ``seconds``, from a pilot of ``pilot``
+    samples that took ``pilot_seconds``, within [pilot, largest]."""
+    if seconds <= pilot_seconds:
+        return pilot
+    size = int(pilot * (seconds / max(pilot_seconds, 1e-9)) ** (1 / SELECTION_COST_EXPONENT))
+    return max(pilot, min(size, largest))
 Sampler = Literal["generator", "drs"]
 
 
@@ -298,7 +315,7 @@ class GAN(GenerativeModel):
         )
 
     @torch.no_grad()
-    def finish_training(self, validation: Tensor) -> None:
+    def finish_training(self, validation: Tensor, seconds: float | None = None) -> None:
         """With DRS calibrated and ``drs_select_bound``: choose log M on the validation split.
 
         No fixed bound suits every data set. On the grid of 25 the generator's clusters are
@@ -313,27 +330,50 @@ class GAN(GenerativeModel):
         bounds the same way on both, in each of three draws. So each candidate that accepts at
         least ``drs_min_acceptance`` draws ``drs_selection_samples`` samples (a fixed seed) and
         the smallest 2E‖X−V‖ − E‖X−X'‖ wins: the energy distance without its E‖V−V'‖ term,
-        which is the same for every candidate. About 1 s per candidate for 10,000 samples.
+        which is the same for every candidate. About 1 s per candidate for 10,000 samples on a
+        fast CPU, 3 s on a slow one.
+
+        Under a time budget (``seconds``) the selection keeps to the time left: it scores the
+        first candidate on ``SELECTION_PILOT`` samples, and if 10,000 would not fit, every
+        candidate is scored on as many as fit (at least the pilot's).
         """
         h = self.hparams
         if self.ratio is None or int(self.calibration_steps) == 0 or not h.drs_select_bound:
             return
         logits = self._burn_in_logits()
         candidates = rejection.candidate_bounds(logits, [h.drs_log_bound, *SELECTION_BOUNDS], h.drs_min_acceptance)
-        points = validation[: h.drs_selection_samples]
-        scores = []
-        for bound in candidates:
-            seed = torch.Generator(device=self.device).manual_seed(1)
+        size = h.drs_selection_samples
+        scores: dict[int, float] = {}
+        if seconds is not None and size > SELECTION_PILOT:
+            started = time.perf_counter()
+            pilot = self._bound_score(candidates[0], logits, validation, SELECTION_PILOT)
+            pilot_seconds = time.perf_counter() - started
+            per_candidate = (seconds - pilot_seconds) / len(candidates)
+            size = selection_size(SELECTION_PILOT, pilot_seconds, per_candidate, size)
+            if size == SELECTION_PILOT:
+                scores[0] = pilot
+        for index, bound in enumerate(candidates):
+            if index not in scores:
+                scores[index] = self._bound_score(bound, logits, validation, size)
+        self.selected_log_bound.fill_(candidates[min(scores, key=scores.__getitem__)])
 
-            def propose(m: int) -> tuple[Tensor, Tensor]:
-                x = self.sample_generator(m, seed)
-                return x, self.ratio_logits(x)
+    def finish_time_share(self) -> float:
+        return FINISH_SHARE if self.ratio is not None and self.hparams.drs_select_bound else 0.0
 
-            calibration = rejection.calibrate(logits, bound)
-            samples = rejection.rejection_sample(propose, h.drs_selection_samples, calibration, generator=seed,
-                                                 min_acceptance=h.drs_min_acceptance)
-            scores.append(float(2 * mean_pairwise_distance(samples, points) - mean_pairwise_distance(samples, samples)))
-        self.selected_log_bound.fill_(candidates[min(range(len(candidates)), key=scores.__getitem__)])
+    def _bound_score(self, bound: float, logits: Tensor, validation: Tensor, size: int) -> float:
+        """2E‖X−V‖ − E‖X−X'‖ for ``size`` DRS samples X at ``bound`` (a fixed seed) and as many
+        validation points V: the energy distance up to the term every bound shares."""
+        seed = torch.Generator(device=self.device).manual_seed(1)
+
+        def propose(m: int) -> tuple[Tensor, Tensor]:
+            x = self.sample_generator(m, seed)
+            return x, self.ratio_logits(x)
+
+        calibration = rejection.calibrate(logits, bound)
+        samples = rejection.rejection_sample(propose, size, calibration, generator=seed,
+                                             min_acceptance=self.hparams.drs_min_acceptance)
+        points = validation[:size]
+        return float(2 * mean_pairwise_distance(samples, points) - mean_pairwise_distance(samples, samples))
 
     def log_prob(self, x: Tensor) -> Tensor:
         raise NotTractable(
