@@ -69,7 +69,7 @@ def test_ddpm_trajectories_and_densities_over_time_are_the_exact_probability_flo
     are the ODE's closed-form map from noise, and log_prob_at is the closed-form marginal p_s at
     the diffusion time s of each flow time (flow time 0 = noise at s = 1, 1 = data at t_min)."""
     model = create("ddpm", (2,), hidden_features=8, hidden_layers=1, noise_schedule=oracle.schedule.kind,
-                   ode_rtol=1e-9, ode_atol=1e-9).double().eval()
+                   ode_rtol=1e-7, ode_atol=1e-7).double().eval()  # two orders inside the 1e-5 asked below
     oracle = GaussianOracle(model.schedule)
     model.epsilon = oracle.epsilon
     flow_times = torch.linspace(0.0, 1.0, 6, dtype=torch.float64)
