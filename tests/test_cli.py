@@ -69,6 +69,17 @@ def test_plot_and_explore(capsys, nsf_run, tmp_path):
     assert (tmp_path / "r.png").exists()
 
 
+def test_explore_says_where_the_map_is_undefined(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "explore", "(z1, log(z2))", "-o", tmp_path / "log.png", "--n", "2000")
+    assert code == 0
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: f is undefined (NaN or ±inf) on ")
+    code, out, _ = run_cli(capsys, "explore", "exp(z)", "-o", tmp_path / "exp.png", "--n", "2000")
+    assert code == 0 and "warning" not in out
+    code, _, err = run_cli(capsys, "explore", "log(-z**2)", "-o", tmp_path / "none.png", "--n", "2000")
+    assert code == 2 and err.count("\n") == 1 and "undefined" in err and not (tmp_path / "none.png").exists()
+
+
 def test_listing_commands(capsys):
     code, out, _ = run_cli(capsys, "datasets")
     assert code == 0 and "checkerboard" in out and "3.4657" in out

@@ -227,6 +227,9 @@ def explore(
     function = random_network(seed=seed) if random_net else parse_expression(expression)
     result = plot_density(function, n=n, seed=seed, out=output, title=expression or "random network")
     out.print(f"wrote {result.figure_path}")
+    if result.undefined_note is not None:
+        # The figure says it too, but a share of the Gaussian silently dropped is easy to miss.
+        _warn(result.undefined_note)
 
 
 @app.command()

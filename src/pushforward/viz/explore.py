@@ -14,6 +14,12 @@ Flows for Probabilistic Modeling and Inference", JMLR 2021, eq. 2), which holds 
 invertible; where the samples show that it is not (the Jacobian determinant vanishes or changes
 sign), the figure says so.
 
+Where f(z) is NaN or infinite (``log`` of a negative number, ``sqrt`` of one, ``1/z`` at 0) the
+sample is outside f's domain, not a fold: such samples are shown apart in the z panel, their
+share of the Gaussian's mass is reported, and every density of x in the figure is the
+pushforward of the rest of the Gaussian (mass 1 − that share), so the KDE and the exact panel
+stay in the same units.
+
 ``f`` may also be a formula, read safely by :func:`pushforward.viz.expressions.parse_expression`.
 """
 
@@ -50,6 +56,9 @@ Transformation = Callable[[Tensor], Tensor]
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 _Z_BOUNDS: Bounds = (-3.5, 3.5, -3.5, 3.5)
+# The z where f is undefined: a grey neither end of the density colour map uses.
+UNDEFINED_COLOR = "0.72"
+_MAX_UNDEFINED_DOTS = 4000
 
 
 @dataclass
@@ -60,19 +69,28 @@ class ExploreResult:
         z: the latent samples, ``(n, 2)`` float32.
         x: their images ``f(z)``, ``(n, 2)``.
         log_density_exact: ``log p_x`` at each ``x`` by the change of variables, ``(n,)``
-            float64, or ``None`` when f could not be differentiated. NaN where the Jacobian is
-            not finite, ``+inf`` where it is singular. Only the density of x when f is
-            invertible; where f folds, it is the term of one preimage only.
+            float64, or ``None`` when f could not be differentiated. NaN where f or its
+            Jacobian is not finite, ``+inf`` where the Jacobian is singular. Only the density of
+            x when f is invertible; where f folds, it is the term of one preimage only. Where f
+            is undefined on part of the plane it is the density of the pushforward of the
+            Gaussian's mass where f is defined, which integrates to ``1 - undefined_fraction``.
         figure_path: the image written, or ``None`` when no ``out`` was given.
-        invertible_hint: one sentence on what the Jacobians at the samples say about invertibility.
+        invertible_hint: what the samples say: the share where f is undefined (when there is
+            one), then what the Jacobians say about invertibility.
         invertible: ``False`` when the samples prove f is not invertible (a singular Jacobian,
             or a determinant that changes sign); ``True`` when the determinant is non-zero and
             of one sign at every sample — consistent with invertibility, *not* a proof (the
             complex exponential passes this test and is not one-to-one); ``None`` when unknown.
+            Only samples where f is defined count: a sample outside f's domain is no fold.
+        defined: ``(n,)`` bool, whether ``x`` is finite (f defined at ``z``).
+        undefined_fraction: the share of samples where f(z) is NaN or infinite, an estimate
+            of the Gaussian's mass outside f's domain (standard error
+            ``sqrt(p (1 - p) / n)``).
         log_abs_det: ``log |det ∂f/∂z|`` per sample, or ``None``.
         kde_z, kde_x: the kernel density estimates on their grids, ``(xs, ys, density)`` with
             ``density[i, j]`` at ``(xs[j], ys[i])``; ``kde_x`` is ``None`` when x has no 2-D
-            density (all samples on a line).
+            density (all samples on a line). ``kde_z`` is of every z; ``kde_x`` of the finite x,
+            scaled by ``1 - undefined_fraction`` (the mass they carry).
         figure: the matplotlib figure (displayable in a notebook).
     """
 
@@ -86,6 +104,15 @@ class ExploreResult:
     kde_z: Grid | None = field(default=None, repr=False)
     kde_x: Grid | None = field(default=None, repr=False)
     figure: Figure | None = field(default=None, repr=False)
+    defined: Tensor | None = field(default=None, repr=False)
+    undefined_fraction: float = 0.0
+
+    @property
+    def undefined_note(self) -> str | None:
+        """The sentence on the Gaussian's mass where f is undefined, or ``None`` when f is defined at every sample."""
+        if self.defined is None or bool(self.defined.all()):
+            return None
+        return _undefined_note(int((~self.defined).sum()), len(self.defined))
 
 
 def plot_density(
@@ -122,6 +149,11 @@ def plot_density(
     The per-sample Jacobians come from two backward passes through one batched call of f
     (row i of every Jacobian is the gradient of ``x[:, i].sum()``), which is valid when f
     treats the rows of its input independently — checked on three samples first.
+
+    Samples whose image is NaN or infinite are outside f's domain: drawn grey in the z panel,
+    their share given in ``undefined_fraction`` and the caption, and left out of the fold check
+    and of the densities of x, which are of the rest of the Gaussian's mass (so they integrate
+    to ``1 - undefined_fraction``). A map undefined at every sample is a :class:`UserError`.
     """
     if n < 10:
         raise UserError(f"n = {n} samples are too few for a density estimate", "use n >= 10, e.g. 20000")
@@ -140,21 +172,36 @@ def plot_density(
     if vectorized:
         with torch.no_grad():
             x = _checked_output(f(z), n)
-        exact = _exact_log_density(f, z)
     else:
         x = _apply_pointwise(f, z)
-        exact = None
+    # A sample whose image is NaN or infinite lies outside f's domain (log of a negative
+    # number): it is reported apart, and left out of the density of x and of the fold check,
+    # where its finite-looking Jacobian (d log z / dz = 1/z) would otherwise pass for a fold.
+    defined = torch.isfinite(x).all(dim=1)
+    n_defined = int(defined.sum())
+    if n_defined == 0:
+        raise UserError(
+            f"f is undefined (NaN or ±inf) at all {n} samples of z ~ N(0, I)",
+            "give a map defined on at least part of the plane, e.g. log(1 + z**2) rather than log(-z**2)",
+        )
+    undefined_fraction = 1.0 - n_defined / n
+    exact = _exact_log_density(f, z, defined) if vectorized else None
 
     rng = np.random.default_rng(int(seed))
-    finite_x = torch.isfinite(x).all(dim=1).numpy()
-    usable = np.flatnonzero(finite_x)
-    pick = rng.choice(usable, size=min(kde_points, len(usable)), replace=False) if len(usable) else usable
+    usable = np.flatnonzero(defined.numpy())
+    pick = rng.choice(usable, size=min(kde_points, len(usable)), replace=False)
+    # The z panel shows the whole Gaussian; with every x finite that is the same subsample.
+    pick_z = pick if n_defined == n else rng.choice(n, size=min(kde_points, n), replace=False)
     z_np = z.numpy().astype(np.float64)
     x_np = x.numpy().astype(np.float64)
 
     box = check_bounds(bounds) if bounds is not None else robust_bounds(x_np, lower=1.0, upper=99.0, margin=0.15)
-    kde_z = _kde_grid(z_np[pick], _Z_BOUNDS, resolution)
+    kde_z = _kde_grid(z_np[pick_z], _Z_BOUNDS, resolution)
     kde_x = _kde_grid(x_np[pick], box, resolution) if len(pick) > 2 else None
+    if kde_x is not None and n_defined < n:
+        # The KDE of the defined samples integrates to 1; the pushforward of the Gaussian's mass
+        # where f is defined (what the exact panel shows) integrates to that mass.
+        kde_x = (kde_x[0], kde_x[1], kde_x[2] * (n_defined / n))
 
     log_density = log_det = None
     invertible: bool | None = None
@@ -166,8 +213,11 @@ def plot_density(
     else:
         log_det, hint, short, invertible = exact
         log_density = _log_standard_normal(z) - log_det
+    undefined_note = _undefined_note(n - n_defined, n) if n_defined < n else None
+    if undefined_note is not None:
+        hint = f"{undefined_note}; {hint}"
 
-    figure = _draw(z_np, x_np, kde_z, kde_x, box, log_density, hint, short, invertible, title, n - int(finite_x.sum()))
+    figure = _draw(z_np, x_np, kde_z, kde_x, box, log_density, hint, short, invertible, title, n - n_defined)
     path = save_figure(figure, out) if out is not None else None
     return ExploreResult(
         z=z,
@@ -180,7 +230,25 @@ def plot_density(
         kde_z=kde_z,
         kde_x=kde_x,
         figure=figure,
+        defined=defined,
+        undefined_fraction=undefined_fraction,
     )
+
+
+def _undefined_note(n_undefined: int, n: int) -> str:
+    """One plain sentence: the Gaussian's mass where f is undefined, and what the densities are of."""
+    share = n_undefined / n
+    # A binomial standard error: the share is an estimate of a mass from n samples.
+    error = math.sqrt(share * (1 - share) / n)
+    return (
+        f"f is undefined (NaN or ±inf) on {_percent(share)} ± {_percent(error)} of the Gaussian's mass "
+        f"({n_undefined:,} of {n:,} samples, grey in the z panel); the densities of x are of the other "
+        f"{_percent(1 - share)} pushed through f, so they integrate to {1 - share:.3g}, not 1"
+    )
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.2g}%" if share < 0.01 else f"{100 * share:.1f}%"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,23 +281,29 @@ def batched_jacobian(f: Transformation, z: Tensor) -> Tensor:
 
 
 def _rows_are_independent(f: Transformation, z: Tensor) -> bool:
-    """Whether f's output row k depends only on input row k, checked on three rows with a full Jacobian."""
+    """Whether f's output row k depends only on input row k, checked on (up to) three rows of
+    ``z`` with a full Jacobian; give rows where f is defined, since NaN proves nothing."""
     probe = z[:3].detach().clone()
     full = torch.autograd.functional.jacobian(lambda v: _checked_output(f(v), len(probe), keep_graph=True), probe)
     full = full.double()  # (3, 2, 3, 2): output row, output coordinate, input row, input coordinate
-    scale = float(full.abs().max()) or 1.0
+    scale = float(full.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).abs().max()) or 1.0
     for a in range(len(probe)):
         for b in range(len(probe)):
             if a != b and float(full[a, :, b, :].abs().max()) > 1e-6 * scale:
                 return False
     diagonal = torch.stack([full[k, :, k, :] for k in range(len(probe))])
-    return bool(torch.allclose(diagonal, batched_jacobian(f, probe).double(), rtol=1e-4, atol=1e-6 * scale))
+    return bool(torch.allclose(diagonal, batched_jacobian(f, probe).double(), rtol=1e-4, atol=1e-6 * scale, equal_nan=True))
 
 
-def _exact_log_density(f: Transformation, z: Tensor) -> tuple[Tensor, str, str, bool] | str | None:
-    """``(log|det J|, hint, short hint, invertible)``, or a sentence saying why there is none, or ``None``."""
+def _exact_log_density(f: Transformation, z: Tensor, defined: Tensor) -> tuple[Tensor, str, str, bool] | str | None:
+    """``(log|det J|, hint, short hint, invertible)``, or a sentence saying why there is none, or ``None``.
+
+    Only the samples where f is ``defined`` (its value finite) are judged, and the shares in the
+    sentences are of those: outside f's domain a Jacobian means nothing (autograd gives
+    d log z / dz = 1/z at z < 0, whose sign would pass for a fold). ``log|det J|`` is NaN there.
+    """
     try:
-        if not _rows_are_independent(f, z):
+        if not _rows_are_independent(f, z[defined]):
             return "f mixes the rows of a batch (e.g. batch normalisation), so there is no per-sample density"
         jacobian = batched_jacobian(f, z).double()
     except UserError:
@@ -242,40 +316,46 @@ def _exact_log_density(f: Transformation, z: Tensor) -> tuple[Tensor, str, str, 
     a, b, c, d = jacobian[:, 0, 0], jacobian[:, 0, 1], jacobian[:, 1, 0], jacobian[:, 1, 1]
     det = a * d - b * c
     size = (a * d).abs() + (b * c).abs()
-    finite = torch.isfinite(det)
+    finite = torch.isfinite(det) & defined
     singular = finite & (det.abs() <= 1e-5 * size)
     positive = finite & ~singular & (det > 0)
     negative = finite & ~singular & (det < 0)
     log_det = torch.where(finite, det.abs().log(), torch.full_like(det, float("nan")))
 
-    n = len(det)
+    n = int(defined.sum())
+    partly = n < len(det)
+    # With f undefined somewhere, every share below is of the samples where it is defined.
+    samples = "the samples where f is defined" if partly else "the samples"
+    every = "every sample where f is defined" if partly else "every sample"
     notes = []
     invertible: bool | None
     if int(finite.sum()) == 0:
-        return "the Jacobian of f is not finite at any sample, so there is no exact density"
+        return f"the Jacobian of f is not finite at any of {samples}, so there is no exact density"
     if positive.any() and negative.any():
         invertible = False
         short = f"NOT INVERTIBLE: f folds the plane\n(det ∂f/∂z > 0 at {_share(positive, n)}, < 0 at {_share(negative, n)})"
         notes.append(
-            f"not invertible: det ∂f/∂z is > 0 at {_share(positive, n)} and < 0 at {_share(negative, n)} of the samples, "
+            f"not invertible: det ∂f/∂z is > 0 at {_share(positive, n)} and < 0 at {_share(negative, n)} of {samples}, "
             "so f folds the plane (several z reach one x) and the formula gives one preimage's term, not p(x)"
         )
     elif singular.any():
         invertible = False
         short = f"NOT INVERTIBLE: Jacobian singular\nat {_share(singular, n)} of the samples"
         notes.append(
-            f"not invertible: the Jacobian is singular at {_share(singular, n)} of the samples "
+            f"not invertible: the Jacobian is singular at {_share(singular, n)} of {samples} "
             "(f squashes them onto a curve or a point, where x has no density)"
         )
     else:
         invertible = True
         short = "det ∂f/∂z ≠ 0, one sign at all samples:\nconsistent with an invertible f"
-        notes.append("det ∂f/∂z is non-zero with one sign at every sample: consistent with an invertible f (not a proof)")
+        notes.append(f"det ∂f/∂z is non-zero with one sign at {every}: consistent with an invertible f (not a proof)")
+    if partly:
+        short = f"where f is defined ({_share(defined, len(det))}):\n{short}"
     if positive.any() and negative.any() and singular.any():
         notes.append(f"singular at {_share(singular, n)}")
-    if not finite.all():
-        notes.append(f"Jacobian not finite at {_share(~finite, n)} of the samples (left out)")
-        short += f"\nJacobian not finite at {_share(~finite, n)}"
+    if not finite[defined].all():
+        notes.append(f"Jacobian not finite at {_share(defined & ~finite, n)} of {samples} (left out)")
+        short += f"\nJacobian not finite at {_share(defined & ~finite, n)}"
     return log_det, "; ".join(notes), short, invertible
 
 
@@ -329,6 +409,14 @@ def _draw(
     ax_z.set_title("$p_z(z)$: standard Gaussian (KDE)")
     set_square_axes(ax_z, _Z_BOUNDS, "$z_1$", "$z_2$")
     ax_z.set_box_aspect(1)
+    if n_nonfinite:
+        # Where f is undefined, drawn over the Gaussian so the user sees the domain's edge.
+        outside = z[~np.isfinite(x).all(axis=1)][:_MAX_UNDEFINED_DOTS]
+        ax_z.scatter(
+            outside[:, 0], outside[:, 1], s=3, c=UNDEFINED_COLOR, alpha=0.8, edgecolors="none", rasterized=True,
+            label=f"f undefined (NaN/inf): {_percent(n_nonfinite / len(z))}",
+        )
+        ax_z.legend(loc="upper right", fontsize="x-small", markerscale=3, framealpha=0.85)
 
     exact_density = None
     if log_density is not None:
@@ -346,7 +434,7 @@ def _draw(
 
     x_title = "$p(x)$, $x = f(z)$ (KDE)"
     if n_nonfinite:
-        x_title += f"; {n_nonfinite} non-finite x left out"
+        x_title = f"$p(x)$, $x = f(z)$ (KDE), of the {_percent(1 - n_nonfinite / len(z))}\nof the Gaussian where f is defined"
     if kde_x is not None:
         image_x = ax_x.imshow(kde_x[2], origin="lower", extent=box, cmap=DENSITY_CMAP, vmin=0, vmax=vmax, interpolation="bilinear")
     else:
