@@ -1,4 +1,4 @@
-"""density_on_grid: normalisation, layout, chunking and the handling of bad values."""
+"""density_on_grid and density_on_line: normalisation, layout, chunking and the handling of bad values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pushforward.errors import UserError
-from pushforward.viz import density_on_grid
+from pushforward.viz import density_on_grid, density_on_line
 
 
 def standard_normal(points: torch.Tensor) -> torch.Tensor:
@@ -70,3 +70,36 @@ def test_bad_bounds_are_a_user_error(bounds: object) -> None:
 def test_a_log_prob_of_the_wrong_length_is_a_user_error() -> None:
     with pytest.raises(UserError, match="one log-density per point"):
         density_on_grid(lambda p: p, (-1, 1, -1, 1), resolution=10)
+
+
+# -- the 1-D curve ---------------------------------------------------------------------------
+
+
+def test_the_curve_of_a_standard_normal_integrates_to_one_on_a_wide_line() -> None:
+    xs, density = density_on_line(lambda p: -0.5 * p[:, 0] ** 2 - 0.5 * math.log(2 * math.pi), (-8, 8), resolution=801)
+    assert xs.shape == density.shape == (801,)
+    assert (xs[0], xs[-1]) == (-8.0, 8.0)
+    assert np.trapezoid(density, xs) == pytest.approx(1.0, abs=1e-6)
+    assert density[400] == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-6) and xs[400] == 0.0
+
+
+def test_the_curve_is_chunked_without_gradients_and_zero_where_not_finite() -> None:
+    seen: list[tuple[int, ...]] = []
+
+    def ragged(points: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(points.shape))
+        assert points.dtype == torch.float32 and not torch.is_grad_enabled()
+        out = -0.5 * points[:, 0] ** 2
+        return torch.where(points[:, 0] < 0, torch.full_like(out, float("nan")), out)
+
+    xs, density = density_on_line(ragged, (-1, 1), resolution=21, chunk=8)
+    assert seen == [(8, 1), (8, 1), (5, 1)]
+    assert (density[xs < 0] == 0).all() and (density[xs >= 0] > 0).all()
+
+
+@pytest.mark.parametrize("bounds", [(1, 0), (0, float("inf")), (0,), "ab"])
+def test_bad_bounds_of_a_curve_are_a_user_error(bounds: object) -> None:
+    with pytest.raises(UserError, match="bounds"):
+        density_on_line(lambda p: p[:, 0], bounds, resolution=10)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="one log-density per point"):
+        density_on_line(lambda p: p.repeat(1, 2), (0, 1), resolution=10)

@@ -1,4 +1,4 @@
-"""A log-density evaluated on a regular 2-D grid, ready for a heat map."""
+"""A log-density evaluated on a regular grid: 2-D for a heat map, 1-D for a curve."""
 
 from __future__ import annotations
 
@@ -50,8 +50,53 @@ def density_on_grid(
     ys = np.linspace(ymin, ymax, resolution)
     grid_x, grid_y = np.meshgrid(xs, ys, indexing="xy")
     points = torch.from_numpy(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32))
-    target = torch.device(device) if device is not None else _device_of(log_prob)
+    density = _density_at(log_prob, points, chunk, device)
+    return xs, ys, density.reshape(resolution, resolution)
 
+
+def density_on_line(
+    log_prob: Callable[[Tensor], Tensor],
+    bounds: Sequence[float],
+    resolution: int = 400,
+    chunk: int = 65536,
+    *,
+    device: torch.device | str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate ``exp(log_prob)`` of a 1-D model at ``resolution`` evenly spaced points: a density curve.
+
+    Args:
+        log_prob: maps a float32 tensor of points, shape ``(m, 1)``, to their log-densities,
+            shape ``(m,)``.
+        bounds: ``(xmin, xmax)``, both ends included.
+        resolution: points on the line.
+        chunk: at most this many points per call of ``log_prob``.
+        device: as for :func:`density_on_grid`.
+
+    Returns:
+        ``(xs, density)``, both ``(resolution,)`` float64; non-finite log-densities give 0. The
+        trapezoidal sum ``numpy.trapezoid(density, xs)`` is the model's mass on the interval.
+    """
+    try:
+        xmin, xmax = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise UserError(f"bounds {bounds!r} are not two numbers", "give (xmin, xmax), e.g. (-4, 4)") from None
+    if not (np.isfinite([xmin, xmax]).all() and xmin < xmax):
+        raise UserError(f"bounds {bounds!r} do not describe an interval", "give finite (xmin, xmax) with xmin < xmax")
+    resolution, chunk = int(resolution), int(chunk)
+    if resolution < 2:
+        raise UserError(f"resolution {resolution} is too small", "use at least 2 points, e.g. 400")
+    if chunk < 1:
+        raise UserError(f"chunk size {chunk} is not positive", "use e.g. 65536 points per call")
+    xs = np.linspace(xmin, xmax, resolution)
+    points = torch.from_numpy(xs.astype(np.float32))[:, None]
+    return xs, _density_at(log_prob, points, chunk, device)
+
+
+def _density_at(
+    log_prob: Callable[[Tensor], Tensor], points: Tensor, chunk: int, device: torch.device | str | None
+) -> np.ndarray:
+    """``exp(log_prob(points))`` as float64, ``chunk`` points per call, without gradients; 0 where not finite."""
+    target = torch.device(device) if device is not None else _device_of(log_prob)
     log_density = np.empty(len(points), dtype=np.float64)
     with torch.no_grad():
         for start in range(0, len(points), chunk):
@@ -67,7 +112,7 @@ def density_on_grid(
     with np.errstate(over="ignore", invalid="ignore"):
         density = np.exp(log_density)
     density[~np.isfinite(density)] = 0.0
-    return xs, ys, density.reshape(resolution, resolution)
+    return density
 
 
 def _device_of(function: Callable[..., object]) -> torch.device:
