@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +109,69 @@ def test_the_metrics_and_viz_subpackages_are_attributes_of_a_fresh_import():
     code = "import pushforward as pf; pf.metrics.energy_test; pf.viz.plot_model; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+# -- figures of runs on named columns ---------------------------------------------------------
+
+
+def write_csv(path, header, values):
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in values) + "\n")
+    return path
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures plot_model saves, kept for inspection."""
+    import pushforward.viz.model_figure as module
+
+    kept = []
+    real_save = module.save_figure
+    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    return kept
+
+
+def test_a_1d_run_plots_its_density_curve_under_its_column_name(tmp_path, drawn):
+    values = np.random.default_rng(5).normal(50.0, 10.0, size=(2000, 1))
+    data = write_csv(tmp_path / "income.csv", ["income"], values)
+    run = pf.fit(data, model="test-gaussian", steps=200, out=tmp_path / "run", settings={"patience": "0"}, figures=False)
+    assert json.loads((run.run.path / "config.json").read_text())["columns"] == ["income"]
+    run.plot(tmp_path / "density.png")
+    figure = drawn[-1]
+    lines = [line for ax in figure.axes for line in ax.get_lines()]
+    assert len(lines) == 2
+    xs, density = (np.asarray(v, dtype=np.float64) for v in lines[0].get_data())
+    # The curve is the model's density in data units: it matches log_prob on its grid, and its
+    # integral over the grid is the fitted Gaussian's mass there, close to 1 for a fitted model.
+    np.testing.assert_allclose(density, np.exp(run.log_prob(xs[:, None].astype(np.float32))), rtol=1e-5)
+    mean = run.preprocessing.inverse(run.model.mean[None].detach()).item()
+    scale = run.model.log_scale.exp().item() * (run.preprocessing.inverse(torch.ones(1, 1)) - run.preprocessing.inverse(torch.zeros(1, 1))).item()
+    phi = lambda v: 0.5 * (1 + math.erf((v - mean) / (scale * math.sqrt(2))))  # noqa: E731
+    assert np.trapezoid(density, xs) == pytest.approx(phi(xs[-1]) - phi(xs[0]), abs=1e-3)
+    assert np.trapezoid(density, xs) == pytest.approx(1.0, abs=0.02)
+    assert [ax.get_xlabel() for ax in figure.axes] == ["income", "income"]
+    # Samples enough for a histogram, not the handful dotted on a 2-D heat map.
+    assert sum(patch.get_height() > 0 for patch in figure.axes[1].patches) > 10
+
+
+def test_a_2d_run_labels_its_axes_with_the_csv_columns_and_an_old_run_falls_back(tmp_path, drawn):
+    values = np.random.default_rng(6).normal([170.0, 70.0], [10.0, 8.0], size=(1000, 2))
+    data = write_csv(tmp_path / "people.csv", ["height", "weight"], values)
+    run = pf.fit(data, model="test-gaussian", steps=20, out=tmp_path / "run", figures=False)
+    run.plot(tmp_path / "named.png")
+    panels = [ax for ax in drawn[-1].axes if ax.get_label() != "<colorbar>"]
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("height", "weight")] * 2
+    # A run whose config.json has no column names (or the wrong number) still loads and plots,
+    # with numbered axes.
+    config_path = run.run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    for stored in (None, ["height"]):
+        if stored is None:
+            config.pop("columns", None)
+        else:
+            config["columns"] = stored
+        config_path.write_text(json.dumps(config))
+        old = pf.load(run.run.path)
+        assert old.columns == ["x1", "x2"]
+        old.plot(tmp_path / "old.png")
+        panels = [ax for ax in drawn[-1].axes if ax.get_label() != "<colorbar>"]
+        assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("$x_{1}$", "$x_{2}$")] * 2

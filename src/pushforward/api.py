@@ -66,6 +66,19 @@ class FittedModel:
             self._dataset = load_dataset(self.data_spec)
         return self._dataset
 
+    @property
+    def columns(self) -> list[str]:
+        """The data's column names (a CSV's header; ``x1``, ``x2``, ... for toys and ``.npy``).
+
+        Read from the run's ``config.json``, where ``fit`` stores them; a config without them
+        (or with a count that does not match the data) gives the generated names.
+        """
+        width = int(np.prod(self.event_shape))
+        stored = self.config.get("columns")
+        if isinstance(stored, list) and len(stored) == width and all(isinstance(c, str) for c in stored):
+            return list(stored)
+        return [f"x{i + 1}" for i in range(width)]
+
     # -- sampling and densities ------------------------------------------------------------
 
     @torch.no_grad()
@@ -135,20 +148,26 @@ class FittedModel:
 
     def plot(self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0) -> Path:
         """The model's density as a heat map beside the data, a few samples overlaid (a 2-D
-        histogram of samples for a model without a likelihood, e.g. a GAN)."""
+        histogram of samples for a model without a likelihood, e.g. a GAN); for 1-D data the
+        density as a curve over histograms of the data and of samples. Axes are labelled with
+        the data's column names."""
         from pushforward.viz import plot_model
 
         target = self._figure_path(out, "density.png")
         dataset = self.dataset()
         data = dataset.train[:100_000].numpy()
         log_prob = None
-        if self.model.likelihood != "none" and self.event_shape == (2,):
+        # Only in 1-D and 2-D is the density drawable; in more dimensions a 2-D slice of the
+        # model is not its log_prob. A model that says it has a likelihood but raises
+        # NotTractable is handled by plot_model.
+        if self.model.likelihood != "none" and self.event_shape in ((1,), (2,)):
             log_prob = self.log_prob_tensor
-        # Without a density the right panel is a histogram of samples: draw enough to fill it.
-        points = self.sample(samples if log_prob is not None else max(samples, HISTOGRAM_SAMPLES), seed=seed)
+        # Where samples are shown as a histogram (no density, or 1-D data), draw enough to fill it.
+        histogram = log_prob is None or self.event_shape == (1,)
+        points = self.sample(max(samples, HISTOGRAM_SAMPLES) if histogram else samples, seed=seed)
         bounds = dataset.toy.bounds if dataset.toy is not None else None
         title = f"{self.name} on {self.data_spec.label}"
-        return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target)
+        return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target, labels=self.columns)
 
     @property
     def has_latent_space(self) -> bool:
@@ -181,6 +200,7 @@ class FittedModel:
             prior_samples=None if prior is None else prior.cpu().numpy(),
             title=f"{self.name} on {self.data_spec.label}: latent space",
             bounds=bounds,
+            labels=self.columns,
         )
 
     def plot_trajectories(self, out: str | Path | None = None, *, n: int = 300, times: int = 41, seed: int = 0) -> Path:
@@ -199,7 +219,9 @@ class FittedModel:
         bounds = dataset.toy.bounds if dataset.toy is not None else None
         data = dataset.train[:5000].numpy()
         title = f"{self.name} on {self.data_spec.label}: paths from N(0, I) to the data"
-        return plot_trajectories(paths, self._figure_path(out, "trajectories.png"), data=data, bounds=bounds, title=title)
+        return plot_trajectories(
+            paths, self._figure_path(out, "trajectories.png"), data=data, bounds=bounds, title=title, labels=self.columns
+        )
 
     def animate(self, out: str | Path, *, frames: int = 25, resolution: int = 100) -> Path:
         """A GIF of the density p_t (in data units) evolving from the Gaussian to the model."""
@@ -218,7 +240,9 @@ class FittedModel:
             return (model.log_prob_at(y, t) + self.preprocessing.log_det(x)).cpu()
 
         times = [float(t) for t in np.linspace(0.0, 1.0, frames)]
-        return animate_density(log_prob_at, times, out, bounds=bounds, resolution=resolution, title=self.name)
+        return animate_density(
+            log_prob_at, times, out, bounds=bounds, resolution=resolution, title=self.name, labels=self.columns
+        )
 
     def continuous_model(self, what: str) -> Any:
         """The model, if it moves points continuously in time (a continuous flow, or a diffusion

@@ -128,9 +128,8 @@ def sample(
         raise UserError(f"-n is {n}", "ask for at least 1 sample")
     fitted = load(run)
     values = fitted.sample(n, seed=seed, mean=decoder_mean).reshape(n, -1)
-    columns = fitted.config.get("columns") or [f"x{i + 1}" for i in range(values.shape[1])]
     with atomic_path(output) as temporary:
-        write_table(temporary, output.suffix, values, columns)
+        write_table(temporary, output.suffix, values, fitted.columns)
     out.print(f"wrote {n} {'decoder means' if decoder_mean else 'samples'} to {output}")
 
 
@@ -173,7 +172,9 @@ def plot(
     animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows and ddpm: write the density evolving over t to this .gif (with -o, the density figure too)."),
 ) -> None:
     """The model's density as a heat map beside the data, with samples overlaid (a histogram of
-    samples for a model without a likelihood); without -o also the training curves.
+    samples for a model without a likelihood; for 1-D data the density as a curve over
+    histograms of the data and of samples); without -o also the training curves. Axes carry
+    the data's column names.
 
     For a VAE also the latent space: encoded training points and reconstructions
     (RUN/figures/latent.png, or OUTPUT's name with -latent).

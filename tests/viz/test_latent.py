@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pushforward.viz import plot_latent
 
@@ -14,3 +15,16 @@ def test_plot_latent_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     one_d = plot_latent(data, rng.normal(size=(300, 1)), data, tmp_path / "one.png")
     assert one_d.stat().st_size > 1000
+
+
+def test_the_data_panel_is_labelled_with_the_column_names(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    import pushforward.viz.latent as module
+
+    kept = []
+    real_save = module.save_figure
+    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    data = np.random.default_rng(1).normal(size=(100, 2))
+    plot_latent(data, data, data, tmp_path / "latent.png", labels=["height", "weight"])
+    ax_latent, ax_data = kept[0].axes[:2]
+    assert (ax_data.get_xlabel(), ax_data.get_ylabel()) == ("height", "weight")
+    assert (ax_latent.get_xlabel(), ax_latent.get_ylabel()) == ("$z_1$", "$z_2$")  # codes have no column names

@@ -35,3 +35,22 @@ def test_animation_has_one_frame_per_time_and_only_writes_gifs(tmp_path):
     with pytest.raises(UserError, match=r"\.gif"):
         animate_density(log_prob_at, [0.0, 1.0], tmp_path / "a.mp4", bounds=(-3, 3, -3, 3))
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_paths_and_animation_frames_are_labelled_with_the_column_names(tmp_path, monkeypatch):
+    import pushforward.viz.trajectories as module
+
+    kept = []
+    real_save = module.save_figure
+    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    paths = np.random.default_rng(1).normal(size=(3, 20, 2))
+    plot_trajectories(paths, tmp_path / "paths.png", labels=["height", "weight"])
+    plot_trajectories(paths, tmp_path / "numbered.png")
+    assert [(f.axes[0].get_xlabel(), f.axes[0].get_ylabel()) for f in kept] == [("height", "weight"), ("$x_{1}$", "$x_{2}$")]
+
+    frames = []
+    real_new_figure = module.new_figure
+    monkeypatch.setattr(module, "new_figure", lambda *a, **k: frames.append(real_new_figure(*a, **k)) or frames[-1])
+    animate_density(lambda x, t: -0.5 * x.pow(2).sum(1), [0.0, 1.0], tmp_path / "a.gif", bounds=(-2, 2, -2, 2),
+                    resolution=8, labels=["height", "weight"])
+    assert (frames[0].axes[0].get_xlabel(), frames[0].axes[0].get_ylabel()) == ("height", "weight")

@@ -146,3 +146,76 @@ def test_plot_history_of_a_wasserstein_gan_has_a_distance_panel(tmp_path: Path, 
     assert set(panels) == {"training", "critic's distance estimate", "validation"}
     assert panels["critic's distance estimate"] == ["critic_distance"]
     assert "loss" not in panels["training"] and "critic_loss" in panels["training"]
+
+
+# -- 1-D data and axis labels ------------------------------------------------------------------
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The figure plot_model saves, kept for inspection."""
+    import pushforward.viz.model_figure as module
+
+    kept: dict = {}
+    real_save = module.save_figure
+
+    def capture(figure, out):
+        kept["figure"] = figure
+        return real_save(figure, out)
+
+    monkeypatch.setattr(module, "save_figure", capture)
+    return kept
+
+
+def curves(figure: Figure) -> list:
+    return [line for ax in figure.axes for line in ax.get_lines() if line.get_label().startswith("$p_\\theta(x)$")]
+
+
+def test_1d_data_get_the_density_curve_over_both_histograms(tmp_path: Path, drawn: dict) -> None:
+    rng = np.random.default_rng(2)
+    data = rng.normal(1.0, 2.0, size=(3000, 1))
+
+    def log_prob(points: torch.Tensor) -> torch.Tensor:  # N(1, 2²), the data's law
+        return -0.5 * ((points[:, 0] - 1) / 2) ** 2 - math.log(2 * math.sqrt(2 * math.pi))
+
+    assert_png(plot_model(data, samples=data[::-1], log_prob=log_prob, labels=["income"], out=tmp_path / "one.png"))
+    figure = drawn["figure"]
+    lines = curves(figure)
+    assert len(lines) == 2  # over the data's histogram and over the samples'
+    xs, density = (np.asarray(v, dtype=np.float64) for v in lines[0].get_data())
+    lo, hi = figure.axes[0].get_xlim()
+    assert (xs[0], xs[-1]) == pytest.approx((lo, hi))
+    # The curve is the density: on its grid it integrates to the N(1, 4) mass of the axis, ~1.
+    phi = lambda v: 0.5 * (1 + math.erf((v - 1) / (2 * math.sqrt(2))))  # noqa: E731
+    assert np.trapezoid(density, xs) == pytest.approx(phi(hi) - phi(lo), abs=1e-4)
+    assert np.trapezoid(density, xs) == pytest.approx(1.0, abs=0.02)
+    assert f"mass {np.trapezoid(density, xs):.3f}" in lines[0].get_label()
+    assert [ax.get_xlabel() for ax in figure.axes] == ["income", "income"]
+    # Bars and curve share units: the histogram of the data is a density too.
+    heights = np.array([patch.get_height() for patch in figure.axes[0].patches])
+    widths = np.array([patch.get_width() for patch in figure.axes[0].patches])
+    assert (heights * widths).sum() == pytest.approx(1.0, abs=0.02)
+
+
+def test_1d_data_without_a_likelihood_get_no_curve(tmp_path: Path, drawn: dict) -> None:
+    def intractable(points: torch.Tensor) -> torch.Tensor:
+        raise NotTractable("a GAN has no likelihood", "use sample-based metrics")
+
+    data = np.random.default_rng(3).normal(size=(500, 1))
+    for log_prob in (None, intractable):
+        plot_model(data, samples=data, log_prob=log_prob, out=tmp_path / "gan.png")
+        assert curves(drawn["figure"]) == []
+        assert [ax.get_xlabel() for ax in drawn["figure"].axes] == ["$x_{1}$", "$x_{1}$"]
+
+
+def test_2d_and_wider_data_are_labelled_with_their_column_names(tmp_path: Path, data: np.ndarray, drawn: dict) -> None:
+    plot_model(data, samples=data, log_prob=gaussian_log_prob, labels=["height", "weight"], out=tmp_path / "two.png")
+    panels = [ax for ax in drawn["figure"].axes if ax.get_label() != "<colorbar>"]
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("height", "weight")] * 2
+    wide = np.random.default_rng(4).normal(size=(300, 3))
+    plot_model(wide, samples=wide, labels=["a", "b", "c"], out=tmp_path / "wide.png")
+    panels = [ax for ax in drawn["figure"].axes if ax.get_label() != "<colorbar>"]
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("a", "b")] * 2
+    plot_model(data, samples=data, out=tmp_path / "unnamed.png")
+    panels = [ax for ax in drawn["figure"].axes if ax.get_label() != "<colorbar>"]
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("$x_{1}$", "$x_{2}$")] * 2

@@ -9,6 +9,8 @@ registry.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +121,21 @@ def histogram_density(points: np.ndarray, bounds: Bounds, bins: int) -> np.ndarr
 def default_bins(n: int) -> int:
     """Histogram bins per axis: enough detail for big data sets, not mostly-empty cells for small ones."""
     return int(np.clip(np.sqrt(max(n, 1)) / 1.5, 20, 150))
+
+
+def axis_labels(columns: Sequence[str] | None, count: int = 2) -> list[str]:
+    """Axis labels for the first ``count`` coordinates: the data's column names when known.
+
+    Without names (``None``, or fewer than ``count``) the coordinates are x₁, x₂, ...; a name
+    of that generated form (``x1``, which toys and ``.npy`` files get) is set as ``$x_1$`` too,
+    so such figures look as before. Any other name is shown as written, its ``$`` escaped so
+    that matplotlib does not read it as mathematics.
+    """
+    if columns is not None and len(columns) < count:
+        columns = None  # half named, half numbered axes would read as two different data sets
+    labels = []
+    for index in range(count):
+        name = str(columns[index]) if columns is not None else f"x{index + 1}"
+        generated = re.fullmatch(r"x(\d+)", name)
+        labels.append(f"$x_{{{generated.group(1)}}}$" if generated else name.replace("$", r"\$"))
+    return labels

@@ -9,11 +9,12 @@ reconstructions (red), joined by a segment.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from pushforward.viz._common import SAMPLE_COLOR, new_figure, robust_bounds, save_figure, set_square_axes
+from pushforward.viz._common import SAMPLE_COLOR, axis_labels, new_figure, robust_bounds, save_figure, set_square_axes
 
 
 def plot_latent(
@@ -26,6 +27,7 @@ def plot_latent(
     title: str = "",
     bounds: tuple[float, float, float, float] | None = None,
     joined: int = 300,
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Encoded points in latent space beside data and reconstructions (first two coordinates).
 
@@ -37,6 +39,7 @@ def plot_latent(
         prior_samples: ``(m, k)`` prior draws shown in grey under the codes.
         bounds: data-space limits of the right panel (default: from the data).
         joined: how many data–reconstruction pairs get a connecting segment.
+        labels: the data's column names, for the axes of the data panel (default x₁, x₂).
     """
     data = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
     reconstructions = np.asarray(reconstructions, dtype=np.float64).reshape(len(reconstructions), -1)
@@ -68,7 +71,7 @@ def plot_latent(
         edgecolors="none",
         label="reconstruction (decoder mean)",
     )
-    set_square_axes(ax_data, box)
+    set_square_axes(ax_data, box, *axis_labels(labels, 2))
     ax_data.legend(loc="upper right", fontsize="small", markerscale=3, framealpha=0.8)
     ax_data.set_title("data and their reconstructions")
     if title:

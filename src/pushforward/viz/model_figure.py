@@ -23,6 +23,7 @@ from pushforward.errors import NotTractable, UserError
 from pushforward.viz._common import (
     DENSITY_CMAP,
     SAMPLE_COLOR,
+    axis_labels,
     check_bounds,
     default_bins,
     histogram_density,
@@ -31,7 +32,7 @@ from pushforward.viz._common import (
     save_figure,
     set_square_axes,
 )
-from pushforward.viz.grid import density_on_grid
+from pushforward.viz.grid import density_on_grid, density_on_line
 
 LogProb = Callable[[Tensor], Tensor]
 
@@ -48,29 +49,35 @@ def plot_model(
     resolution: int = 200,
     bins: int | None = None,
     device: torch.device | str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Training data beside what the model learned (after Figure 1 of Mordant, DyCon blog, 2021).
 
     Args:
         data: training points, ``(n, d)`` (other shapes are flattened to ``(n, -1)``).
         samples: model samples in the same units, ``(m, d)``.
-        log_prob: the model's log-density on 2-D points (``(k, 2)`` tensor to ``(k,)``), or
-            ``None`` for a family without a likelihood (a GAN); a callable that raises
+        log_prob: the model's log-density on points of the data's dimension (``(k, d)``
+            tensor to ``(k,)``; used for ``d`` = 1 or 2), or ``None`` for a family without a
+            likelihood (a GAN); a callable that raises
             :class:`~pushforward.errors.NotTractable` counts as ``None``.
         bounds: ``(xmin, xmax, ymin, ymax)`` shared by both panels; by default the 0.5-99.5
             percentiles of the data with a 10% margin.
         title: the figure's title.
         out: image file to write (format from its suffix), replaced atomically.
         n_dots: how many samples to draw as red dots on the density.
-        resolution: grid points per axis of the density heat map.
+        resolution: grid points per axis of the density heat map (at least 400 along the
+            curve of 1-D data).
         bins: histogram bins per axis (default grows with the number of points).
         device: where ``log_prob`` wants its points (see :func:`density_on_grid`).
+        labels: the data's column names, for the axis labels (default x₁, x₂; see
+            :func:`~pushforward.viz._common.axis_labels`).
 
     Left: a 2-D histogram of the data. Right: with ``log_prob``, the learned density as a heat
     map with ``n_dots`` samples on top; without it, a 2-D histogram of the samples with the
     same bins. For ``d > 2`` both panels show the first two coordinates (the title says so)
     and no heat map, since the density of a 2-D slice is not the model's ``log_prob``. For
-    ``d == 1`` the panels are 1-D histograms (plus the density curve when there is one).
+    ``d == 1`` the panels are histograms of the data and of the samples, each under the
+    model's density curve when it has one (its mass on the axis in the legend).
     Rows of ``samples`` that are not finite are left out and counted in the panel title.
 
     Returns:
@@ -93,8 +100,11 @@ def plot_model(
     bad_note = f", {n_bad} non-finite left out" if n_bad else ""
 
     if dim == 1:
-        figure = _plot_model_1d(data[:, 0], samples[:, 0], log_prob, bounds, title, bad_note, device)
+        figure = _plot_model_1d(
+            data[:, 0], samples[:, 0], log_prob, bounds, title, bad_note, device, axis_labels(labels, 1)[0], resolution
+        )
         return save_figure(figure, out)
+    xlabel, ylabel = axis_labels(labels, 2)
 
     box = check_bounds(bounds) if bounds is not None else robust_bounds(data)
     heat: np.ndarray | None = None
@@ -146,7 +156,7 @@ def plot_model(
         ax_model.set_title(f"model samples ({len(samples):,}; {why}){bad_note}")
 
     for ax in (ax_data, ax_model):
-        set_square_axes(ax, box)
+        set_square_axes(ax, box, xlabel, ylabel)
     ax_model.tick_params(labelleft=True)
     figure.colorbar(image, ax=[ax_data, ax_model], label="density (per unit area)", shrink=0.9)
     full_title = title
@@ -165,11 +175,12 @@ def plot_samples(
     bounds: Sequence[float] | None = None,
     title: str = "",
     max_points: int = 2000,
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Scatter of data (grey) and model samples (red) on the same axes: the first two coordinates.
 
     Returns the path written. At most ``max_points`` of each are drawn, so the overlap stays
-    readable; non-finite rows are left out.
+    readable; non-finite rows are left out. ``labels`` are the data's column names, for the axes.
     """
     data = _as_rows(data, "data")
     samples = _as_rows(samples, "samples")
@@ -182,7 +193,7 @@ def plot_samples(
     ax = figure.subplots()
     ax.scatter(data[:, 0], data[:, 1], s=5, c="0.55", alpha=0.6, edgecolors="none", label=f"data ({len(data)})")
     ax.scatter(samples[:, 0], samples[:, 1], s=5, c=SAMPLE_COLOR, alpha=0.6, edgecolors="none", label=f"samples ({len(samples)})")
-    set_square_axes(ax, box)
+    set_square_axes(ax, box, *axis_labels(labels, 2))
     ax.legend(loc="upper right", fontsize="small", markerscale=2, framealpha=0.8)
     dim = data.shape[1]
     suffix = f" — first 2 of {dim} coordinates" if dim > 2 else ""
@@ -329,40 +340,48 @@ def _plot_model_1d(
     title: str,
     bad_note: str,
     device: torch.device | str | None,
+    label: str,
+    resolution: int,
 ) -> Any:
-    """The 1-D version of :func:`plot_model`: histograms, plus the density curve when there is one."""
+    """The 1-D version of :func:`plot_model`: histograms of the data and of the samples, each
+    under the model's density curve when it has one, so the curve is judged against the data."""
     if bounds is not None:
         lo, hi = (float(b) for b in list(bounds)[:2])
     else:
         lo, hi, _, _ = robust_bounds(np.stack([data, data], axis=1))
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise UserError(f"bounds {bounds!r} do not describe an interval", "give (xmin, xmax) with xmin < xmax")
-    edges = np.linspace(lo, hi, default_bins(len(data)) + 1)
-    figure = new_figure(10.0, 4.0)
-    ax_data, ax_model = figure.subplots(1, 2, sharex=True, sharey=True)
-    ax_data.hist(data, bins=edges, weights=np.full(len(data), 1.0 / (len(data) * (edges[1] - edges[0]))), color="0.4")
-    ax_data.set_title(f"training data ({len(data):,} points)")
-    if len(samples):
-        weights = np.full(len(samples), 1.0 / (len(samples) * (edges[1] - edges[0])))
-        ax_model.hist(samples, bins=edges, weights=weights, color=SAMPLE_COLOR, alpha=0.45, label="samples")
     curve = None
     if log_prob is not None:
-        grid = torch.linspace(lo, hi, 400, dtype=torch.float32)[:, None]
         try:
-            with torch.no_grad():
-                target = torch.device(device) if device is not None else torch.device("cpu")
-                curve = np.exp(torch.as_tensor(log_prob(grid.to(target))).double().cpu().numpy().reshape(-1))
+            curve = density_on_line(log_prob, (lo, hi), resolution=max(int(resolution), 400), device=device)
         except NotTractable:
             curve = None
+    edges = np.linspace(lo, hi, default_bins(len(data)) + 1)
+    width = edges[1] - edges[0]
+    figure = new_figure(10.0, 4.0)
+    ax_data, ax_model = figure.subplots(1, 2, sharex=True, sharey=True)
+    # Normalised by all points, not those in view, so the bars are in the curve's units.
+    ax_data.hist(data, bins=edges, weights=np.full(len(data), 1.0 / (len(data) * width)), color="0.6", label="data")
+    ax_data.set_title(f"training data ({len(data):,} points)")
+    if len(samples):
+        weights = np.full(len(samples), 1.0 / (len(samples) * width))
+        ax_model.hist(samples, bins=edges, weights=weights, color=SAMPLE_COLOR, alpha=0.45, label="samples")
     if curve is not None:
-        ax_model.plot(grid[:, 0].numpy(), np.where(np.isfinite(curve), curve, 0.0), color="black", label="$p_\\theta(x)$")
-    ax_model.set_title(f"model{bad_note}")
-    if ax_model.get_legend_handles_labels()[0]:
-        ax_model.legend(fontsize="small")
+        xs, density = curve
+        # The mass on the axis tells whether the model puts much of its density out of view.
+        mass = float(np.trapezoid(density, xs))
+        for ax in (ax_data, ax_model):
+            ax.plot(xs, density, color="black", linewidth=1.4, label=f"$p_\\theta(x)$ (mass {mass:.3f} on this axis)")
+        ax_model.set_title(f"model: samples ({len(samples):,}) and density{bad_note}")
+    else:
+        ax_model.set_title(f"model samples ({len(samples):,}; no likelihood){bad_note}")
     for ax in (ax_data, ax_model):
         ax.set_xlim(lo, hi)
-        ax.set_xlabel("$x_1$")
+        ax.set_xlabel(label)
         ax.set_ylabel("density")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small", loc="upper right")
     ax_model.tick_params(labelleft=True)
     if title:
         figure.suptitle(title)

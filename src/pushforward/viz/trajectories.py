@@ -21,6 +21,7 @@ from pushforward.errors import UserError
 from pushforward.viz._common import (
     DENSITY_CMAP,
     SAMPLE_COLOR,
+    axis_labels,
     check_bounds,
     new_figure,
     robust_bounds,
@@ -39,6 +40,7 @@ def plot_trajectories(
     data: np.ndarray | None = None,
     bounds: Sequence[float] | None = None,
     title: str = "",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Paths of points from the Gaussian (blue, t = 0) to the model's samples (red, t = 1).
 
@@ -48,6 +50,7 @@ def plot_trajectories(
         data: optional training points drawn faintly underneath, in the same units.
         bounds: ``(xmin, xmax, ymin, ymax)``; by default the bulk of the paths and the data.
         title: the figure's title.
+        labels: the data's column names, for the axes (default x₁, x₂).
     """
     paths = np.asarray(paths, dtype=np.float64)
     if paths.ndim != 3 or paths.shape[0] < 2 or paths.shape[2] < 2:
@@ -66,7 +69,7 @@ def plot_trajectories(
     ax.plot(paths[:, :, 0], paths[:, :, 1], color="0.25", alpha=0.35, linewidth=0.6)
     ax.scatter(paths[0, :, 0], paths[0, :, 1], s=8, c=NOISE_COLOR, edgecolors="white", linewidths=0.3, label="t = 0: the Gaussian", zorder=3)
     ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=8, c=SAMPLE_COLOR, edgecolors="white", linewidths=0.3, label="t = 1: samples", zorder=3)
-    set_square_axes(ax, box)
+    set_square_axes(ax, box, *axis_labels(labels, 2))
     ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
     ax.set_title(title or f"{paths.shape[1]} trajectories of the flow")
     return save_figure(figure, out)
@@ -81,11 +84,13 @@ def animate_density(
     resolution: int = 100,
     title: str = "",
     fps: int = 8,
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """A GIF of ``p_t`` on a grid, one frame per time in ``times`` (written with Pillow).
 
     ``log_prob_at(points, t)`` gives ``log p_t`` of ``(m, 2)`` points. Each frame has its own
-    colour scale: the density sharpens a lot from the Gaussian to the data.
+    colour scale: the density sharpens a lot from the Gaussian to the data. ``labels`` are the
+    data's column names, for the axes.
     """
     from PIL import Image
 
@@ -103,7 +108,7 @@ def animate_density(
         _, _, frame = density_on_grid(lambda x, t=t: log_prob_at(x, t), box, resolution=resolution)
         if image is None:
             image = ax.imshow(frame, origin="lower", extent=box, cmap=DENSITY_CMAP, interpolation="bilinear")
-            set_square_axes(ax, box)
+            set_square_axes(ax, box, *axis_labels(labels, 2))
         image.set_data(frame)
         image.set_clim(0, float(np.quantile(frame, 0.999)) or 1.0)
         ax.set_title(f"{title}  t = {t:.2f}" if title else f"density at t = {t:.2f}")
