@@ -452,7 +452,8 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
     hyperparameters = {renamed.get(key, key): value for key, value in hyperparameters.items()}
     earlier = getattr(settings_class, "VALUES_BEFORE_THE_SETTING_EXISTED", {})
     hyperparameters = {**earlier, **hyperparameters}
-    network = create(name, event_shape, **hyperparameters)
+    # Every saved value, defaults included: none of them is a setting the user just chose.
+    network = create(name, event_shape, check_unused=False, **hyperparameters)
     state = run.load_weights()
     try:
         network.load_state_dict(state)

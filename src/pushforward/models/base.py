@@ -296,13 +296,21 @@ def available_models() -> list[ModelEntry]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
-def create(name: str, event_shape: tuple[int, ...], **hyperparameters: Any) -> GenerativeModel:
+def create(name: str, event_shape: tuple[int, ...], *, check_unused: bool = True, **hyperparameters: Any) -> GenerativeModel:
     """Build the model registered as ``name`` for events of shape ``event_shape``.
 
     Hyperparameters may be typed values or strings (as from ``--set``); unknown names raise a
-    :class:`UserError` that lists the valid ones.
+    :class:`UserError` that lists the valid ones, and so does a hyperparameter given here that
+    the others leave unused, where the hyperparameter class says which (its
+    ``refuse_unused(given)``: ddpm's linear-schedule settings under the cosine schedule).
+    ``check_unused=False`` is for rebuilding a saved run, whose config lists every value,
+    defaults included, so none of them was the user's choice.
     """
     entry = get_entry(name)
     values = {**entry.preset, **hyperparameters}
     hparams = build(entry.cls.hyperparameters_class, values, what=f"'{name}' model")
+    refuse_unused = getattr(hparams, "refuse_unused", None)
+    if check_unused and refuse_unused is not None:
+        # Only the names given here: a default, or a preset's value, was no one's choice.
+        refuse_unused(set(hyperparameters))
     return entry.cls(tuple(event_shape), hparams)

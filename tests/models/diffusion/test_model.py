@@ -160,3 +160,46 @@ def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws(
         split = sampler != "ddpm"
         assert len(callers) == (2 * 5 if split else 5)
         assert all(name.startswith("pushforward-rows") == split for name in callers)
+
+
+# -- settings the noise schedule does not read -------------------------------------------------
+
+
+def test_the_linear_schedules_settings_given_with_the_cosine_schedule_are_refused():
+    import pytest
+
+    from pushforward.errors import UserError
+
+    with pytest.raises(UserError) as error:
+        create("ddpm", (2,), noise_schedule="cosine", beta_end=0.05)
+    assert error.value.problem == "beta_end only shapes the linear noise schedule, and noise_schedule is cosine"
+    assert error.value.fix == "drop --set beta_end, or use --set noise_schedule=linear"
+    # Under the default schedule too, and every such setting is named at once.
+    with pytest.raises(UserError, match=r"^timesteps, beta_start and beta_end only shape the linear noise schedule, and noise_schedule is cosine \(the default\);"):
+        create("ddpm", (2,), timesteps=500, beta_start=1e-3, beta_end=0.05)
+    with pytest.raises(UserError, match="sampler_steps"):  # timesteps is not the number of sampling steps
+        create("ddpm", (2,), timesteps=50)
+
+
+def test_the_defaults_and_the_linear_schedule_pass_and_saved_runs_load(tmp_path):
+    import json
+
+    import numpy as np
+
+    import pushforward as pf
+
+    assert create("ddpm", (2,)).hparams.noise_schedule == "cosine"
+    assert create("ddpm", (2,), noise_schedule="cosine", sampler_steps=8).hparams.beta_end == 0.02
+    assert create("ddpm", (2,), noise_schedule="linear", beta_end=0.05).schedule.beta_end == 0.05
+    # A saved run lists every value, defaults included; one saved with a value the cosine
+    # schedule ignored (before such values were refused) still loads, as it was.
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "batch_size": "64"}
+    run = pf.fit("checkerboard", model="ddpm", steps=2, seed=0, out=tmp_path / "run", settings=tiny, figures=False)
+    assert pf.load(run.run.path).model.hparams.timesteps == 1000
+    config_path = run.run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    config["hyperparameters"]["beta_end"] = 0.05
+    config_path.write_text(json.dumps(config))
+    again = pf.load(run.run.path)
+    assert again.model.hparams.beta_end == 0.05
+    np.testing.assert_array_equal(again.sample(20, seed=1), run.sample(20, seed=1))

@@ -24,6 +24,15 @@ def test_the_ho_et_al_schedule_and_the_cosine_reach_noise():
         assert schedule.final_alpha_bar > 0
 
 
+def test_the_cosine_schedule_reads_neither_timesteps_nor_betas():
+    # Why ddpm refuses them under the cosine schedule: its ᾱ(t) and β(t), all that training and
+    # sampling use, are the same whatever they are.
+    t = torch.linspace(0, 1, 101, dtype=torch.float64)
+    reference, other = NoiseSchedule("cosine"), NoiseSchedule("cosine", steps=7, beta_start=0.3, beta_end=0.9)
+    torch.testing.assert_close(other.log_alpha_bar(t), reference.log_alpha_bar(t), rtol=0, atol=0)
+    torch.testing.assert_close(other.beta(t), reference.beta(t), rtol=0, atol=0)
+
+
 def test_a_bad_schedule_is_rejected_when_the_model_is_made():
     with pytest.raises(UserError):
         create("ddpm", (2,), noise_schedule="linear", timesteps=100)

@@ -12,7 +12,8 @@ sequence of small denoising steps (the course's "sequence of transformations").
 Training is in continuous time: t is drawn uniformly in (0, 1) (stratified across the batch, a
 variance reduction from Kingma, Salimans, Poole, Ho, "Variational Diffusion Models", NeurIPS
 2021) and the network learns ε (or v) by mean squared error, the "simple" loss of Ho et al.
-The discrete chain of ``timesteps`` = T steps is the same process read on the grid t_i = i/T.
+The discrete chain of ``timesteps`` = T steps is the same process read on the grid t_i = i/T
+(for the linear schedule, whose rates T·β it sets; the cosine schedule reads neither T nor β).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from pushforward.models.diffusion.stable_target import stable_target_x0
 from pushforward.models.row_threads import on_threads_by_rows
 from pushforward.nn.mlp import ACTIVATIONS, Activation
 
+#: The settings only the linear noise schedule reads (see ``DDPMHyperparameters.refuse_unused``).
+LINEAR_SCHEDULE_SETTINGS = ("timesteps", "beta_start", "beta_end")
+
 #: The ``sampler`` settings, the default first.
 SAMPLERS = ("dpm-solver++", "ddim", "ddpm", "ode")
 
@@ -48,8 +52,10 @@ class DDPMHyperparameters:
 
     Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
     of ``embedding_features`` that shifts and (``time_scale``) scales every hidden layer.
-    Process: ``noise_schedule`` ("cosine" or "linear" with ``beta_start``, ``beta_end``) over
-    ``timesteps`` = T discrete steps; must end at ᾱ_T < 1e-3. ``prediction``:
+    Process: ``noise_schedule``, "cosine" or "linear" with ``beta_start``, ``beta_end`` over
+    ``timesteps`` = T discrete steps (those three are the linear schedule's alone: given with
+    the cosine schedule, they are refused, see :meth:`refuse_unused`); must end at
+    ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "dpm-solver++" (default:
     DPM-Solver++(2M), the second-order multistep solver of the probability-flow ODE at DDIM's
     cost, see :mod:`pushforward.models.diffusion.dpm_solver`), "ddim" (deterministic) or
@@ -129,6 +135,32 @@ class DDPMHyperparameters:
         for name in ("ode_rtol", "ode_atol"):
             if not 0 < getattr(self, name) < 1:
                 raise UserError(f"{name} must lie in (0, 1), not {getattr(self, name)!r}", f"use --set {name}=1e-5")
+
+    def refuse_unused(self, given: set[str]) -> None:
+        """Refuse the linear schedule's settings, among those the user ``given``, under the
+        cosine schedule.
+
+        The cosine schedule reads none of them: its ᾱ(t) has no β, and ``timesteps`` would only
+        set the grid of :meth:`NoiseSchedule.discrete_betas`, which training (continuous time)
+        and the samplers (``sampler_steps``) never use. Accepted, a value there would silently
+        change nothing. Their defaults are nobody's choice and pass, as does every value of a
+        saved run (:func:`~pushforward.models.base.create` with ``check_unused=False``).
+        """
+        if self.noise_schedule != "cosine":
+            return
+        unused = [name for name in LINEAR_SCHEDULE_SETTINGS if name in given]
+        if not unused:
+            return
+        names = unused[0] if len(unused) == 1 else f"{', '.join(unused[:-1])} and {unused[-1]}"
+        verb = "shapes" if len(unused) == 1 else "shape"
+        schedule = "noise_schedule is cosine" + ("" if "noise_schedule" in given else " (the default)")
+        drop = " and ".join(f"--set {name}" for name in unused)
+        # A user who set timesteps may have meant the number of sampling steps.
+        hint = " (sampling steps are --set sampler_steps=N)" if "timesteps" in unused else ""
+        raise UserError(
+            f"{names} only {verb} the linear noise schedule, and {schedule}",
+            f"drop {drop}{hint}, or use --set noise_schedule=linear",
+        )
 
     def make_noise_schedule(self) -> NoiseSchedule:
         return NoiseSchedule(self.noise_schedule, self.timesteps, self.beta_start, self.beta_end)
