@@ -175,3 +175,94 @@ def test_a_2d_run_labels_its_axes_with_the_csv_columns_and_an_old_run_falls_back
         old.plot(tmp_path / "old.png")
         panels = [ax for ax in drawn[-1].axes if ax.get_label() != "<colorbar>"]
         assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels] == [("$x_{1}$", "$x_{2}$")] * 2
+
+
+# -- the validation score in the data's units -------------------------------------------------
+
+FLOW = {"layers": "2", "hidden_features": "8", "patience": "0", "validations": "5"}
+
+
+def scaled_points(folder) -> str:
+    """Gaussian points with scales 100 and 10: their standardisation's log|det| is about
+    −log 1000, so a likelihood in standardised units is far from one in the data's."""
+    points = np.random.default_rng(0).normal(loc=[5.0, 3.0], scale=[100.0, 10.0], size=(3000, 2)).astype(np.float32)
+    path = folder / "scaled.npy"
+    np.save(path, points)
+    return str(path)
+
+
+def test_fit_reports_the_validation_nll_that_eval_gives_on_the_same_points(tmp_path):
+    import dataclasses
+
+    from pushforward.evaluation import evaluate_model
+
+    fitted = pf.fit(scaled_points(tmp_path), model="realnvp", steps=12, out=tmp_path / "run", settings=FLOW, figures=False)
+    result = fitted.training
+    assert result.score_name == "val_nll_data"
+    rows = fitted.run.read_history()
+    assert all("val_nll_data" in row and "val_nll" not in row for row in rows)
+    best_row = next(row for row in rows if row["step"] == result.best_step)
+    assert best_row["val_nll_data"] == pytest.approx(result.best_score, rel=1e-7)
+    # eval's test NLL, on a data set whose test split is the validation split, of the weights
+    # kept (fit leaves them in the model): the number fit reported for them.
+    dataset = fitted.dataset()
+    fitted._dataset = dataclasses.replace(dataset, test=dataset.validation)
+    test_nll = evaluate_model(fitted, n=200, seed=0)["test_nll"]
+    assert test_nll == pytest.approx(result.best_score, rel=1e-6)
+    # ... which is not what the model sees: in standardised units it is about log 1000 lower.
+    standardised = fitted.model.validation_score(fitted.preprocessing.forward(dataset.validation))
+    assert result.best_score - standardised == pytest.approx(np.log(100.0 * 10.0), abs=0.2)
+    assert json.loads((fitted.run.path / "metrics.json").read_text())["training"]["best_val_nll_data"] == pytest.approx(test_nll, rel=1e-6)
+
+
+def test_only_likelihood_scores_are_reported_in_the_datas_units():
+    from types import SimpleNamespace
+
+    from pushforward.data.preprocessing import Standardize
+    from pushforward.models.base import create
+
+    points = SimpleNamespace(validation=torch.randn(50, 2))
+    preprocessing = Standardize(torch.zeros(2), torch.tensor([2.0, 3.0]))
+    shift = float(np.log(6.0))  # −mean log|det ∂T/∂x| = log 2 + log 3
+    expected = {
+        "realnvp": ("val_nll_data", shift),
+        "cnf": ("val_nll_data", shift),
+        "vae": ("val_elbo_nll_data", shift),  # the negative ELBO, a bound on the NLL, shifts alike
+        "iwae": ("val_iwae_nll_data", shift),
+        "ddpm": ("val_denoising_loss", 0.0),
+        "cfm": ("val_fm_loss", 0.0),
+        "gan": ("val_energy", 0.0),
+    }
+    for name, (score_name, score_shift) in expected.items():
+        fitted = pf.FittedModel(create(name, (2,)), preprocessing, {"model": name}, _dataset=points)
+        reported_name, reported_shift = fitted.validation_report()
+        assert reported_name == score_name, name
+        assert reported_shift == pytest.approx(score_shift, rel=1e-6), name
+
+
+def test_a_run_fitted_before_data_units_shows_and_resumes_its_history_in_them(tmp_path):
+    from pushforward.runs import RunDirectory
+
+    data = scaled_points(tmp_path)
+    fitted = pf.fit(data, model="realnvp", steps=8, out=tmp_path / "run", settings=FLOW, figures=False)
+    name, shift = fitted.validation_report()
+    new_rows = fitted.run.read_history()
+    # Make it a run of the version before: its validation NLL logged standardised as val_nll.
+    run = RunDirectory(fitted.run.path)
+    run.write_history([{**{k: v for k, v in row.items() if k != name}, "val_nll": row[name] - shift} for row in new_rows])
+
+    old = pf.load(run.path)
+    shown = old.history()
+    assert [row["val_nll_data"] for row in shown] == pytest.approx([row[name] for row in new_rows], rel=1e-6)
+    assert "val_nll" in run.read_history()[0]  # loading and showing change nothing on disk
+
+    resumed = pf.fit(data, model="realnvp", steps=16, out=run.path, resume=True, figures=False)
+    rows = run.read_history()
+    assert len(rows) > len(new_rows) and all("val_nll" not in row for row in rows)
+    assert [row["val_nll_data"] for row in rows[: len(new_rows)]] == pytest.approx([row[name] for row in new_rows], rel=1e-6)
+    # The best weights were chosen across the old and the new rows alike, and what is reported
+    # for them is their NLL in the data's units.
+    result = resumed.training
+    assert result.best_score <= min(row["val_nll_data"] for row in rows) + 1e-6
+    validation = resumed.dataset().validation
+    assert result.best_score == pytest.approx(-float(resumed.log_prob_tensor(validation).double().mean()), rel=1e-6)

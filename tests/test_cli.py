@@ -120,6 +120,7 @@ def test_resume_continues_an_interrupted_run(capsys, tmp_path):
     assert code == 2 and "already used its budget" in err
     code, out_text, _ = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "50", "--out", out, "--resume")
     assert code == 0 and "50 steps" in out_text
+    assert "best val_nll_data " in out_text  # a likelihood, in the data's units
     assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 50
 
 

@@ -34,6 +34,7 @@ class SamplesOnly(DiagonalGaussian):
 
     likelihood = "none"
     validation_name = "val_moments"
+    validation_is_nll = False
 
     def log_prob(self, x: Tensor) -> Tensor:
         return super(DiagonalGaussian, self).log_prob(x)  # the base class: raises NotTractable

@@ -121,7 +121,60 @@ class FittedModel:
                 "pass data with the same columns the model was fitted on",
             )
         y = self.preprocessing.forward(x)
-        return (batched_log_prob(self.model, y) + self.preprocessing.log_det(x)).cpu()
+        return self.data_log_prob(batched_log_prob(self.model, y), x).cpu()
+
+    def data_log_prob(self, model_log_prob: Tensor, x: Tensor) -> Tensor:
+        """log p_x(x) from the model's log-density of the preprocessed ``x``: the change of
+        variables log p_x(x) = log p_y(T(x)) + log|det ∂T/∂x|, in ``model_log_prob``'s dtype.
+        Every likelihood reported in the data's units goes through here: ``eval``'s test NLL
+        and ``fit``'s validation score (:meth:`validation_report`)."""
+        return model_log_prob + self.preprocessing.log_det(x).to(model_log_prob)
+
+    def validation_report(self) -> tuple[str, float]:
+        """The name and shift under which ``fit`` reports the model's validation score.
+
+        A score that is a mean NLL (or the negative of a bound on log p) in nats per point of
+        the standardised data (:attr:`~pushforward.models.base.GenerativeModel.validation_is_nll`)
+        is reported in the data's units, as ``eval`` reports its test NLL: the mean over the
+        validation points of −log p_x = −log p_y − log|det ∂T/∂x|, i.e. the score plus the shift
+        returned here, under the name ``<validation_name>_data`` (the suffix keeps it apart from
+        ``<validation_name>``, the standardised value that runs fitted before it logged). Any
+        other score is reported as it is, under its own name.
+        """
+        model = self.model
+        if not model.validation_is_nll:
+            return model.validation_name, 0.0
+        points = self.dataset().validation
+        # −mean log|det| over the validation points, by the same change of variables as eval's.
+        # (Standardize's log-det is one constant, so models that validate on a subset of the
+        # points, cnf and otflow, get the same shift.)
+        shift = -float(self.data_log_prob(torch.zeros(points.shape[0], dtype=torch.float64), points).mean())
+        return f"{model.validation_name}_data", shift
+
+    def history(self) -> list[dict[str, float]]:
+        """The run's ``history.csv``, its validation score as ``fit`` reports it now.
+
+        A run fitted before scores were reported in the data's units logged a likelihood under
+        the model's ``validation_name`` in standardised units; its rows are given here under
+        the reported name, shifted (see :meth:`validation_report`), so an old run's curves, and
+        a resumed run's whole history, are in one unit. The file itself is not changed here.
+        """
+        if self.run is None:
+            raise UserError("this model has no run directory, so no history", "fit it with out=... first")
+        rows = self.run.read_history()
+        old = self.model.validation_name
+        if not any(old in row for row in rows):
+            return rows
+        name, shift = self.validation_report()
+        if name == old:
+            return rows
+        converted = []
+        for row in rows:
+            row = dict(row)
+            if old in row and name not in row:
+                row[name] = row.pop(old) + shift
+            converted.append(row)
+        return converted
 
     def log_prob(self, x: np.ndarray | Tensor) -> np.ndarray:
         return self.log_prob_tensor(torch.as_tensor(np.asarray(x))).numpy()
@@ -237,7 +290,7 @@ class FittedModel:
 
         def log_prob_at(x: Tensor, t: float) -> Tensor:
             y = self.preprocessing.forward(x.to(model.device))
-            return (model.log_prob_at(y, t) + self.preprocessing.log_det(x)).cpu()
+            return self.data_log_prob(model.log_prob_at(y, t), x).cpu()
 
         times = [float(t) for t in np.linspace(0.0, 1.0, frames)]
         return animate_density(
@@ -257,9 +310,7 @@ class FittedModel:
     def plot_history(self, out: str | Path | None = None) -> Path:
         from pushforward.viz import plot_history
 
-        if self.run is None:
-            raise UserError("this model has no run directory, so no history", "fit it with out=... first")
-        return plot_history(self.run.read_history(), self._figure_path(out, "history.png"))
+        return plot_history(self.history(), self._figure_path(out, "history.png"))
 
     def _figure_path(self, out: str | Path | None, default: str) -> Path:
         if out is not None:
@@ -329,6 +380,7 @@ def fit(
     }
     run.write_config(config)
     fitted = FittedModel(network, preprocessing, config, run, _dataset=dataset)
+    score_name, score_shift = fitted.validation_report()
     trainer = Trainer(
         network,
         preprocessing.forward(dataset.train),
@@ -339,6 +391,8 @@ def fit(
         progress=progress,
         description=f"{model} on {spec.label}",
         on_checkpoint=lambda t: _save_progress(run, t),
+        score_name=score_name,
+        score_shift=score_shift,
     )
     return _train_and_save(fitted, trainer, figures)
 
@@ -367,6 +421,7 @@ def _resume(out, *, data, model, time, steps, settings, device, progress, figure
     config["budget"] = {"seconds": budget.seconds, "steps": budget.steps}
     config["resumed"] = config.get("resumed", []) + [_now()]
     dataset = fitted.dataset()
+    score_name, score_shift = fitted.validation_report()
     trainer = Trainer(
         fitted.model,
         fitted.preprocessing.forward(dataset.train),
@@ -377,11 +432,15 @@ def _resume(out, *, data, model, time, steps, settings, device, progress, figure
         progress=progress,
         description=f"{config['model']} on {spec.label} (resumed)",
         on_checkpoint=lambda t: _save_progress(run, t),
+        score_name=score_name,
+        score_shift=score_shift,
     )
     # `load` just put the kept (best) weights into the model: take them before the checkpoint's
     # current weights replace them, rather than reading model.safetensors a second time.
     trainer.restore(tensors, meta, best_state=clone_state(fitted.model))
-    trainer.history = run.read_history()
+    # In the reported units throughout: a run fitted before they were the data's has its
+    # earlier rows converted (fitted.history), and the file is rewritten with them.
+    trainer.history = fitted.history()
     run.write_config(config)
     return _train_and_save(fitted, trainer, figures)
 
@@ -424,7 +483,7 @@ def _finish(run: RunDirectory, trainer: Trainer, *, status: str, message: str) -
             "steps": trainer.step,
             "seconds": round(trainer.elapsed, 3),
             "iterations_per_second": trainer.step / trainer.elapsed if trainer.elapsed > 0 else None,
-            f"best_{trainer.model.validation_name}": trainer.best_score,
+            f"best_{trainer.score_name}": trainer.reported(trainer.best_score),
             "best_step": trainer.best_step,
         },
     )

@@ -92,10 +92,9 @@ def fit(
     )
     result = fitted.training
     assert result is not None and fitted.run is not None
-    score_name = fitted.model.validation_name
     out.print(
         f"{result.status}: {result.steps} steps in {result.seconds:.1f} s "
-        f"({result.steps / max(result.seconds, 1e-9):,.0f} it/s), best {score_name} {result.best_score:.4f} at step {result.best_step}"
+        f"({result.steps / max(result.seconds, 1e-9):,.0f} it/s), best {result.score_name} {result.best_score:.4f} at step {result.best_step}"
     )
     if result.status == "interrupted":
         out.print(f"{result.message}; continue with: pushforward fit {data} --model {model} --out {fitted.run.path} --resume")

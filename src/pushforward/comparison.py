@@ -391,7 +391,7 @@ def _run_one(plan: ComparisonPlan, name: str, seed: int, *, device: str, progres
         "seconds": round(result.seconds, 3),
         "best_score": result.best_score,
         "best_step": result.best_step,
-        "validation_name": fitted.model.validation_name,
+        "validation_name": result.score_name,
     }
     if result.status == "interrupted":
         outcome.reason = "interrupted"

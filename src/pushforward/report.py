@@ -191,7 +191,7 @@ def render_report(board: Leaderboard) -> str:
     ]
     curves = _curves_png(board)
     if curves is not None:
-        out += ["<h2>Training curves</h2>", _figure(curves, "validation curves", "validation score (in each model's standardised space) against training time, first seed of each model")]
+        out += ["<h2>Training curves</h2>", _figure(curves, "validation curves", "validation score against training time, first seed of each model: likelihoods (…_data) in nats of the data's units, other scores in each model's standardised space")]
     out.append("<h2>Models</h2>")
     for row in board.rows:
         out.append(_model_section(row))

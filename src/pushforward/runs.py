@@ -6,6 +6,7 @@
       config.json              model name, hyperparameters, training settings, data, seed, version
       model.safetensors        the kept (best) weights and buffers: tensors, nothing executable
       history.csv              one row per validation: step, time, lr, losses, validation score
+                               (a likelihood in the data's units, named ``<score>_data``)
       metrics.json             training summary and evaluation results
       checkpoint.safetensors   the latest weights, optimizer and RNG state (for --resume), with
                                the trainer's counters as JSON in the file's metadata

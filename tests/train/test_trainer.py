@@ -21,12 +21,12 @@ def gaussian_data(n: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, 3, generator=generator) * torch.tensor([0.5, 2.0, 1.0]) + torch.tensor([1.0, -2.0, 0.0])
 
 
-def make_trainer(steps=300, seed=0, **config) -> Trainer:
+def make_trainer(steps=300, seed=0, score_name=None, score_shift=0.0, **config) -> Trainer:
     torch.manual_seed(seed)
     model = create("test-gaussian", (3,))
     data = gaussian_data(4000)
     settings = TrainConfig(**{"lr": 0.05, "batch_size": 256, "validations": 10, **config})
-    return Trainer(model, data[:3000], data[3000:], settings, Budget(steps=steps), seed=seed)
+    return Trainer(model, data[:3000], data[3000:], settings, Budget(steps=steps), seed=seed, score_name=score_name, score_shift=score_shift)
 
 
 def test_maximum_likelihood_reaches_the_sample_moments():
@@ -247,3 +247,25 @@ def test_a_model_that_finishes_gets_its_share_of_a_time_budget_held_back():
     trainer = Trainer(model, data, data, TrainConfig(validations=5), Budget(steps=20))
     trainer.run()
     assert [seconds for _, seconds in calls] == [None] and trainer.step == 20
+
+
+def test_a_score_shift_is_reported_everywhere_but_chooses_the_same_weights(monkeypatch):
+    from pushforward.train.progress import TrainingProgress
+
+    shown: list[tuple[float, str]] = []
+    monkeypatch.setattr(TrainingProgress, "update", lambda self, fraction, **kw: shown.append((kw["score"], kw["score_name"])))
+    plain = make_trainer(steps=120, patience=3)
+    plain_result = plain.run()
+    shifted = make_trainer(steps=120, patience=3, score_name="val_nll_data", score_shift=-7.25)
+    result = shifted.run()
+    # Early stopping and the kept weights are the same; only the reported numbers move.
+    assert (result.status, result.steps, result.best_step) == (plain_result.status, plain_result.steps, plain_result.best_step)
+    assert result.score_name == "val_nll_data" and result.best_score == pytest.approx(plain_result.best_score - 7.25, abs=1e-9)
+    assert [row["val_nll_data"] for row in result.history] == pytest.approx([row["val_nll"] - 7.25 for row in plain_result.history], abs=1e-9)
+    assert "val_nll" not in result.history[0]
+    assert shown[-1] == (pytest.approx(result.best_score, abs=1e-9), "val_nll_data")  # the progress line's last words
+    # The trainer's own best score, the one a checkpoint keeps, stays the model's.
+    assert shifted.best_score == pytest.approx(plain.best_score, abs=1e-9)
+    assert shifted.checkpoint()[1]["best_score"] == pytest.approx(plain.best_score, abs=1e-9)
+    for name, value in shifted.best_state.items():
+        torch.testing.assert_close(value, plain.best_state[name], rtol=0, atol=0)

@@ -141,6 +141,14 @@ class GenerativeModel(nn.Module, abc.ABC):
         return float(-batched_log_prob(self, x).double().mean())
 
     validation_name: ClassVar[str] = "val_nll"
+    #: Whether :meth:`validation_score` is a mean negative log-density, or a bound on one (a
+    #: VAE's −ELBO), in nats per point of the standardised data the model sees. ``fit`` then
+    #: reports it in the data's units, shifted by the preprocessing's log-determinant as ``eval``
+    #: shifts its test NLL, under the name ``<validation_name>_data`` (see
+    #: :meth:`pushforward.api.FittedModel.validation_report`). A model whose score is anything
+    #: else (a GAN's energy distance, a regression loss) sets it to False: no shift makes such a
+    #: score a quantity of the data's units.
+    validation_is_nll: ClassVar[bool] = True
 
     def divergence_advice(self) -> str | None:
         """What to change when training produces a non-finite loss, or ``None`` for the trainer's

@@ -32,6 +32,10 @@ CHECKPOINT_EVERY_SECONDS = 30.0
 
 @dataclass
 class TrainResult:
+    """How a training run ended. Its scores are as reported (see :class:`Trainer`'s
+    ``score_name`` and ``score_shift``: a likelihood in the data's units), not the model's raw
+    :meth:`~pushforward.models.base.GenerativeModel.validation_score`."""
+
     status: str  # "completed", "early_stopped", "interrupted" or "diverged"
     steps: int
     seconds: float
@@ -39,6 +43,7 @@ class TrainResult:
     best_step: int
     message: str
     history: list[dict[str, float]] = field(default_factory=list)
+    score_name: str = "val_nll"
 
 
 class _StopRequest:
@@ -77,7 +82,15 @@ class Trainer:
         progress: bool = False,
         description: str = "training",
         on_checkpoint: Callable[[Trainer], None] | None = None,  # periodic saves; the caller saves at the end
+        score_name: str | None = None,
+        score_shift: float = 0.0,
     ) -> None:
+        """``score_name`` and ``score_shift``: the model's validation score is reported (history,
+        progress line, :class:`TrainResult`) as ``score + score_shift`` under ``score_name``
+        (default: the model's own ``validation_name``, unshifted); ``fit`` uses them to report a
+        likelihood in the data's units. The choice of weights and early stopping compare the
+        model's own scores: a constant shift changes neither, and a checkpoint's ``best_score``
+        means the same whatever a run reports."""
         self.model = model
         self.device = model.device
         self.train_data = train.to(self.device)
@@ -91,6 +104,8 @@ class Trainer:
         self.progress_enabled = progress
         self.description = description
         self.on_checkpoint = on_checkpoint
+        self.score_name = score_name or model.validation_name
+        self.score_shift = score_shift
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
         self.groups = model.parameter_groups()
@@ -112,7 +127,7 @@ class Trainer:
         self.validations_done = 0
         self.validation_seconds = 0.0
         self.bad_validations = 0
-        self.best_score = math.inf
+        self.best_score = math.inf  # the model's own score (unshifted)
         self.best_step = 0
         self.best_state: dict[str, Tensor] | None = None
         self.ema: dict[str, Tensor] | None = None
@@ -190,8 +205,8 @@ class Trainer:
                     bar.update(
                         fraction,
                         loss=self._sums.get("loss", math.nan) / max(self._count, 1),
-                        score=None if math.isinf(self.best_score) else self.best_score,
-                        score_name=self.model.validation_name,
+                        score=None if math.isinf(self.best_score) else self.reported(self.best_score),
+                        score_name=self.score_name,
                         rate=rate,
                         left=self._time_left(rate),
                     )
@@ -215,8 +230,8 @@ class Trainer:
             bar.update(
                 self.training_budget.progress(self.step, self.elapsed),
                 loss=self.history[-1].get("loss", math.nan) if self.history else math.nan,
-                score=self.best_score,
-                score_name=self.model.validation_name,
+                score=self.reported(self.best_score),
+                score_name=self.score_name,
                 rate=rate,
                 left=0.0,
             )
@@ -224,13 +239,30 @@ class Trainer:
             self.restore_best()
         else:
             self._finish_model()
-        result = TrainResult(status, self.step, self.elapsed, self.best_score, self.best_step, message, self.history)
+        result = self.result(status, message)
         if status == "diverged":
             raise TrainingDiverged(message, self.step)
         return result
 
     def _model_finishes(self) -> bool:
         return type(self.model).finish_training is not GenerativeModel.finish_training
+
+    def reported(self, score: float) -> float:
+        """A validation score of the model as this run reports it (see ``score_shift``)."""
+        return score + self.score_shift
+
+    def result(self, status: str, message: str) -> TrainResult:
+        """The run so far, its scores as reported."""
+        return TrainResult(
+            status,
+            self.step,
+            self.elapsed,
+            self.reported(self.best_score),
+            self.best_step,
+            message,
+            self.history,
+            score_name=self.score_name,
+        )
 
     def _finish_model(self) -> None:
         """The model's last choice on held-out data, made on the weights that are kept, in the
@@ -409,7 +441,7 @@ class Trainer:
             row["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
             for key, total in self._sums.items():
                 row[key] = total / max(self._count, 1)
-            row[self.model.validation_name] = score
+            row[self.score_name] = self.reported(score)
             self.history.append(row)
             self._sums, self._count = {}, 0
         return improved

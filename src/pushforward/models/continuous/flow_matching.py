@@ -176,6 +176,7 @@ FLOW_MATCHING_TRAINING = {"batch_size": 2048, "lr": 6e-3, "ema_decay": 0.999, "k
 class FlowMatching(ContinuousFlow):
     hyperparameters_class = FlowMatchingHyperparameters
     validation_name = "val_fm_loss"
+    validation_is_nll = False  # not a log-density: reported as the model computes it
 
     def __init__(self, event_shape: tuple[int, ...], hparams: FlowMatchingHyperparameters) -> None:
         field: VectorField

@@ -209,6 +209,7 @@ class DDPM(GenerativeModel):
     likelihood: ClassVar[LikelihoodKind] = "exact"
     hyperparameters_class = DDPMHyperparameters
     validation_name: ClassVar[str] = "val_denoising_loss"
+    validation_is_nll: ClassVar[bool] = False  # not a log-density: reported as the model computes it
 
     def __init__(self, event_shape: tuple[int, ...], hparams: DDPMHyperparameters) -> None:
         super().__init__(event_shape, hparams)

@@ -192,6 +192,7 @@ class GAN(GenerativeModel):
     likelihood = "none"
     hyperparameters_class = GANHyperparameters
     validation_name = "val_energy"
+    validation_is_nll = False  # not a log-density: reported as the model computes it
 
     def __init__(self, event_shape: tuple[int, ...], hparams: GANHyperparameters) -> None:
         super().__init__(event_shape, hparams)
