@@ -198,7 +198,7 @@ def test_fit_reports_the_validation_nll_that_eval_gives_on_the_same_points(tmp_p
 
     fitted = pf.fit(scaled_points(tmp_path), model="realnvp", steps=12, out=tmp_path / "run", settings=FLOW, figures=False)
     result = fitted.training
-    assert result.score_name == "val_nll_data"
+    assert result.score_name == "val_nll_data" and result.keep_best
     rows = fitted.run.read_history()
     assert all("val_nll_data" in row and "val_nll" not in row for row in rows)
     best_row = next(row for row in rows if row["step"] == result.best_step)
@@ -247,9 +247,13 @@ def test_a_run_fitted_before_data_units_shows_and_resumes_its_history_in_them(tm
     fitted = pf.fit(data, model="realnvp", steps=8, out=tmp_path / "run", settings=FLOW, figures=False)
     name, shift = fitted.validation_report()
     new_rows = fitted.run.read_history()
-    # Make it a run of the version before: its validation NLL logged standardised as val_nll.
+    # Make it a run of the version before: its validation NLL logged standardised as val_nll,
+    # and a checkpoint without the kept weights' score.
     run = RunDirectory(fitted.run.path)
     run.write_history([{**{k: v for k, v in row.items() if k != name}, "val_nll": row[name] - shift} for row in new_rows])
+    tensors, meta = run.load_checkpoint()
+    del meta["kept_score"], meta["kept_step"]
+    run.save_checkpoint(tensors, meta)
 
     old = pf.load(run.path)
     shown = old.history()

@@ -15,6 +15,7 @@ from pushforward.cli import main
 from pushforward.comparison import RANK_METRIC, demo_models, plan_comparison
 from pushforward.errors import UserError
 from pushforward.models.base import _REGISTRY, ModelEntry
+from pushforward.runs import RunDirectory
 from tests.conftest import DiagonalGaussian
 from tests.report_checks import check_report
 
@@ -103,6 +104,18 @@ def test_every_model_and_seed_has_its_run_and_the_leaderboard_is_ranked(board):
             config = json.loads((board.out / f"{row['model']}-seed{seed}" / "config.json").read_text())
             assert config["budget"] == {"seconds": None, "steps": 30} and config["seed"] == seed
             assert config["data"]["seed"] == seed and config["data"]["n_test"] == 600
+
+
+def test_each_run_records_the_kept_weights_validation_score_in_its_units(board):
+    for run in board.runs:
+        if run.status != "ok":
+            continue
+        history = RunDirectory(run.path).read_history()
+        name = run.training["validation_name"]
+        # A likelihood in the data's units; any other score as the model gives it.
+        assert name == {"test-gaussian": "val_nll_data", "test-samples-only": "val_moments"}[run.model]
+        assert run.training["kept_weights"] == "best" and run.training["best_step"] <= 30
+        assert run.training["best_score"] <= min(row[name] for row in history) + 1e-6  # the file keeps 8 digits
 
 
 def test_two_seeds_give_the_mean_and_its_standard_error_over_seeds(board):

@@ -483,8 +483,7 @@ def _finish(run: RunDirectory, trainer: Trainer, *, status: str, message: str) -
             "steps": trainer.step,
             "seconds": round(trainer.elapsed, 3),
             "iterations_per_second": trainer.step / trainer.elapsed if trainer.elapsed > 0 else None,
-            f"best_{trainer.score_name}": trainer.reported(trainer.best_score),
-            "best_step": trainer.best_step,
+            **trainer.result(status, message).kept_summary(),
         },
     )
 

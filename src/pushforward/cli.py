@@ -13,13 +13,16 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pushforward.errors import TrainingDiverged, UserError
+
+if TYPE_CHECKING:
+    from pushforward.train.trainer import TrainResult
 
 app = typer.Typer(
     add_completion=False,
@@ -94,7 +97,7 @@ def fit(
     assert result is not None and fitted.run is not None
     out.print(
         f"{result.status}: {result.steps} steps in {result.seconds:.1f} s "
-        f"({result.steps / max(result.seconds, 1e-9):,.0f} it/s), best {result.score_name} {result.best_score:.4f} at step {result.best_step}"
+        f"({result.steps / max(result.seconds, 1e-9):,.0f} it/s), {_kept_score(result)}"
     )
     if result.status == "interrupted":
         out.print(f"{result.message}; continue with: pushforward fit {data} --model {model} --out {fitted.run.path} --resume")
@@ -104,6 +107,18 @@ def fit(
     for warning in fitted.warnings():
         _warn(warning)
     out.print(f"run saved in {fitted.run.path}")
+
+
+def _kept_score(result: TrainResult) -> str:
+    """The validation score of the weights the run kept: the best one, or for a model that
+    keeps its latest weights (keep_best false: GANs, flow matching) the latest one, since the
+    best score seen belongs to weights that were not kept."""
+    name = result.score_name
+    if result.keep_best:
+        return f"best {name} {result.best_score:.4f} at step {result.best_step}"
+    if result.kept_step == result.steps:
+        return f"final {name} {result.kept_score:.4f} at step {result.kept_step}, whose weights are kept (keep_best=false)"
+    return f"latest finite {name} {result.kept_score:.4f} at step {result.kept_step}, whose weights are kept (keep_best=false)"
 
 
 @app.command()

@@ -385,12 +385,17 @@ def _run_one(plan: ComparisonPlan, name: str, seed: int, *, device: str, progres
         return outcome
     result = fitted.training
     assert result is not None
+    # The kept weights' score: the best one, or for a model that keeps its latest weights (a
+    # GAN) the latest one, whose weights are those evaluated.
+    kept = "best" if result.keep_best else "latest"
+    kept_score, kept_step = (result.best_score, result.best_step) if result.keep_best else (result.kept_score, result.kept_step)
     outcome.training = {
         "status": result.status,
         "steps": result.steps,
         "seconds": round(result.seconds, 3),
-        "best_score": result.best_score,
-        "best_step": result.best_step,
+        "kept_weights": kept,
+        f"{kept}_score": kept_score,
+        f"{kept}_step": kept_step,
         "validation_name": result.score_name,
     }
     if result.status == "interrupted":

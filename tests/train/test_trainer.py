@@ -139,6 +139,16 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_weights():
     assert trainer.model.validation_score(trainer.validation_data) == pytest.approx(trainer.best_score, abs=1e-6)
 
 
+def test_a_diverged_run_that_keeps_its_latest_weights_names_them():
+    trainer = make_trainer(steps=500, keep_best=False)
+    trainer.model.objective = ExplodesAfter(trainer.model, 130)
+    with pytest.raises(TrainingDiverged) as error:
+        trainer.run()
+    latest = trainer.history[-1]["step"]
+    assert 0 < latest <= 130 and trainer.kept_step == latest
+    assert f"kept the latest validated weights (step {latest:g})" in str(error.value) and "best" not in str(error.value)
+
+
 class SolverFailsAfter(ExplodesAfter):
     def __call__(self, x, group):
         self.calls += 1
@@ -201,6 +211,18 @@ def test_keep_best_false_keeps_the_final_weights():
     trainer.restore_best()
     for name, value in trainer.model.state_dict().items():
         torch.testing.assert_close(value, final[name], rtol=0, atol=0)
+    # What is said about the kept weights is the final score, not the best one seen.
+    assert not result.keep_best and (result.kept_score, result.kept_step) == (3.0, 200)
+    assert result.kept_summary() == {"kept_weights": "latest", "latest_val_nll": 3.0, "latest_step": 200}
+
+
+def test_keep_best_says_so_in_its_summary():
+    trainer = make_trainer(steps=200)
+    scores = iter([5.0, 1.0] + [3.0] * 100)
+    trainer.model.validation_score = lambda x: next(scores)
+    result = trainer.run()
+    assert result.kept_summary() == {"kept_weights": "best", "best_val_nll": 1.0, "best_step": result.best_step}
+    assert (result.kept_score, result.kept_step) == (1.0, result.best_step) and result.best_step < 200
 
 
 def test_validation_keeps_to_its_share_of_a_time_budget():

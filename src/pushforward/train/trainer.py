@@ -44,6 +44,20 @@ class TrainResult:
     message: str
     history: list[dict[str, float]] = field(default_factory=list)
     score_name: str = "val_nll"
+    keep_best: bool = True
+    # The score and step of the weights kept: the best ones with keep_best, otherwise those of
+    # the latest validation with a finite score (the final weights of a run that did not diverge).
+    kept_score: float = math.inf
+    kept_step: int = 0
+
+    def kept_summary(self) -> dict[str, Any]:
+        """The kept weights' validation score for ``metrics.json``: ``best_<score>`` and
+        ``best_step``, or, for a model that keeps its latest weights (``keep_best`` false: GANs,
+        flow matching), ``latest_<score>`` and ``latest_step``, since the best score seen then
+        belongs to weights that were not kept."""
+        if self.keep_best:
+            return {"kept_weights": "best", f"best_{self.score_name}": self.best_score, "best_step": self.best_step}
+        return {"kept_weights": "latest", f"latest_{self.score_name}": self.kept_score, "latest_step": self.kept_step}
 
 
 class _StopRequest:
@@ -127,8 +141,12 @@ class Trainer:
         self.validations_done = 0
         self.validation_seconds = 0.0
         self.bad_validations = 0
-        self.best_score = math.inf  # the model's own score (unshifted)
+        # The model's own scores (unshifted): the best one seen, and that of the weights in
+        # best_state, which are the best ones with keep_best and the latest validated otherwise.
+        self.best_score = math.inf
         self.best_step = 0
+        self.kept_score = math.inf
+        self.kept_step = 0
         self.best_state: dict[str, Tensor] | None = None
         self.ema: dict[str, Tensor] | None = None
         self.history: list[dict[str, float]] = []
@@ -205,7 +223,7 @@ class Trainer:
                     bar.update(
                         fraction,
                         loss=self._sums.get("loss", math.nan) / max(self._count, 1),
-                        score=None if math.isinf(self.best_score) else self.reported(self.best_score),
+                        score=None if math.isinf(self.kept_score) else self.reported(self.kept_score),
                         score_name=self.score_name,
                         rate=rate,
                         left=self._time_left(rate),
@@ -230,7 +248,7 @@ class Trainer:
             bar.update(
                 self.training_budget.progress(self.step, self.elapsed),
                 loss=self.history[-1].get("loss", math.nan) if self.history else math.nan,
-                score=self.reported(self.best_score),
+                score=self.reported(self.kept_score),
                 score_name=self.score_name,
                 rate=rate,
                 left=0.0,
@@ -262,6 +280,9 @@ class Trainer:
             message,
             self.history,
             score_name=self.score_name,
+            keep_best=self.config.keep_best,
+            kept_score=self.reported(self.kept_score),
+            kept_step=self.kept_step,
         )
 
     def _finish_model(self) -> None:
@@ -353,7 +374,7 @@ class Trainer:
                         return self._divergence_message(group, float(loss.detach()))
                     loss.backward()
                 except NumericalError as error:  # e.g. an ODE solver's step underflowed
-                    return f"training stopped at step {self.step}: {error}; kept the best weights (step {self.best_step})"
+                    return f"training stopped at step {self.step}: {error}; {self._kept_words()}"
                 if self.config.grad_clip > 0:
                     norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
                     if not torch.isfinite(norm):
@@ -377,10 +398,12 @@ class Trainer:
         advice = self.model.divergence_advice() or (
             f"lower the learning rate (--set lr={self.config.lr / 3:.2g}) or clip gradients harder (--set grad_clip=1)"
         )
-        return (
-            f"training diverged at step {self.step}: {label} is {value}; kept the best weights "
-            f"(step {self.best_step}); {advice}"
-        )
+        return f"training diverged at step {self.step}: {label} is {value}; {self._kept_words()}; {advice}"
+
+    def _kept_words(self) -> str:
+        # With keep_best false the weights kept are the latest validated, not the best.
+        which = "best" if self.config.keep_best else "latest validated"
+        return f"kept the {which} weights (step {self.kept_step})"
 
     # -- EMA -------------------------------------------------------------------------------
 
@@ -429,6 +452,7 @@ class Trainer:
         keep_latest = (not self.config.keep_best or self.final_phase_started) and math.isfinite(score)
         if improved or keep_latest or self.best_state is None:
             self.best_state = clone_state(self.model)
+            self.kept_score, self.kept_step = score, self.step
         if improved:
             self.best_score, self.best_step = score, self.step
             self.bad_validations = 0
@@ -473,6 +497,8 @@ class Trainer:
             bad_validations=self.bad_validations,
             best_score=self.best_score if math.isfinite(self.best_score) else None,
             best_step=self.best_step,
+            kept_score=self.kept_score if math.isfinite(self.kept_score) else None,
+            kept_step=self.kept_step,
             base_lrs=self.base_lrs,
             batch_cursor=self._cursor,
             final_phase_started=self.final_phase_started,
@@ -498,5 +524,10 @@ class Trainer:
         self.bad_validations = int(meta["bad_validations"])
         self.best_score = math.inf if meta["best_score"] is None else float(meta["best_score"])
         self.best_step = int(meta["best_step"])
+        # Checkpoints saved before the kept weights' score was recorded: the best one stands in
+        # until the next validation (every run that trains at all ends with one).
+        kept_score = meta.get("kept_score", meta["best_score"])
+        self.kept_score = math.inf if kept_score is None else float(kept_score)
+        self.kept_step = int(meta.get("kept_step", self.best_step))
         self.base_lrs = {k: list(v) for k, v in meta["base_lrs"].items()}
         self.best_state = {k: v.to(self.device) for k, v in best_state.items()}

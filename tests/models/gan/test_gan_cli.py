@@ -18,13 +18,19 @@ TINY = ["--set", "n_train=2000", "--set", "n_validation=300", "--set", "n_test=1
 def test_tiny_fit_eval_plot_sample(capsys, tmp_path, model):
     out = tmp_path / model
     assert main(["fit", "25gaussians", "--model", model, "--steps", "6", "--out", str(out), "--no-progress", *TINY]) == 0
+    # A GAN keeps its final weights: the line gives their score, not the best one seen.
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "final val_energy " in line and line.endswith("at step 6, whose weights are kept (keep_best=false)") and "best " not in line
     assert (out / "figures" / "density.png").read_bytes()[:4] == b"\x89PNG"
     with open(out / "history.csv", newline="") as stream:
         columns = set(next(csv.reader(stream)))
     assert {"critic_loss", "generator_loss", "val_energy"} <= columns
     assert ("critic_distance" in columns) == model.startswith("wgan")
     metrics = json.loads((out / "metrics.json").read_text())["training"]
-    assert metrics["steps"] == 6 and metrics["status"] == "completed" and "best_val_energy" in metrics
+    assert metrics["steps"] == 6 and metrics["status"] == "completed"
+    assert metrics["kept_weights"] == "latest" and metrics["latest_step"] == 6 and not any(key.startswith("best") for key in metrics)
+    with open(out / "history.csv", newline="") as stream:
+        assert float(list(csv.DictReader(stream))[-1]["val_energy"]) == pytest.approx(metrics["latest_val_energy"], rel=1e-6)
     capsys.readouterr()
 
     assert main(["eval", str(out), "--n", "300", "--json"]) == 0
