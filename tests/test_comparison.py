@@ -200,6 +200,7 @@ BAD = [
     (["--set", "hiden=3"], "unknown setting 'hiden'"),
     (["--set", "maf.layers=3"], "names model 'maf', which is not compared"),
     (["--set", "nsf.n_test=30"], "must be the same for every model"),
+    (["--set", "nsf.layers=0"], "layers must be an integer >= 1"),  # checked before any model trains
     (["--n", "1"], "evaluation size"),
     (["--out", "{dir}/taken"], "already exists"),
     (["--rank-by", "test_nl"], "unknown metric 'test_nl' to rank by; did you mean 'test_nll'"),

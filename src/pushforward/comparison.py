@@ -222,7 +222,7 @@ def plan_comparison(
     (e.g. ``{"nsf.layers": 4}``). Data settings must be common, so the split is the same.
     """
     from pushforward.data.source import resolve_spec
-    from pushforward.models.base import get_entry
+    from pushforward.models.base import get_entry, model_hyperparameters
     from pushforward.settings import DataSettings, split_settings
     from pushforward.train.config import Budget
     from pushforward.hparams import field_names
@@ -258,6 +258,7 @@ def plan_comparison(
         entry = get_entry(name)
         families[name] = entry.family
         chosen = split_settings(entry, merged[name])  # raises on an unknown or bad setting
+        model_hyperparameters(name, **chosen.model)  # and on a bad combination, before any run
         data_settings = chosen.data
     assert data_settings is not None
     spec = resolve_spec(data, seed=0, **data_settings.spec_sizes())

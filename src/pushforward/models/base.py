@@ -314,6 +314,13 @@ def create(name: str, event_shape: tuple[int, ...], *, check_unused: bool = True
     ``check_unused=False`` is for rebuilding a saved run, whose config lists every value,
     defaults included, so none of them was the user's choice.
     """
+    hparams = model_hyperparameters(name, check_unused=check_unused, **hyperparameters)
+    return get_entry(name).cls(tuple(event_shape), hparams)
+
+
+def model_hyperparameters(name: str, *, check_unused: bool = True, **hyperparameters: Any) -> Any:
+    """The hyperparameters :func:`create` would build ``name`` with, checked the same way: for
+    checking a model's settings before anything is trained (``compare`` checks every model's)."""
     entry = get_entry(name)
     values = {**entry.preset, **hyperparameters}
     hparams = build(entry.cls.hyperparameters_class, values, what=f"'{name}' model")
@@ -321,4 +328,4 @@ def create(name: str, event_shape: tuple[int, ...], *, check_unused: bool = True
     if check_unused and refuse_unused is not None:
         # Only the names given here: a default, or a preset's value, was no one's choice.
         refuse_unused(set(hyperparameters))
-    return entry.cls(tuple(event_shape), hparams)
+    return hparams
