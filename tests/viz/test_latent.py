@@ -28,3 +28,19 @@ def test_the_data_panel_is_labelled_with_the_column_names(tmp_path, monkeypatch:
     ax_latent, ax_data = kept[0].axes[:2]
     assert (ax_data.get_xlabel(), ax_data.get_ylabel()) == ("height", "weight")
     assert (ax_latent.get_xlabel(), ax_latent.get_ylabel()) == ("$z_1$", "$z_2$")  # codes have no column names
+
+
+def test_1d_data_are_drawn_against_their_reconstructions(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    import pushforward.viz.latent as module
+
+    kept = []
+    real_save = module.save_figure
+    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    rng = np.random.default_rng(2)
+    data = rng.lognormal(size=(200, 1))
+    reconstructions = data * 0.9
+    plot_latent(data, rng.normal(size=(200, 2)), reconstructions, tmp_path / "latent.png", labels=["income"])
+    ax_data = kept[0].axes[1]
+    assert (ax_data.get_xlabel(), ax_data.get_ylabel()) == ("income", "reconstruction of income")
+    [pairs] = [c for c in ax_data.collections if len(c.get_offsets()) == 200]
+    np.testing.assert_allclose(pairs.get_offsets(), np.concatenate([data, reconstructions], axis=1))

@@ -62,9 +62,12 @@ def robust_bounds(points: np.ndarray, lower: float = 0.5, upper: float = 99.5, m
 
     Percentiles rather than min/max so that a few outliers (or a heavy tail such as a
     log-normal's) do not shrink the interesting part of the picture to a dot. Non-finite rows
-    are ignored; a coordinate with no spread gets a unit half-width.
+    are ignored; a coordinate with no spread gets a unit half-width, and 1-D points are drawn
+    against a zero second coordinate.
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    if points.shape[1] == 1:
+        points = np.concatenate([points, np.zeros_like(points)], axis=1)
     points = points[np.isfinite(points).all(axis=1)]
     if len(points) == 0:
         return (-3.0, 3.0, -3.0, 3.0)

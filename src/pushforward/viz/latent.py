@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,25 +59,44 @@ def plot_latent(
     ax_latent.legend(loc="upper right", fontsize="small", markerscale=3, framealpha=0.8)
     ax_latent.set_title("posterior means of training points (colour: position in x)")
 
-    box = bounds if bounds is not None else robust_bounds(data)
-    pairs = min(joined, len(data))
-    for start, end in zip(data[:pairs, :2], reconstructions[:pairs, :2]):
-        ax_data.plot([start[0], end[0]], [start[1], end[1]], color="0.6", linewidth=0.5)
-    ax_data.scatter(data[:, 0], data[:, 1] if data.shape[1] > 1 else np.zeros(len(data)), s=3, c="0.45", edgecolors="none", label="data")
-    ax_data.scatter(
-        reconstructions[:, 0],
-        reconstructions[:, 1] if reconstructions.shape[1] > 1 else np.zeros(len(reconstructions)),
-        s=3,
-        c=SAMPLE_COLOR,
-        edgecolors="none",
-        label="reconstruction (decoder mean)",
-    )
-    set_square_axes(ax_data, box, *axis_labels(labels, 2))
-    ax_data.legend(loc="upper right", fontsize="small", markerscale=3, framealpha=0.8)
+    if data.shape[1] == 1:
+        _draw_reconstructions_1d(ax_data, data[:, 0], reconstructions[:, 0], axis_labels(labels, 1)[0])
+    else:
+        _draw_reconstructions(ax_data, data, reconstructions, bounds, joined, labels)
+    ax_data.legend(loc="upper left" if data.shape[1] == 1 else "upper right", fontsize="small", markerscale=3, framealpha=0.8)
     ax_data.set_title("data and their reconstructions")
     if title:
         figure.suptitle(title)
     return save_figure(figure, out)
+
+
+def _draw_reconstructions(
+    ax: Any, data: np.ndarray, reconstructions: np.ndarray, bounds: tuple[float, float, float, float] | None,
+    joined: int, labels: Sequence[str] | None,
+) -> None:
+    """Data (grey) and their reconstructions (red) in the first two coordinates, the first
+    ``joined`` pairs linked by a segment."""
+    box = bounds if bounds is not None else robust_bounds(data)
+    pairs = min(joined, len(data))
+    for start, end in zip(data[:pairs, :2], reconstructions[:pairs, :2]):
+        ax.plot([start[0], end[0]], [start[1], end[1]], color="0.6", linewidth=0.5)
+    ax.scatter(data[:, 0], data[:, 1], s=3, c="0.45", edgecolors="none", label="data")
+    ax.scatter(reconstructions[:, 0], reconstructions[:, 1], s=3, c=SAMPLE_COLOR, edgecolors="none",
+               label="reconstruction (decoder mean)")
+    set_square_axes(ax, box, *axis_labels(labels, 2))
+
+
+def _draw_reconstructions_1d(ax: Any, data: np.ndarray, reconstructions: np.ndarray, label: str) -> None:
+    """1-D data: each point against its reconstruction, over the diagonal a perfect
+    autoencoder would put them on (a second coordinate of zeros would hide every error)."""
+    lo, hi = robust_bounds(np.concatenate([data, reconstructions])[:, None])[:2]
+    ax.plot([lo, hi], [lo, hi], color="0.6", linewidth=0.8, label="x̂ = x")
+    ax.scatter(data, reconstructions, s=3, c=SAMPLE_COLOR, edgecolors="none", label="(data, decoder mean)")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"reconstruction of {label}")
+    ax.grid(True, alpha=0.3)
 
 
 def _two_columns(points: np.ndarray) -> np.ndarray:
