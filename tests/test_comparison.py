@@ -266,3 +266,11 @@ def test_the_demo_budget_fits_in_five_minutes_and_bad_demo_input_is_refused(caps
     assert demo_training_seconds(3) / 3 == pytest.approx(70)
     code, _, err = run_cli(capsys, "demo", "--time", "0", "--out", tmp_path / "d")
     assert code == 2 and "--time must be positive" in err and not (tmp_path / "d").exists()
+
+
+def test_the_reports_numbers_keep_their_significant_zeros():
+    from pushforward.report import number, with_error
+
+    assert [number(v) for v in (1.0004, 0.983, 123.0, 2.0, 1e-5)] == ["1.00", "0.983", "123", "2.00", "1.00e-05"]
+    assert [number(v) for v in (None, math.nan, 1510, 1510.0)] == ["—", "—", "1,510", "1,510"]
+    assert with_error({"energy_ratio": 1.0, "energy_ratio_se": 0.25}, "energy_ratio") == "1.00 ± 0.25"

@@ -67,7 +67,8 @@ _FLOORS = {
 
 
 def number(value: Any, digits: int = 3) -> str:
-    """A number in ``digits`` significant figures; None (or NaN) as "—", never 0."""
+    """A number in ``digits`` significant figures, trailing zeros kept (a ratio of 1.0004 reads
+    "1.00", not "1", beside ratios of 0.983); None (or NaN) as "—", never 0."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -75,7 +76,8 @@ def number(value: Any, digits: int = 3) -> str:
     if float(value).is_integer() and abs(value) >= 1000:
         # whole counts (steps, as a mean over seeds) in full rather than as 1.51e+03
         return f"{int(value):,}"
-    return f"{float(value):.{digits}g}"
+    text = f"{float(value):#.{digits}g}"
+    return text[:-1] if text.endswith(".") else text  # "123." from the '#' form
 
 
 def with_error(row: dict[str, Any], key: str) -> str:
