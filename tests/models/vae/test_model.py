@@ -305,3 +305,11 @@ def test_no_collapse_warning_when_the_latent_space_is_larger_than_the_data():
         last.weight[2].zero_()
     assert model.diagnostics(x)["active_latent_dimensions"] == 2
     assert model.warnings(model.diagnostics(x)) == []
+
+
+def test_the_latent_space_has_the_datas_dimension_unless_set():
+    assert create("vae", (1,)).latent_features == 1
+    assert create("vae", (10,)).latent_features == 10
+    assert create("vae", (10,), latent_features=3).latent_features == 3
+    with pytest.raises(UserError, match="latent_features must be set"):
+        create("vae", (1, 8, 8))

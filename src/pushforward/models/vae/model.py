@@ -37,7 +37,9 @@ ESTIMATE_ROWS = 1 << 18
 class VAEHyperparameters:
     """VAE settings.
 
-    ``latent_features`` is the size of z; ``posterior`` is the family of q(z|x): "diagonal"
+    ``latent_features`` is the size of z; none (the default) gives z as many dimensions as the
+    data has columns: a 2-D latent on 10-D data squeezed the table through two numbers, and on
+    1-D data one of its two directions had nothing to encode and collapsed. ``posterior`` is the family of q(z|x): "diagonal"
     (a diagonal Gaussian), "full" (a full-covariance Gaussian through a Cholesky factor) or
     "flow" (spline couplings on that Gaussian's noise, conditioned on x); see
     :mod:`~pushforward.models.vae.posteriors`. Encoder and decoder are MLPs of ``hidden_layers`` ×
@@ -59,7 +61,7 @@ class VAEHyperparameters:
     Dimensional Domains", NeurIPS 2020), so the decoder can map z to sharp-edged regions.
     """
 
-    latent_features: int = 2
+    latent_features: int | None = None
     posterior: Literal["diagonal", "full", "flow"] = "diagonal"
     hidden_features: int = 64
     hidden_layers: int = 3
@@ -83,7 +85,8 @@ class VAEHyperparameters:
 
     def __post_init__(self) -> None:
         checks = [
-            ("latent_features", self.latent_features, 1, "the latent space needs at least one dimension"),
+            ("latent_features", 1 if self.latent_features is None else self.latent_features, 1,
+             "the latent space needs at least one dimension"),
             ("hidden_features", self.hidden_features, 1, ""),
             ("hidden_layers", self.hidden_layers, 0, ""),
             ("prior_components", self.prior_components, 1, ""),
@@ -112,6 +115,17 @@ class VAEHyperparameters:
             raise UserError("beta weights the ELBO's KL term; the IWAE bound has none", "use objective=elbo with beta, or beta=1")
 
 
+def latent_size(setting: int | None, event_shape: tuple[int, ...]) -> int:
+    """z's dimension: the setting, or for vectors (none set) as many as the data's columns."""
+    if setting is not None:
+        return setting
+    if len(event_shape) != 1:
+        raise UserError(
+            f"latent_features must be set for events of shape {tuple(event_shape)}", "use e.g. --set latent_features=64"
+        )
+    return event_shape[0]
+
+
 class VAE(GenerativeModel):
     """Encoder q(z|x) (a Gaussian, diagonal or full covariance), prior p(z), decoder p(x|z)."""
 
@@ -122,18 +136,18 @@ class VAE(GenerativeModel):
     def __init__(self, event_shape: tuple[int, ...], hparams: VAEHyperparameters) -> None:
         super().__init__(event_shape, hparams)
         hp = hparams
-        self.latent_features = hp.latent_features
+        self.latent_features = latent = latent_size(hp.latent_features, event_shape)
         self.decoder_likelihood: DecoderLikelihood = make_likelihood(hp.decoder, hp.min_scale)
         encoder = mlp_encoder(hp.hidden_features, hp.hidden_layers, hp.activation, hp.encoder_features, hp.encoder_scale)
         decoder = mlp_decoder(hp.hidden_features, hp.hidden_layers, hp.activation, hp.decoder_features, hp.decoder_scale)
-        self.variational: GaussianPosterior = make_posterior(hp.posterior, hp.latent_features)
-        self.encoder = encoder(self.event_shape, self.variational.raw_features(hp.latent_features))
+        self.variational: GaussianPosterior = make_posterior(hp.posterior, latent)
+        self.encoder = encoder(self.event_shape, self.variational.raw_features(latent))
         channels, *rest = self.event_shape
-        self.decoder = decoder(hp.latent_features, (self.decoder_likelihood.parameters_per_value * channels, *rest))
+        self.decoder = decoder(latent, (self.decoder_likelihood.parameters_per_value * channels, *rest))
         if hp.prior == "mixture":
-            self.prior: nn.Module = MixturePrior(hp.latent_features, hp.prior_components)
+            self.prior: nn.Module = MixturePrior(latent, hp.prior_components)
         else:
-            self.prior = StandardNormalPrior(hp.latent_features)
+            self.prior = StandardNormalPrior(latent)
         self.validation_name = f"val_{hp.objective}_nll"
         # Optimizer steps taken, each counted by its learning rate as a fraction of the full
         # rate (see kl_weight); a buffer so a resumed run continues the KL warm-up. Float32, as
