@@ -41,11 +41,7 @@ def density_on_grid(
     The evaluation runs under ``torch.no_grad()``: a picture needs no gradients.
     """
     xmin, xmax, ymin, ymax = check_bounds(bounds)
-    resolution, chunk = int(resolution), int(chunk)
-    if resolution < 2:
-        raise UserError(f"grid resolution {resolution} is too small", "use at least 2 points per axis, e.g. 200")
-    if chunk < 1:
-        raise UserError(f"chunk size {chunk} is not positive", "use e.g. 65536 points per call")
+    resolution, chunk = _checked_sizes(resolution, chunk, "grid resolution", "points per axis, e.g. 200")
     xs = np.linspace(xmin, xmax, resolution)
     ys = np.linspace(ymin, ymax, resolution)
     grid_x, grid_y = np.meshgrid(xs, ys, indexing="xy")
@@ -82,14 +78,19 @@ def density_on_line(
         raise UserError(f"bounds {bounds!r} are not two numbers", "give (xmin, xmax), e.g. (-4, 4)") from None
     if not (np.isfinite([xmin, xmax]).all() and xmin < xmax):
         raise UserError(f"bounds {bounds!r} do not describe an interval", "give finite (xmin, xmax) with xmin < xmax")
-    resolution, chunk = int(resolution), int(chunk)
-    if resolution < 2:
-        raise UserError(f"resolution {resolution} is too small", "use at least 2 points, e.g. 400")
-    if chunk < 1:
-        raise UserError(f"chunk size {chunk} is not positive", "use e.g. 65536 points per call")
+    resolution, chunk = _checked_sizes(resolution, chunk, "resolution", "points, e.g. 400")
     xs = np.linspace(xmin, xmax, resolution)
     points = torch.from_numpy(xs.astype(np.float32))[:, None]
     return xs, _density_at(log_prob, points, chunk, device)
+
+
+def _checked_sizes(resolution: int, chunk: int, name: str, example: str) -> tuple[int, int]:
+    resolution, chunk = int(resolution), int(chunk)
+    if resolution < 2:
+        raise UserError(f"{name} {resolution} is too small", f"use at least 2 {example}")
+    if chunk < 1:
+        raise UserError(f"chunk size {chunk} is not positive", "use e.g. 65536 points per call")
+    return resolution, chunk
 
 
 def _density_at(
