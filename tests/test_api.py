@@ -270,3 +270,22 @@ def test_a_run_fitted_before_data_units_shows_and_resumes_its_history_in_them(tm
     assert result.best_score <= min(row["val_nll_data"] for row in rows) + 1e-6
     validation = resumed.dataset().validation
     assert result.best_score == pytest.approx(-float(resumed.log_prob_tensor(validation).double().mean()), rel=1e-6)
+
+
+def test_plot_draws_two_chosen_columns_of_a_wide_table(tmp_path, drawn):
+    values = np.random.default_rng(3).normal(size=(600, 4)) * np.array([1.0, 10.0, 100.0, 1000.0])
+    data = write_csv(tmp_path / "wide.csv", ["a", "b", "c", "d"], values)
+    run = pf.fit(data, model="test-gaussian", steps=30, out=tmp_path / "run", figures=False)
+    run.plot(tmp_path / "cd.png", columns=["d", "b"])
+    data_panel = drawn[-1].axes[0]
+    assert (data_panel.get_xlabel(), data_panel.get_ylabel()) == ("d", "b")
+    assert "columns d and b of 4" in drawn[-1].get_suptitle()
+    # The data panel's range is that of column d, not of the first column.
+    assert data_panel.get_xlim()[1] > 1000
+    for bad, message in ((["d"], "two different column names"), (["d", "d"], "two different"), (["d", "e"], "no column 'e'")):
+        with pytest.raises(UserError, match=message):
+            run.plot(tmp_path / "bad.png", columns=bad)
+    narrow = pf.fit(write_csv(tmp_path / "two.csv", ["a", "b"], values[:, :2]), model="test-gaussian", steps=5,
+                    out=tmp_path / "narrow", figures=False)
+    with pytest.raises(UserError, match="more than two columns"):
+        narrow.plot(tmp_path / "n.png", columns=["b", "a"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from pushforward import __version__
 from pushforward.data.preprocessing import Standardize
 from pushforward.data.source import Dataset, DataSpec, load_dataset, resolve_spec
 from pushforward.device import resolve_device
-from pushforward.errors import TrainingDiverged, UserError
+from pushforward.errors import TrainingDiverged, UserError, suggest
 from pushforward.hparams import to_json_dict
 from pushforward.models.base import GenerativeModel, batched_log_prob, create, get_entry
 from pushforward.runs import FIGURES, RunDirectory, default_run_path
@@ -199,13 +200,21 @@ class FittedModel:
         held_out = self.dataset().validation.to(self.model.device)
         return self.model.warnings(self.model.diagnostics(self.preprocessing.forward(held_out)))
 
-    def plot(self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0) -> Path:
+    def plot(
+        self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0, columns: Sequence[str] | None = None
+    ) -> Path:
         """The model's density as a heat map beside the data, a few samples overlaid (a 2-D
         histogram of samples for a model without a likelihood, e.g. a GAN); for 1-D data the
         density as a curve over histograms of the data and of samples. Axes are labelled with
-        the data's column names."""
+        the data's column names.
+
+        Data of more than two columns are drawn in two of them, by default the first two, or
+        the two named in ``columns``: data and samples, without a density (a 2-D slice of the
+        model is not its log_prob)."""
         from pushforward.viz import plot_model
 
+        if columns is not None:
+            return self._plot_columns(out, columns, samples=samples, seed=seed)
         target = self._figure_path(out, "density.png")
         dataset = self.dataset()
         data = dataset.train[:100_000].numpy()
@@ -221,6 +230,32 @@ class FittedModel:
         bounds = dataset.toy.bounds if dataset.toy is not None else None
         title = f"{self.name} on {self.data_spec.label}"
         return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target, labels=self.columns)
+
+    def _plot_columns(self, out: str | Path | None, columns: Sequence[str], *, samples: int, seed: int) -> Path:
+        """:meth:`plot` of two chosen columns: histograms of data and samples, side by side."""
+        from pushforward.viz import plot_model
+
+        names = self.columns
+        if len(names) <= 2:
+            raise UserError(f"--columns chooses two of more than two columns; these data have {len(names)}",
+                            "leave --columns out: the figure shows them all, with the model's density")
+        chosen = [str(name) for name in columns]
+        if len(chosen) != 2 or chosen[0] == chosen[1]:
+            raise UserError(f"--columns needs two different column names, not {', '.join(chosen) or 'none'}",
+                            f"e.g. --columns {','.join(names[:2])}")
+        for name in chosen:
+            if name not in names:
+                raise UserError(f"the data have no column '{name}'", suggest(name, names))
+        # The chosen two first, so the figure's first two coordinates are theirs.
+        first = [names.index(name) for name in chosen]
+        order = first + [i for i in range(len(names)) if i not in first]
+        target = self._figure_path(out, "density.png")
+        train = self.dataset().train[:100_000]
+        data = train.reshape(len(train), -1)[:, order].numpy()
+        points = self.sample(max(samples, HISTOGRAM_SAMPLES), seed=seed).reshape(-1, len(names))[:, order]
+        shown = f"columns {chosen[0]} and {chosen[1]} of {len(names)}"
+        return plot_model(data, samples=points, log_prob=None, title=f"{self.name} on {self.data_spec.label}", out=target,
+                          labels=[names[i] for i in order], shown=shown)
 
     @property
     def has_latent_space(self) -> bool:

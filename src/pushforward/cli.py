@@ -184,6 +184,7 @@ def plot(
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     trajectories: bool = typer.Option(False, "--trajectories", help="Continuous flows and ddpm: draw paths from the Gaussian to the data instead."),
     animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows and ddpm: write the density evolving over t to this .gif (with -o, the density figure too)."),
+    columns: Optional[str] = typer.Option(None, "--columns", help="Data of more than two columns: the two to draw, e.g. --columns age,income (default: the first two)."),
 ) -> None:
     """The model's density as a heat map beside the data, with samples overlaid (a histogram of
     samples for a model without a likelihood; for 1-D data the density as a curve over
@@ -210,7 +211,7 @@ def plot(
     if trajectories:
         written.append(fitted.plot_trajectories(output))
     elif animate is None or output is not None:
-        written.append(fitted.plot(output))
+        written.append(fitted.plot(output, columns=None if columns is None else columns.split(",")))
         if fitted.has_latent_space:
             written.append(fitted.plot_latent(latent))
     if animate is not None:

@@ -50,6 +50,7 @@ def plot_model(
     bins: int | None = None,
     device: torch.device | str | None = None,
     labels: Sequence[str] | None = None,
+    shown: str | None = None,
 ) -> Path:
     """Training data beside what the model learned (after Figure 1 of Mordant, DyCon blog, 2021).
 
@@ -71,6 +72,8 @@ def plot_model(
         device: where ``log_prob`` wants its points (see :func:`density_on_grid`).
         labels: the data's column names, for the axis labels (default x₁, x₂; see
             :func:`~pushforward.viz._common.axis_labels`).
+        shown: for ``d > 2``, which coordinates the first two are, for the title (default
+            "first 2 of d coordinates").
 
     Left: a 2-D histogram of the data. Right: with ``log_prob``, the learned density as a heat
     map with ``n_dots`` samples on top; without it, a 2-D histogram of the samples with the
@@ -161,7 +164,8 @@ def plot_model(
     figure.colorbar(image, ax=[ax_data, ax_model], label="density (per unit area)", shrink=0.9)
     full_title = title
     if dim > 2:
-        full_title = f"{title} — first 2 of {dim} coordinates" if title else f"first 2 of {dim} coordinates"
+        shown = shown or f"first 2 of {dim} coordinates"
+        full_title = f"{title} — {shown}" if title else shown
     if full_title:
         figure.suptitle(full_title)
     return save_figure(figure, out)
