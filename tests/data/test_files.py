@@ -77,3 +77,14 @@ def test_write_table_formats(tmp_path):
     assert (tmp_path / "s.tmp").read_text().splitlines()[0] == "u,v"
     write_table(tmp_path / "t.tmp", ".npy", values, ["u", "v"])
     np.testing.assert_array_equal(np.load(tmp_path / "t.tmp"), values.astype(np.float32))
+
+
+def test_a_sample_csv_reads_back_to_the_same_float32_values(tmp_path):
+    # Values whose float32 neighbours differ only in the 8th or 9th significant digit.
+    rng = np.random.default_rng(1)
+    values = np.concatenate(
+        [rng.normal(size=(50, 2)), rng.normal(1000.0, 1.0, size=(50, 2)), rng.normal(0.0, 1e-20, size=(50, 2))]
+    ).astype(np.float32)
+    write_table(tmp_path / "s.csv", ".csv", values, ["u", "v"])
+    back = read_table(tmp_path / "s.csv").values
+    np.testing.assert_array_equal(back.astype(np.float32), values)

@@ -147,11 +147,14 @@ def write_table(path: Path, suffix: str, values: np.ndarray, columns: list[str])
     The format is passed apart from the path so callers can write to a temporary file and
     rename it into place.
     """
+    values = values.astype(np.float32)  # what models compute in, in either format
     if suffix.lower() == ".npy":
         with open(path, "wb") as stream:
-            np.save(stream, values.astype(np.float32), allow_pickle=False)
+            np.save(stream, values, allow_pickle=False)
     else:
         with open(path, "w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
             writer.writerow(columns)
-            writer.writerows([f"{v:.7g}" for v in row] for row in values.tolist())
+            # 9 significant digits are the fewest that give back every float32 exactly
+            # (ceil(24·log10 2) + 1 = 9); with 7, neighbouring float32s print alike.
+            writer.writerows([f"{v:.9g}" for v in row] for row in values.tolist())
