@@ -184,6 +184,7 @@ def write_bad_files(folder: Path) -> None:
     (folder / "letters.csv").write_text("a,b\n" + "1,2\n" * 10 + "x,2\n")
     np.save(folder / "cube.npy", np.zeros((20, 2, 2)))
     (folder / "nan.csv").write_text("a,b\n" + "1,2\n" * 10 + "nan,2\n")
+    (folder / "holes.csv").write_text("a,b\n" + "1,2\n" * 5 + "\n3,\n" + "1,2\n" * 5)
     (folder / "taken.npy").write_bytes(b"precious")
     (folder / "taken.png").write_bytes(b"precious")
     (folder / "norun").mkdir()
@@ -196,7 +197,8 @@ BAD_INPUTS = [
     (["fit", "checkerboard", "--model", "nsff", "--steps", "1"], "unknown model 'nsff'; did you mean 'nsf'"),
     (["fit", "{dir}/letters.csv", "--steps", "1"], "'x' is not a number"),
     (["fit", "{dir}/cube.npy", "--steps", "1"], "expected rows of numbers"),
-    (["fit", "{dir}/nan.csv", "--steps", "1"], "NaN or infinite"),
+    (["fit", "{dir}/nan.csv", "--steps", "1"], "1 NaN or infinite value (the first at line 12, column 'a')"),
+    (["fit", "{dir}/holes.csv", "--steps", "1"], "1 missing value (empty cells; the first at line 8, column 'b'); remove or impute"),
     (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
     (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),
     (["fit", "checkerboard", "--steps", "1", "--set", "bins=many"], "bins must be an integer"),

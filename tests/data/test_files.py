@@ -88,3 +88,47 @@ def test_a_sample_csv_reads_back_to_the_same_float32_values(tmp_path):
     write_table(tmp_path / "s.csv", ".csv", values, ["u", "v"])
     back = read_table(tmp_path / "s.csv").values
     np.testing.assert_array_equal(back.astype(np.float32), values)
+
+
+# -- where a problem is: the file's own line and the column's name --------------------------------
+
+
+def test_errors_give_the_files_line_counting_blank_lines(tmp_path):
+    # Blank lines after the header and between rows: the bad cell is on line 15 of the file.
+    text = "p,q\n\n" + "1,2\n" * 5 + "\n\n" + "3,4\n" * 5 + "1.0,abc\n" + "5,6\n" * 3
+    assert text.splitlines()[14] == "1.0,abc"
+    with pytest.raises(UserError, match=r"line 15, column 'q': 'abc' is not a number"):
+        read_table(write_csv(tmp_path / "blank.csv", text))
+    with pytest.raises(UserError, match=r"1 NaN or infinite value \(the first at line 15, column 'q'\)"):
+        read_table(write_csv(tmp_path / "nan.csv", text.replace("abc", "nan")))
+
+
+def test_nan_in_an_npy_file_is_named_by_row_and_column(tmp_path):
+    values = np.random.default_rng(0).normal(size=(20, 3))
+    values[4, 1], values[9, 2] = np.inf, np.nan
+    np.save(tmp_path / "a.npy", values)
+    with pytest.raises(UserError, match=r"2 NaN or infinite values \(the first at row 5, column 'x2'\)"):
+        read_table(tmp_path / "a.npy")
+
+
+def test_empty_cells_are_called_missing_values_and_counted(tmp_path):
+    rows = [f"{i},{i % 3}" for i in range(20)]
+    rows[3], rows[8], rows[9] = "1,", " ,2", "4,  "
+    rows[12] = "x,2"  # after the first missing value: the missing values are reported
+    with pytest.raises(UserError) as error:
+        read_table(write_csv(tmp_path / "m.csv", "a,b\n" + "\n".join(rows) + "\n"))
+    message = str(error.value)
+    assert "has 3 missing values (empty cells; the first at line 5, column 'b')" in message
+    assert message.endswith("remove or impute the rows with missing values") and "not a number" not in message
+    rows[2] = "x,2"  # before it: the word is reported, as before
+    with pytest.raises(UserError, match=r"line 4, column 'a': 'x' is not a number"):
+        read_table(write_csv(tmp_path / "n.csv", "a,b\n" + "\n".join(rows) + "\n"))
+
+
+def test_constant_columns_are_named(tmp_path):
+    rows = "".join(f"{i},7,{i * i},0\n" for i in range(12))
+    with pytest.raises(UserError, match=r"columns 'speed', 'flag' are constant, so they have no density; drop them"):
+        read_table(write_csv(tmp_path / "c.csv", "height,speed,area,flag\n" + rows))
+    np.save(tmp_path / "c.npy", np.stack([np.arange(12.0), np.ones(12)], axis=1))
+    with pytest.raises(UserError, match=r"column 'x2' is constant, so it has no density; drop it"):
+        read_table(tmp_path / "c.npy")

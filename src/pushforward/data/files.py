@@ -49,9 +49,10 @@ def read_table(path: str | Path) -> TableFile:
         raise UserError(f"data file '{path}' does not exist", "check the path, or use a built-in data set name")
     if path.suffix.lower() == ".npy":
         values, columns = _read_npy(path)
+        lines = None
     else:
-        values, columns = _read_csv(path)
-    _check_values(values, path)
+        values, columns, lines = _read_csv(path)
+    _check_values(values, columns, path, lines)
     return TableFile(values=values, columns=columns, path=path.resolve(), sha256=file_digest(path))
 
 
@@ -83,34 +84,58 @@ def _read_npy(path: Path) -> tuple[np.ndarray, list[str]]:
     return array.astype(np.float64), columns
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The values, the header's names and, for each row, its line in the file (counting blank
+    lines, which are skipped, so that errors point where an editor shows the row)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as stream:
-            rows = list(csv.reader(stream))
+            reader = csv.reader(stream)
+            # reader.line_num is the file line a row ends on (a quoted cell may span lines).
+            numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as error:
         raise UserError(f"'{path}' is not a UTF-8 text file", "give a .csv text file with a header row") from error
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if len(rows) < 2:
+    if len(numbered) < 2:
         raise UserError(f"'{path}' has no data rows", "give a header row followed by numeric rows")
-    header, body = [cell.strip() for cell in rows[0]], rows[1:]
+    header, body = [cell.strip() for cell in numbered[0][1]], numbered[1:]
     if _all_numeric(header):
         raise UserError(f"'{path}' has no header row (its first row is numbers)", "add a header row naming the columns")
     values = np.empty((len(body), len(header)), dtype=np.float64)
-    for line_number, row in enumerate(body, start=2):
+    lines = np.array([line for line, _ in body], dtype=np.int64)
+    # An empty cell is a missing value, not a category: count them all for the message, and
+    # report whichever problem comes first in the file.
+    missing, first_missing = 0, None
+    for index, (line, row) in enumerate(body):
         if len(row) != len(header):
             raise UserError(
-                f"'{path}' line {line_number} has {len(row)} values but the header has {len(header)} columns",
+                f"'{path}' line {line} has {len(row)} values but the header has {len(header)} columns",
                 "make every row as long as the header",
             )
         for column, cell in enumerate(row):
             try:
-                values[line_number - 2, column] = float(cell)
+                values[index, column] = float(cell)
             except ValueError as error:
+                if not cell.strip():
+                    missing += 1
+                    first_missing = first_missing or (line, header[column])
+                    continue
+                if first_missing is not None:
+                    continue  # the missing values come first; keep counting them
                 raise UserError(
-                    f"'{path}' line {line_number}, column '{header[column]}': '{cell.strip()}' is not a number",
+                    f"'{path}' line {line}, column '{header[column]}': '{cell.strip()}' is not a number",
                     "give numeric columns only (encode categories as numbers, or drop the column)",
                 ) from error
-    return values, header
+    if first_missing is not None:
+        line, name = first_missing
+        raise UserError(
+            f"'{path}' has {_count(missing, 'missing value')} (empty cells; the first at "
+            f"line {line}, column '{name}')",
+            "remove or impute the rows with missing values",
+        )
+    return values, header, lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _all_numeric(cells: list[str]) -> bool:
@@ -121,7 +146,9 @@ def _all_numeric(cells: list[str]) -> bool:
     return True
 
 
-def _check_values(values: np.ndarray, path: Path) -> None:
+def _check_values(values: np.ndarray, columns: list[str], path: Path, lines: np.ndarray | None) -> None:
+    """Refuse what no density fits: too few rows, no columns, NaN or infinite values and
+    constant columns. ``lines`` are a CSV's file lines of the rows (None for .npy: rows)."""
     if values.shape[0] < MIN_ROWS:
         raise UserError(f"'{path}' has only {values.shape[0]} rows", f"give at least {MIN_ROWS} data points")
     if values.shape[1] < 1:
@@ -129,15 +156,19 @@ def _check_values(values: np.ndarray, path: Path) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = np.argwhere(bad)[0]
+        where = f"line {lines[row]}" if lines is not None else f"row {row + 1}"
         raise UserError(
-            f"'{path}' has {int(bad.sum())} NaN or infinite values (first at row {row + 1}, column {column + 1})",
+            f"'{path}' has {_count(int(bad.sum()), 'NaN or infinite value')} (the first at {where}, column '{columns[column]}')",
             "remove or impute them before fitting",
         )
-    constant = values.std(axis=0) == 0
-    if constant.any():
+    constant = [name for name, spread in zip(columns, values.std(axis=0)) if spread == 0]
+    if constant:
+        names = ", ".join(f"'{name}'" for name in constant)
+        several = len(constant) > 1
         raise UserError(
-            f"'{path}' column {int(np.argmax(constant)) + 1} is constant, so it has no density",
-            "drop constant columns",
+            f"'{path}' {'columns' if several else 'column'} {names} {'are' if several else 'is'} constant, so "
+            f"{'they have' if several else 'it has'} no density",
+            f"drop {'them' if several else 'it'}",
         )
 
 
