@@ -185,6 +185,7 @@ def write_bad_files(folder: Path) -> None:
     np.save(folder / "cube.npy", np.zeros((20, 2, 2)))
     (folder / "nan.csv").write_text("a,b\n" + "1,2\n" * 10 + "nan,2\n")
     (folder / "holes.csv").write_text("a,b\n" + "1,2\n" * 5 + "\n3,\n" + "1,2\n" * 5)
+    (folder / "twins.csv").write_text("a,a\n" + "".join(f"{i},{i * i}\n" for i in range(12)))
     (folder / "taken.npy").write_bytes(b"precious")
     (folder / "taken.png").write_bytes(b"precious")
     (folder / "norun").mkdir()
@@ -198,6 +199,7 @@ BAD_INPUTS = [
     (["fit", "{dir}/letters.csv", "--steps", "1"], "'x' is not a number"),
     (["fit", "{dir}/cube.npy", "--steps", "1"], "expected rows of numbers"),
     (["fit", "{dir}/nan.csv", "--steps", "1"], "1 NaN or infinite value (the first at line 12, column 'a')"),
+    (["fit", "{dir}/twins.csv", "--steps", "1"], "header names two columns 'a' (columns 1 and 2); give every column its own name"),
     (["fit", "{dir}/holes.csv", "--steps", "1"], "1 missing value (empty cells; the first at line 8, column 'b'); remove or impute"),
     (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
     (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),

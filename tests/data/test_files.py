@@ -132,3 +132,19 @@ def test_constant_columns_are_named(tmp_path):
     np.save(tmp_path / "c.npy", np.stack([np.arange(12.0), np.ones(12)], axis=1))
     with pytest.raises(UserError, match=r"column 'x2' is constant, so it has no density; drop it"):
         read_table(tmp_path / "c.npy")
+
+
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        ("a,a", r"header names two columns 'a' \(columns 1 and 2\); give every column its own name"),
+        ("t,a, a ", r"header names two columns 'a' \(columns 2 and 3\)"),
+        (",b", r"header has no name for column 1; name every column in the header row"),
+        ("a, ,c", r"header has no name for column 2"),
+    ],
+)
+def test_column_names_must_be_given_and_distinct(tmp_path, header, message):
+    width = header.count(",") + 1
+    rows = "".join(",".join(str(i * (k + 1)) for k in range(width)) + "\n" for i in range(12))
+    with pytest.raises(UserError, match=message):
+        read_table(write_csv(tmp_path / "names.csv", header + "\n" + rows))

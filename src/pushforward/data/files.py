@@ -99,6 +99,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     header, body = [cell.strip() for cell in numbered[0][1]], numbered[1:]
     if _all_numeric(header):
         raise UserError(f"'{path}' has no header row (its first row is numbers)", "add a header row naming the columns")
+    _check_names(header, path)
     values = np.empty((len(body), len(header)), dtype=np.float64)
     lines = np.array([line for line, _ in body], dtype=np.int64)
     # An empty cell is a missing value, not a category: count them all for the message, and
@@ -132,6 +133,22 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
             "remove or impute the rows with missing values",
         )
     return values, header, lines
+
+
+def _check_names(header: list[str], path: Path) -> None:
+    """Every column needs a name of its own: the names are kept in the run's config.json, label
+    the figures and head the columns of sampled CSVs, where a blank or repeated one is ambiguous."""
+    for index, name in enumerate(header):
+        if not name:
+            raise UserError(
+                f"'{path}' header has no name for column {index + 1}",
+                "name every column in the header row (or drop the column if it is empty)",
+            )
+        if name in header[:index]:
+            raise UserError(
+                f"'{path}' header names two columns '{name}' (columns {header.index(name) + 1} and {index + 1})",
+                "give every column its own name",
+            )
 
 
 def _count(number: int, noun: str) -> str:
