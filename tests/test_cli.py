@@ -186,6 +186,8 @@ def write_bad_files(folder: Path) -> None:
     (folder / "nan.csv").write_text("a,b\n" + "1,2\n" * 10 + "nan,2\n")
     (folder / "holes.csv").write_text("a,b\n" + "1,2\n" * 5 + "\n3,\n" + "1,2\n" * 5)
     (folder / "twins.csv").write_text("a,a\n" + "".join(f"{i},{i * i}\n" for i in range(12)))
+    (folder / "epoch.csv").write_text("epoch_s,v\n" + "".join(f"{1.7e9 + (37 * i) % 101},{i}\n" for i in range(40)))
+    (folder / "huge.csv").write_text("big,v\n" + "".join(f"{1e39 * (1 + i / 100)},{i}\n" for i in range(20)))
     (folder / "taken.npy").write_bytes(b"precious")
     (folder / "taken.png").write_bytes(b"precious")
     (folder / "norun").mkdir()
@@ -200,6 +202,9 @@ BAD_INPUTS = [
     (["fit", "{dir}/cube.npy", "--steps", "1"], "expected rows of numbers"),
     (["fit", "{dir}/nan.csv", "--steps", "1"], "1 NaN or infinite value (the first at line 12, column 'a')"),
     (["fit", "{dir}/twins.csv", "--steps", "1"], "header names two columns 'a' (columns 1 and 2); give every column its own name"),
+    (["fit", "{dir}/epoch.csv", "--steps", "1"], "column 'epoch_s' cannot be held in float32"),
+    (["fit", "{dir}/epoch.csv", "--steps", "1"], "subtract an offset (e.g. epoch_s - 1700000050) or rescale the column"),
+    (["fit", "{dir}/huge.csv", "--steps", "1"], "column 'big' has values beyond float32's range"),
     (["fit", "{dir}/holes.csv", "--steps", "1"], "1 missing value (empty cells; the first at line 8, column 'b'); remove or impute"),
     (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
     (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),

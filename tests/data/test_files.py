@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,64 @@ def test_column_names_must_be_given_and_distinct(tmp_path, header, message):
     rows = "".join(",".join(str(i * (k + 1)) for k in range(width)) + "\n" for i in range(12))
     with pytest.raises(UserError, match=message):
         read_table(write_csv(tmp_path / "names.csv", header + "\n" + rows))
+
+
+# -- columns float32 cannot hold: models compute in float32 -------------------------------------
+
+
+def write_column(path, name, column):
+    rng = np.random.default_rng(5)
+    lines = [f"{name},other"] + [f"{float(value)!r},{rng.normal()!r}" for value in column]
+    return write_csv(path, "\n".join(lines) + "\n")
+
+
+def test_a_column_with_a_large_offset_is_refused_and_the_suggested_offset_works(tmp_path):
+    epoch = 1.7e9 + np.random.default_rng(0).normal(0.0, 50.0, size=300)
+    with pytest.raises(UserError) as error:
+        read_table(write_column(tmp_path / "epoch.csv", "epoch_s", epoch))
+    message = str(error.value)
+    assert message.count("\n") == 0 and "column 'epoch_s'" in message and "float32's step is 128" in message
+    offset = float(re.search(r"subtract an offset \(e\.g\. epoch_s - ([0-9.e+-]+)\) or rescale the column$", message)[1])
+    table = read_table(write_column(tmp_path / "shifted.csv", "epoch_s", epoch - offset))
+    assert table.values[:, 0].std() == pytest.approx(epoch.std(), rel=1e-6)
+
+
+def test_values_beyond_float32s_range_are_refused_and_the_suggested_scale_works(tmp_path):
+    big = 1e39 * (1 + 0.1 * np.random.default_rng(0).normal(size=50))
+    with pytest.raises(UserError, match=r"column 'big' has values beyond float32's range .*; rescale the column \(e\.g\. big / (1e\d+)\)$") as error:
+        read_table(write_column(tmp_path / "big.csv", "big", big))
+    divisor = float(re.search(r"big / (1e\d+)", str(error.value))[1])
+    np.save(tmp_path / "big.npy", np.stack([big, big**0.01], axis=1))
+    with pytest.raises(UserError, match="column 'x1' has values beyond float32's range"):
+        read_table(tmp_path / "big.npy")
+    assert np.isfinite(read_table(write_column(tmp_path / "scaled.csv", "big", big / divisor)).values.astype(np.float32)).all()
+
+
+def test_values_too_small_for_float32_are_refused(tmp_path):
+    tiny = 1e-50 * (1 + 0.1 * np.random.default_rng(0).normal(size=50))  # float32 makes them all 0
+    with pytest.raises(UserError, match=r"column 'tiny' cannot be held in float32.*; rescale the column \(e\.g\. tiny \* 1e\d+\)$") as error:
+        read_table(write_column(tmp_path / "tiny.csv", "tiny", tiny))
+    factor = float(re.search(r"tiny \* (1e\d+)", str(error.value))[1])
+    assert 1 <= (tiny * factor).std() < 10
+    read_table(write_column(tmp_path / "scaled.csv", "tiny", tiny * factor))
+
+
+@pytest.mark.parametrize("level,spread", [(1e5, 1e4), (1e-3, 1e-4), (-3e4, 1.0), (0.0, 1e-30), (1e30, 1e26)])
+def test_ordinary_columns_pass_the_float32_check(tmp_path, level, spread):
+    column = level + spread * np.random.default_rng(0).normal(size=1000)
+    table = read_table(write_column(tmp_path / "ok.csv", "c", column))
+    np.testing.assert_array_equal(table.values[:, 0], column)
+
+
+def test_the_float32_threshold_is_max_over_sd_of_2_to_the_23_over_100(tmp_path):
+    z = np.random.default_rng(0).normal(size=500)
+    z = (z - z.mean()) / z.std()
+    for ratio, refused in ((0.98 * 2**23 / 100, False), (1.02 * 2**23 / 100, True)):
+        column = (ratio - z.max()) + z  # max|x| / sd = ratio
+        assert np.abs(column).max() / column.std() == pytest.approx(ratio)
+        np.save(tmp_path / "c.npy", column)
+        if refused:
+            with pytest.raises(UserError, match="column 'x1' cannot be held in float32"):
+                read_table(tmp_path / "c.npy")
+        else:
+            read_table(tmp_path / "c.npy")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +179,9 @@ def _check_values(values: np.ndarray, columns: list[str], path: Path, lines: np.
             f"'{path}' has {_count(int(bad.sum()), 'NaN or infinite value')} (the first at {where}, column '{columns[column]}')",
             "remove or impute them before fitting",
         )
-    constant = [name for name, spread in zip(columns, values.std(axis=0)) if spread == 0]
+    _check_float32_range(values, columns, path)
+    spreads = values.std(axis=0)
+    constant = [name for name, spread in zip(columns, spreads) if spread == 0]
     if constant:
         names = ", ".join(f"'{name}'" for name in constant)
         several = len(constant) > 1
@@ -187,6 +190,74 @@ def _check_values(values: np.ndarray, columns: list[str], path: Path, lines: np.
             f"{'they have' if several else 'it has'} no density",
             f"drop {'them' if several else 'it'}",
         )
+    _check_float32_precision(values, spreads, columns, path)
+
+
+# Models compute in float32 (source.py turns the data into float32 tensors), whose largest value
+# is FLOAT32_MAX and whose significand has 24 bits: near a value x consecutive float32s are
+# 2^(floor(log2|x|) − 23) ≤ |x|·2⁻²³ apart, and never less than 2⁻¹⁴⁹ (the subnormals' step).
+# A column is held on a grid with that step at its largest magnitude. We want it fine beside the
+# column's spread: a step of at most 1 % of the standard deviation adds rounding noise of variance
+# step²/12 ≤ 10⁻⁴/12 of the column's, invisible to any model, while coarser grids turn the column
+# into a few discrete levels (1.7e9 ± 50, epoch seconds, lands on steps of 128: nearly every value
+# is one of three numbers) and bias the standardisation's scale. With the bound |x|·2⁻²³ the rule
+# is max|x| / sd ≤ 2²³ / 100 ≈ 83,886 (and sd ≥ 100·2⁻¹⁴⁹ ≈ 1.4e-43). Ordinary columns sit far
+# inside it: max|x| / sd is at most a few dozen for data that vary by more than a few percent of
+# their size (1e5 ± 1e4 gives about 15), and max|x − mean| / sd ≤ sqrt(n − 1) for any column, so
+# only a large offset (or more than 7e9 rows) can cross it, or a spread below float32's finest step.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_BITS = 23  # stored significand bits
+FLOAT32_SMALLEST_STEP = 2.0**-149
+MAX_STEP_PER_SD = 0.01
+
+
+def _check_float32_range(values: np.ndarray, columns: list[str], path: Path) -> None:
+    """Refuse values float32 would turn into ±inf (which then break training and the run's JSON)."""
+    peaks = np.abs(values).max(axis=0)
+    for name, peak in zip(columns, peaks):
+        if peak > FLOAT32_MAX:
+            raise UserError(
+                f"'{path}' column '{name}' has values beyond float32's range (up to {peak:.3g}; float32, which "
+                f"models compute in, holds at most {FLOAT32_MAX:.3g})",
+                f"rescale the column (e.g. {name} / {_power_of_ten(math.ceil(math.log10(peak)))})",
+            )
+
+
+def _check_float32_precision(values: np.ndarray, spreads: np.ndarray, columns: list[str], path: Path) -> None:
+    """Refuse a column that float32 rounds on a grid coarser than 1 % of its standard deviation
+    (see the derivation above): the model would learn the grid, not the data."""
+    peaks = np.abs(values).max(axis=0)
+    steps = np.maximum(peaks * 2.0**-FLOAT32_BITS, FLOAT32_SMALLEST_STEP)
+    for index, name in enumerate(columns):
+        peak, spread = float(peaks[index]), float(spreads[index])
+        if steps[index] <= MAX_STEP_PER_SD * spread:
+            continue
+        actual = float(np.spacing(np.float32(peak)))  # the real step there, for the message
+        problem = (
+            f"'{path}' column '{name}' cannot be held in float32, which models compute in: its values reach "
+            f"{peak:.3g}, where float32's step is {actual:.3g}, coarse beside its standard deviation of {spread:.3g}"
+        )
+        mean = float(values[:, index].mean())
+        if abs(mean) * 2.0**-FLOAT32_BITS > MAX_STEP_PER_SD * spread:
+            # An offset: subtracting the mean, rounded to the spread's power of ten, leaves values
+            # within a few standard deviations of zero.
+            offset = round(mean, -math.floor(math.log10(spread)))
+            fix = f"subtract an offset (e.g. {name} - {_plain(offset)}) or rescale the column"
+        else:
+            # Values too small for float32's finest step: bring the spread to about 1.
+            fix = f"rescale the column (e.g. {name} * {_power_of_ten(-math.floor(math.log10(spread)))})"
+        raise UserError(problem, fix)
+
+
+def _power_of_ten(exponent: int) -> str:
+    return f"1e{exponent}"
+
+
+def _plain(value: float) -> str:
+    """A number as a user would type it: positional when not huge or tiny."""
+    if 1e-4 <= abs(value) < 1e16:
+        return np.format_float_positional(value, trim="-")
+    return f"{value:.12g}".replace("e+", "e")
 
 
 def write_table(path: Path, suffix: str, values: np.ndarray, columns: list[str]) -> None:
