@@ -111,6 +111,21 @@ def test_fit_on_a_csv_keeps_its_columns_and_units(capsys, tmp_path):
     assert abs(samples[:, 0].mean() - 100) < 15 and samples[:, 1].std() < 1.0  # back in data units
 
 
+def test_fit_warns_once_about_a_column_of_few_values(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"{h},{int(s)}" for h, s in zip(rng.normal(170, 10, 300), rng.random(300) < 0.3)]
+    (tmp_path / "flags.csv").write_text("height,smoker\n" + "\n".join(rows) + "\n")
+    code, out, err = run_cli(capsys, "fit", tmp_path / "flags.csv", "--model", "test-gaussian", "--steps", "5", "--out", tmp_path / "run")
+    assert code == 0 and "run saved in" in out
+    warnings = [line for line in (out + err).splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, out + err
+    assert warnings[0].startswith("warning: column 'smoker' has only 2 distinct values: a likelihood there mixes point masses")
+    assert "dequantise it" in warnings[0] and "model it apart" in warnings[0]
+    (tmp_path / "smooth.csv").write_text("height,weight\n" + "\n".join(f"{a},{b}" for a, b in rng.normal(size=(300, 2))) + "\n")
+    code, out, err = run_cli(capsys, "fit", tmp_path / "smooth.csv", "--model", "test-gaussian", "--steps", "5", "--out", tmp_path / "run2")
+    assert code == 0 and "warning" not in out + err
+
+
 def test_resume_continues_an_interrupted_run(capsys, tmp_path):
     out = tmp_path / "run"
     # Standardised data already suit the initial Gaussian, so early stopping is turned off.

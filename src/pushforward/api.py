@@ -12,6 +12,7 @@ The CLI is a thin layer over these functions; anything it does, a script can do:
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -414,6 +415,9 @@ def fit(
         "created": _now(),
     }
     run.write_config(config)
+    # Only now, every input checked: a warning before a refusal would make it two lines.
+    for note in dataset.warnings:
+        warnings.warn(note, stacklevel=2)
     fitted = FittedModel(network, preprocessing, config, run, _dataset=dataset)
     score_name, score_shift = fitted.validation_report()
     trainer = Trainer(

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from pushforward.data.files import read_table, write_table
+from pushforward.data.files import few_valued_columns, few_values_warning, read_table, write_table
 from pushforward.errors import UserError
 
 
@@ -211,3 +211,30 @@ def test_the_float32_threshold_is_max_over_sd_of_2_to_the_23_over_100(tmp_path):
                 read_table(tmp_path / "c.npy")
         else:
             read_table(tmp_path / "c.npy")
+
+
+# -- columns of a few values: a density there is point masses ------------------------------------
+
+
+def test_columns_with_few_distinct_values_are_found_and_named_on_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 200
+    columns = {
+        "height": rng.normal(170, 10, n),
+        "smoker": rng.integers(0, 2, n),
+        "rating": rng.integers(1, 11, n),  # ten levels: still a few
+        "age": rng.integers(18, 80, n),  # dozens of levels: taken as continuous
+    }
+    lines = [",".join(columns)] + [",".join(str(values[i]) for values in columns.values()) for i in range(n)]
+    table = read_table(write_csv(tmp_path / "mixed.csv", "\n".join(lines) + "\n"))
+    assert few_valued_columns(table) == {"smoker": 2, "rating": 10}
+    note = few_values_warning(table)
+    assert "\n" not in note and note.startswith("columns 'smoker' (2 values), 'rating' (10 values) have only a few")
+    assert "mixes point masses with a density" in note and "dequantise them" in note and note.endswith("model them apart")
+    flag = read_table(write_csv(tmp_path / "flag.csv", "x,flag\n" + "".join(f"{i * 0.37},{i % 2}\n" for i in range(40))))
+    assert few_values_warning(flag).startswith("column 'flag' has only 2 distinct values: ")
+
+
+def test_a_short_file_of_continuous_values_is_not_called_few_valued(tmp_path):
+    table = read_table(write_csv(tmp_path / "short.csv", "a\n" + "".join(f"{i * 1.1}\n" for i in range(10))))
+    assert few_valued_columns(table) == {} and few_values_warning(table) is None

@@ -260,6 +260,42 @@ def _plain(value: float) -> str:
     return f"{value:.12g}".replace("e+", "e")
 
 
+# A column with this many distinct values or fewer (flags, category codes, ratings, small counts)
+# is a handful of point masses, not a sample of a density: spread over the column's ±3 sd its
+# levels are at least 0.6 sd apart, wider than the bumps a smooth density puts on them, so a
+# model that sharpens onto the levels drives its likelihood up without bound and NLLs on such a
+# column mean little. Integer columns with more levels (ages, larger counts) sit closer than
+# that, and are commonly modelled as continuous on purpose. The levels must also repeat (at
+# most half as many values as rows), so a short file of continuous values is not taken for one.
+FEW_VALUES = 10
+
+
+def few_valued_columns(table: TableFile) -> dict[str, int]:
+    """The columns with at most :data:`FEW_VALUES` distinct values that repeat (at most half as many
+    values as rows), with their counts of distinct values."""
+    rows = table.values.shape[0]
+    counts = {name: len(np.unique(table.values[:, index])) for index, name in enumerate(table.columns)}
+    return {name: count for name, count in counts.items() if count <= FEW_VALUES and 2 * count <= rows}
+
+
+def few_values_warning(table: TableFile) -> str | None:
+    """One line naming the columns of :func:`few_valued_columns` and what to do, or None."""
+    few = few_valued_columns(table)
+    if not few:
+        return None
+    if len(few) == 1:
+        [(name, count)] = few.items()
+        subject, them = f"column '{name}' has only {count} distinct values", "it"
+    else:
+        listed = ", ".join(f"'{name}' ({count} values)" for name, count in few.items())
+        subject, them = f"columns {listed} have only a few distinct values each", "them"
+    return (
+        f"{subject}: a likelihood there mixes point masses with a density, and grows without bound "
+        f"as a model sharpens onto the values, so NLLs mislead; dequantise {them} (add uniform noise as "
+        f"wide as the gap between values) or model {them} apart"
+    )
+
+
 def write_table(path: Path, suffix: str, values: np.ndarray, columns: list[str]) -> None:
     """Write samples to ``path`` in the format of ``suffix`` (``.npy`` or ``.csv``).
 

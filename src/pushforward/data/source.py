@@ -7,7 +7,7 @@ with fixed splits that are rebuilt identically from the JSON :class:`DataSpec` s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pushforward.data.files import SUPPORTED_SUFFIXES, file_digest, read_table
+from pushforward.data.files import SUPPORTED_SUFFIXES, file_digest, few_values_warning, read_table
 from pushforward.data.toy2d import ToyDataset, get_toy, toy_names
 from pushforward.errors import UserError, suggest
 
@@ -60,6 +60,9 @@ class Dataset:
     test: Tensor
     columns: list[str]
     toy: ToyDataset | None = None
+    # One-line notes on data a model can fit but whose likelihood misleads (few distinct values);
+    # ``fit`` raises them as warnings, before training.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -123,4 +126,5 @@ def _file_dataset(spec: DataSpec) -> Dataset:
     order = np.random.default_rng(spec.seed).permutation(n)
     values = torch.from_numpy(table.values[order]).float()
     test, validation, train = values[:n_test], values[n_test : n_test + n_validation], values[n_test + n_validation :]
-    return Dataset(spec, train, validation, test, columns=table.columns)
+    note = few_values_warning(table)
+    return Dataset(spec, train, validation, test, columns=table.columns, warnings=[note] if note else [])
