@@ -221,6 +221,15 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_trained_or_written(capsys, 
     assert snapshot(tmp_path) == before
 
 
+def test_a_bad_data_file_is_refused_before_any_run(capsys, tmp_path):
+    (tmp_path / "nan.csv").write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(50)) + "nan,1\n")
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(capsys, "compare", tmp_path / "nan.csv", "--models", "nsf,realnvp", "--steps", "5",
+                           "--out", tmp_path / "cmp")
+    assert code == 2 and err.strip().count("\n") == 0 and "NaN" in err
+    assert snapshot(tmp_path) == before
+
+
 def test_the_python_api_checks_the_same_inputs():
     with pytest.raises(UserError, match="seeds"):
         plan_comparison("checkerboard", ["nsf"], seeds=True)

@@ -221,7 +221,7 @@ def plan_comparison(
     hyperparameter every listed model has); ``"<model>.<key>"`` applies to that model only
     (e.g. ``{"nsf.layers": 4}``). Data settings must be common, so the split is the same.
     """
-    from pushforward.data.source import resolve_spec
+    from pushforward.data.source import load_dataset, resolve_spec
     from pushforward.models.base import get_entry, model_hyperparameters
     from pushforward.settings import DataSettings, split_settings
     from pushforward.train.config import Budget
@@ -262,6 +262,7 @@ def plan_comparison(
         data_settings = chosen.data
     assert data_settings is not None
     spec = resolve_spec(data, seed=0, **data_settings.spec_sizes())
+    load_dataset(spec)  # a file is read and checked (NaN, constant or unholdable columns) before any run
     target = Path(out) if out is not None else default_compare_path(spec.label)
     check_output_directory(target, force)
     return ComparisonPlan(
