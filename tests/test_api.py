@@ -289,3 +289,19 @@ def test_plot_draws_two_chosen_columns_of_a_wide_table(tmp_path, drawn):
                     out=tmp_path / "narrow", figures=False)
     with pytest.raises(UserError, match="more than two columns"):
         narrow.plot(tmp_path / "n.png", columns=["b", "a"])
+
+
+def test_the_heat_map_is_coarser_for_models_whose_density_is_costly(tmp_path, monkeypatch):
+    import pushforward.viz as viz
+    from pushforward.models.base import COSTLY_DENSITY_GRID, get_entry
+
+    assert COSTLY_DENSITY_GRID < 200
+    for name in ("cnf", "otflow", "rectified", "ddpm", "vae", "iwae"):
+        assert get_entry(name).cls.density_grid == COSTLY_DENSITY_GRID, name
+    for name in ("nsf", "realnvp", "maf"):
+        assert get_entry(name).cls.density_grid == 200, name
+    seen = []
+    monkeypatch.setattr(viz, "plot_model", lambda *args, **kwargs: seen.append(kwargs["resolution"]) or tmp_path)
+    monkeypatch.setattr(get_entry("test-gaussian").cls, "density_grid", 77)
+    pf.fit("checkerboard", model="test-gaussian", steps=5, out=tmp_path / "run", figures=False).plot(tmp_path / "d.png")
+    assert seen == [77]  # plot asks the model

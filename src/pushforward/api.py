@@ -230,7 +230,8 @@ class FittedModel:
         points = self.sample(max(samples, HISTOGRAM_SAMPLES) if histogram else samples, seed=seed)
         bounds = dataset.toy.bounds if dataset.toy is not None else None
         title = f"{self.name} on {self.data_spec.label}"
-        return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target, labels=self.columns)
+        return plot_model(data, samples=points, log_prob=log_prob, bounds=bounds, title=title, out=target, labels=self.columns,
+                          resolution=self.model.density_grid)
 
     def _plot_columns(self, out: str | Path | None, columns: Sequence[str], *, samples: int, seed: int) -> Path:
         """:meth:`plot` of two chosen columns: histograms of data and samples, side by side."""

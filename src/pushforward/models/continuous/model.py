@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.models.base import SAMPLE_CHUNK_ROWS, GenerativeModel
+from pushforward.models.base import COSTLY_DENSITY_GRID, SAMPLE_CHUNK_ROWS, GenerativeModel
 from pushforward.models.continuous.fields import MLPField, RowChunkedField, VectorField
 from pushforward.models.continuous.solvers import (
     FlowResult,
@@ -156,6 +156,7 @@ class ContinuousFlow(GenerativeModel):
     hyperparameters_class: ClassVar[type] = ContinuousHyperparameters
     #: at most this many validation points per validation (a fixed subset, so scores compare)
     validation_points: ClassVar[int] = 4096
+    density_grid: ClassVar[int] = COSTLY_DENSITY_GRID  # log_prob is an ODE solve per point
 
     def __init__(self, event_shape: tuple[int, ...], hparams: SolverSettings, field: VectorField) -> None:
         super().__init__(event_shape, hparams)

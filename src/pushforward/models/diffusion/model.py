@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.models.base import GenerativeModel, LikelihoodKind, register, stratified_uniform
+from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver, integrate, standard_normal_log_prob
 from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
@@ -210,6 +210,7 @@ class DDPM(GenerativeModel):
     hyperparameters_class = DDPMHyperparameters
     validation_name: ClassVar[str] = "val_denoising_loss"
     validation_is_nll: ClassVar[bool] = False  # not a log-density: reported as the model computes it
+    density_grid: ClassVar[int] = COSTLY_DENSITY_GRID  # log_prob is an ODE solve per point
 
     def __init__(self, event_shape: tuple[int, ...], hparams: DDPMHyperparameters) -> None:
         super().__init__(event_shape, hparams)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from pushforward.errors import UserError
 from pushforward.metrics.latent import latent_activity
-from pushforward.models.base import VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, register
+from pushforward.models.base import COSTLY_DENSITY_GRID, VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, register
 from pushforward.models.vae.bounds import RunningLogMeanExp, beta_elbo, importance_weighted_bound
 from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
 from pushforward.models.vae.networks import mlp_decoder, mlp_encoder
@@ -130,6 +130,7 @@ class VAE(GenerativeModel):
     """Encoder q(z|x) (a Gaussian, diagonal or full covariance), prior p(z), decoder p(x|z)."""
 
     likelihood: ClassVar[LikelihoodKind] = "estimate"
+    density_grid: ClassVar[int] = COSTLY_DENSITY_GRID  # log_prob averages eval_samples draws per point
     hyperparameters_class = VAEHyperparameters
     has_decoder_mean: ClassVar[bool] = True  # sample(..., mean=True) is available
 
