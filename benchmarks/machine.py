@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
 import torch
+
+from pushforward.speed import speed_probe
 
 
 def cpu_model() -> str:
@@ -37,34 +38,6 @@ def describe() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     capability = torch.backends.cpu.get_cpu_capability()
     return f"{cpu_model()} · {cores} cores · torch {torch.__version__} ({capability}) · {torch.get_num_threads()} torch threads"
-
-
-def speed_probe(repeats: int = 7) -> float:
-    """Milliseconds (median of ``repeats``) of a fixed one-thread workload shaped like this
-    project's toy training: forward and backward of a 3 × 64 tanh MLP on 4,096 points, ten times.
-
-    Compare probes, not machines: the same code's figures scale roughly with it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        generator = torch.Generator().manual_seed(0)
-        x = torch.randn(4096, 2, generator=generator)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
-            torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 2),
-        )
-
-        def workload() -> float:
-            started = time.perf_counter()
-            for _ in range(10):
-                net.zero_grad(set_to_none=True)
-                net(x).square().mean().backward()
-            return time.perf_counter() - started
-
-        workload()  # warm-up: allocations, kernel selection
-        return 1e3 * statistics.median(workload() for _ in range(repeats))
-    finally:
-        torch.set_num_threads(threads)
 
 
 def header() -> str:

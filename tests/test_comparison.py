@@ -273,6 +273,14 @@ def test_the_demo_budget_fits_in_five_minutes_and_bad_demo_input_is_refused(caps
     for models in (1, 3, 5, 8):
         assert demo_training_seconds(models) + DEMO_OVERHEAD_PER_MODEL * models <= 280
     assert demo_training_seconds(3) / 3 == pytest.approx(70)
+    # A slower machine (a longer speed probe) leaves each model more time to evaluate and so
+    # less to train, still within the 270 s; a faster one changes nothing.
+    from pushforward.comparison import demo_overhead_per_model
+
+    assert demo_training_seconds(5, 60.0) == demo_training_seconds(5) == pytest.approx(170)
+    slow = demo_overhead_per_model(198.0)
+    assert slow == pytest.approx(20 * (198 / 65) ** 0.3) and 27 < slow < 30
+    assert demo_training_seconds(5, 198.0) + 5 * slow == pytest.approx(270)
     code, _, err = run_cli(capsys, "demo", "--time", "0", "--out", tmp_path / "d")
     assert code == 2 and "--time must be positive" in err and not (tmp_path / "d").exists()
 

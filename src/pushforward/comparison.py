@@ -502,14 +502,30 @@ FAMILY_DEFAULTS: dict[str, tuple[str, ...]] = {
 DEMO_DATA = "checkerboard"
 # The demo must finish within 5 minutes on 2 CPU cores: 270 s of wall time in all, of which each
 # model is given about 20 s for its data, figures and evaluation (measured for the flows: 5-15 s),
-# and the rest is training time, split evenly — 70 s each for 3 models, 34 s each for 5.
+# and the rest is training time, split evenly — 70 s each for 3 models, 34 s each for 5. On a
+# slower machine the overhead grows: on 2026-12-05's (speed probe 198 ms against the 65 ms of the
+# machine the plan was made on) it was 17-33 s per model, 25.6 s on average, and the demo took
+# 5 min 9 s. So the overhead is scaled by (probe / 65 ms)^0.3, 1.43 there (28.6 s); the
+# measured ratio, 1.28, would give an exponent of 0.21, and 0.3 leaves room for the probe's drift.
 DEMO_WALL_SECONDS = 270.0
 DEMO_OVERHEAD_PER_MODEL = 20.0
+DEMO_OVERHEAD_EXPONENT = 0.3
 
 
-def demo_training_seconds(models: int) -> float:
-    """Total training time of the demo for this many models (see :data:`DEMO_WALL_SECONDS`)."""
-    return max(DEMO_WALL_SECONDS - DEMO_OVERHEAD_PER_MODEL * models, 5.0 * models)
+def demo_overhead_per_model(probe_ms: float | None = None) -> float:
+    """Seconds of evaluation and figures per model, on a machine whose
+    :func:`~pushforward.speed.speed_probe` took ``probe_ms`` (None: the reference machine)."""
+    from pushforward.speed import REFERENCE_PROBE_MS
+
+    if probe_ms is None or not math.isfinite(probe_ms) or probe_ms <= REFERENCE_PROBE_MS:
+        return DEMO_OVERHEAD_PER_MODEL
+    return DEMO_OVERHEAD_PER_MODEL * (probe_ms / REFERENCE_PROBE_MS) ** DEMO_OVERHEAD_EXPONENT
+
+
+def demo_training_seconds(models: int, probe_ms: float | None = None) -> float:
+    """Total training time of the demo for this many models (see :data:`DEMO_WALL_SECONDS`), on
+    a machine whose speed probe took ``probe_ms``."""
+    return max(DEMO_WALL_SECONDS - demo_overhead_per_model(probe_ms) * models, 5.0 * models)
 
 
 DEMO_EVAL_N = 5000
