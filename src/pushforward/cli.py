@@ -362,7 +362,7 @@ def demo(
         probe = speed_probe()
         time = demo_training_seconds(len(names), probe)
         if probe > REFERENCE_PROBE_MS:
-            machine = f" (this machine's speed probe took {probe:.0f} ms against {REFERENCE_PROBE_MS:.0f}: less training, so evaluation fits in the five minutes)"
+            machine = f"; less than on a faster machine, as this one's speed probe took {probe:.0f} ms against {REFERENCE_PROBE_MS:.0f}"
     if not 0 < time < math.inf:
         raise UserError(f"--time must be positive and finite, not {time}", "give the total training time in seconds, e.g. --time 200")
     per_model = time / len(names)
@@ -370,7 +370,7 @@ def demo(
     plan = plan_comparison(DEMO_DATA, names, time=per_model, seeds=1, out=target, force=force, settings=dict(DEMO_SETTINGS), eval_n=n)
     out.print(
         f"demo plan: {', '.join(names)} ({why}) on the {DEMO_DATA}, {per_model:.0f} s of training each "
-        f"({time:.0f} s in all){machine}, then evaluation on {n:,} samples; output in {plan.out}"
+        f"({time:.0f} s in all{machine}), then evaluation on {n:,} samples; output in {plan.out}"
     )
     board = run_comparison(plan, progress=sys.stderr.isatty(), log=out.print)
     _print_leaderboard(board)
