@@ -220,7 +220,7 @@ BAD_INPUTS = [
     (["fit", "{dir}/epoch.csv", "--steps", "1"], "column 'epoch_s' cannot be held in float32"),
     (["fit", "{dir}/epoch.csv", "--steps", "1"], "subtract an offset (e.g. epoch_s - 1700000050) or rescale the column"),
     (["fit", "{dir}/huge.csv", "--steps", "1"], "column 'big' has values beyond float32's range"),
-    (["fit", "{dir}/holes.csv", "--steps", "1"], "1 missing value (empty cells; the first at line 8, column 'b'); remove or impute"),
+    (["fit", "{dir}/holes.csv", "--steps", "1"], "1 missing value (empty cells or markers such as NA; the first at line 8, column 'b'); remove or impute"),
     (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
     (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),
     (["fit", "checkerboard", "--steps", "1", "--set", "bins=many"], "bins must be an integer"),

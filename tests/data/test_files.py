@@ -120,11 +120,19 @@ def test_empty_cells_are_called_missing_values_and_counted(tmp_path):
     with pytest.raises(UserError) as error:
         read_table(write_csv(tmp_path / "m.csv", "a,b\n" + "\n".join(rows) + "\n"))
     message = str(error.value)
-    assert "has 3 missing values (empty cells; the first at line 5, column 'b')" in message
+    assert "has 3 missing values (empty cells or markers such as NA; the first at line 5, column 'b')" in message
     assert message.endswith("remove or impute the rows with missing values") and "not a number" not in message
     rows[2] = "x,2"  # before it: the word is reported, as before
     with pytest.raises(UserError, match=r"line 4, column 'a': 'x' is not a number"):
         read_table(write_csv(tmp_path / "n.csv", "a,b\n" + "\n".join(rows) + "\n"))
+
+
+@pytest.mark.parametrize("marker", ["NA", "n/a", "null", "None", "?", "#N/A"])
+def test_the_usual_missing_value_markers_are_missing_values(tmp_path, marker):
+    rows = [f"{i},{i % 3}" for i in range(20)]
+    rows[6] = f"3,{marker}"
+    with pytest.raises(UserError, match=r"has 1 missing value \(.*line 8, column 'b'\)"):
+        read_table(write_csv(tmp_path / "m.csv", "a,b\n" + "\n".join(rows) + "\n"))
 
 
 def test_constant_columns_are_named(tmp_path):

@@ -116,7 +116,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
             try:
                 values[index, column] = float(cell)
             except ValueError as error:
-                if not cell.strip():
+                if cell.strip().lower() in MISSING_MARKERS:
                     missing += 1
                     first_missing = first_missing or (line, header[column])
                     continue
@@ -129,11 +129,16 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     if first_missing is not None:
         line, name = first_missing
         raise UserError(
-            f"'{path}' has {_count(missing, 'missing value')} (empty cells; the first at "
+            f"'{path}' has {_count(missing, 'missing value')} (empty cells or markers such as NA; the first at "
             f"line {line}, column '{name}')",
             "remove or impute the rows with missing values",
         )
     return values, header, lines
+
+
+# How spreadsheets, R and pandas write a missing value into a CSV (besides an empty cell). "nan"
+# is not here: float() reads it, and the NaN check reports it.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "null", "none", "?", "-", "#n/a"})
 
 
 def _check_names(header: list[str], path: Path) -> None:
