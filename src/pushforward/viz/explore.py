@@ -83,7 +83,7 @@ class ExploreResult:
             complex exponential passes this test and is not one-to-one); ``None`` when unknown.
             Only samples where f is defined count: a sample outside f's domain is no fold.
         defined: ``(n,)`` bool, whether ``x`` is finite (f defined at ``z``).
-        undefined_fraction: the share of samples where f(z) is NaN or infinite, an estimate
+        undefined_fraction: (from ``defined``) the share of samples where f(z) is NaN or infinite, an estimate
             of the Gaussian's mass outside f's domain (standard error
             ``sqrt(p (1 - p) / n)``).
         log_abs_det: ``log |det ∂f/∂z|`` per sample, or ``None``.
@@ -105,7 +105,13 @@ class ExploreResult:
     kde_x: Grid | None = field(default=None, repr=False)
     figure: Figure | None = field(default=None, repr=False)
     defined: Tensor | None = field(default=None, repr=False)
-    undefined_fraction: float = 0.0
+
+    @property
+    def undefined_fraction(self) -> float:
+        """The share of samples where f(z) is NaN or infinite (0 when ``defined`` is unknown)."""
+        if self.defined is None:
+            return 0.0
+        return 1.0 - float(self.defined.double().mean())
 
     @property
     def undefined_note(self) -> str | None:
@@ -184,7 +190,6 @@ def plot_density(
             f"f is undefined (NaN or ±inf) at all {n} samples of z ~ N(0, I)",
             "give a map defined on at least part of the plane, e.g. log(1 + z**2) rather than log(-z**2)",
         )
-    undefined_fraction = 1.0 - n_defined / n
     exact = _exact_log_density(f, z, defined) if vectorized else None
 
     rng = np.random.default_rng(int(seed))
@@ -231,7 +236,6 @@ def plot_density(
         kde_x=kde_x,
         figure=figure,
         defined=defined,
-        undefined_fraction=undefined_fraction,
     )
 
 
