@@ -282,13 +282,35 @@ def test_plot_draws_two_chosen_columns_of_a_wide_table(tmp_path, drawn):
     assert "columns d and b of 4" in drawn[-1].get_suptitle()
     # The data panel's range is that of column d, not of the first column.
     assert data_panel.get_xlim()[1] > 1000
-    for bad, message in ((["d"], "two different column names"), (["d", "d"], "two different"), (["d", "e"], "no column 'e'")):
+    for bad, message in ((["d"], "2 to 8 different column names"), (["d", "d"], "2 to 8 different"), (["d", "e"], "no column 'e'"),
+                         (["a", "b", "a"], "different column names")):
         with pytest.raises(UserError, match=message):
             run.plot(tmp_path / "bad.png", columns=bad)
     narrow = pf.fit(write_csv(tmp_path / "two.csv", ["a", "b"], values[:, :2]), model="test-gaussian", steps=5,
                     out=tmp_path / "narrow", figures=False)
     with pytest.raises(UserError, match="more than two columns"):
         narrow.plot(tmp_path / "n.png", columns=["b", "a"])
+
+
+def test_a_wide_table_is_drawn_in_pairs_of_all_or_the_chosen_columns(tmp_path, monkeypatch):
+    import pushforward.viz.pairs as pairs
+
+    drawn = []
+    real_save = pairs.save_figure
+    monkeypatch.setattr(pairs, "save_figure", lambda figure, out: drawn.append(figure) or real_save(figure, out))
+    values = np.random.default_rng(4).normal(size=(600, 10)) * np.arange(1, 11)
+    names = [f"c{i}" for i in range(10)]
+    run = pf.fit(write_csv(tmp_path / "ten.csv", names, values), model="test-gaussian", steps=30, out=tmp_path / "run",
+                 figures=False)
+    run.plot(tmp_path / "all.png")
+    axes = drawn[-1].axes
+    assert len(axes) == 8 * 8 and "first 8 of 10 columns" in drawn[-1].get_suptitle()
+    assert [axes[7 * 8 + j].get_xlabel() for j in range(8)] == names[:8]
+    run.plot(tmp_path / "three.png", columns=["c9", "c0", "c4"])
+    axes = drawn[-1].axes
+    assert len(axes) == 9 and "columns c9, c0, c4 of 10" in drawn[-1].get_suptitle()
+    # Column c9 (scale 10) sets the first column of panels' range, c0 (scale 1) the second's.
+    assert axes[0].get_xlim()[1] > 5 * axes[4].get_xlim()[1]
 
 
 def test_the_heat_map_is_coarser_for_models_whose_density_is_costly(tmp_path, monkeypatch):

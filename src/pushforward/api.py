@@ -209,13 +209,18 @@ class FittedModel:
         density as a curve over histograms of the data and of samples. Axes are labelled with
         the data's column names.
 
-        Data of more than two columns are drawn in two of them, by default the first two, or
-        the two named in ``columns``: data and samples, without a density (a 2-D slice of the
-        model is not its log_prob)."""
+        Data of more than two columns are drawn column by column, without a density (a 2-D slice
+        of the model is not its log_prob): each column's histogram and every pair's scatter and
+        correlation, data beside samples (:func:`~pushforward.viz.pairs.plot_pairs`), for the
+        first ``MAX_PAIR_COLUMNS`` columns or those named in ``columns``. Two names in
+        ``columns`` draw just that pair as 2-D histograms of data and samples side by side."""
         from pushforward.viz import plot_model
+        from pushforward.viz.pairs import MAX_PAIR_COLUMNS
 
         if columns is not None:
             return self._plot_columns(out, columns, samples=samples, seed=seed)
+        if len(self.event_shape) == 1 and self.event_shape[0] > 2:
+            return self._plot_pairs(out, self.columns[:MAX_PAIR_COLUMNS], samples=samples, seed=seed)
         target = self._figure_path(out, "density.png")
         dataset = self.dataset()
         data = dataset.train[:100_000].numpy()
@@ -234,20 +239,25 @@ class FittedModel:
                           resolution=self.model.density_grid)
 
     def _plot_columns(self, out: str | Path | None, columns: Sequence[str], *, samples: int, seed: int) -> Path:
-        """:meth:`plot` of two chosen columns: histograms of data and samples, side by side."""
+        """:meth:`plot` of chosen columns: two as 2-D histograms of data and samples side by side,
+        more in pairs."""
         from pushforward.viz import plot_model
+        from pushforward.viz.pairs import MAX_PAIR_COLUMNS
 
         names = self.columns
         if len(names) <= 2:
-            raise UserError(f"--columns chooses two of more than two columns; these data have {len(names)}",
+            raise UserError(f"--columns chooses among more than two columns; these data have {len(names)}",
                             "leave --columns out: the figure shows them all, with the model's density")
         chosen = [str(name) for name in columns]
-        if len(chosen) != 2 or chosen[0] == chosen[1]:
-            raise UserError(f"--columns needs two different column names, not {', '.join(chosen) or 'none'}",
-                            f"e.g. --columns {','.join(names[:2])}")
+        if not 2 <= len(chosen) <= MAX_PAIR_COLUMNS or len(set(chosen)) != len(chosen):
+            raise UserError(
+                f"--columns needs 2 to {MAX_PAIR_COLUMNS} different column names, not {', '.join(chosen) or 'none'}",
+                f"e.g. --columns {','.join(names[:3])}")
         for name in chosen:
             if name not in names:
                 raise UserError(f"the data have no column '{name}'", suggest(name, names))
+        if len(chosen) > 2:
+            return self._plot_pairs(out, chosen, samples=samples, seed=seed)
         # The chosen two first, so the figure's first two coordinates are theirs.
         first = [names.index(name) for name in chosen]
         order = first + [i for i in range(len(names)) if i not in first]
@@ -258,6 +268,25 @@ class FittedModel:
         shown = f"columns {chosen[0]} and {chosen[1]} of {len(names)}"
         return plot_model(data, samples=points, log_prob=None, title=f"{self.name} on {self.data_spec.label}", out=target,
                           labels=[names[i] for i in order], shown=shown)
+
+    def _plot_pairs(self, out: str | Path | None, chosen: Sequence[str], *, samples: int, seed: int) -> Path:
+        """:meth:`plot` of a table's ``chosen`` columns in pairs (:func:`~pushforward.viz.pairs.plot_pairs`)."""
+        from pushforward.viz.pairs import plot_pairs
+
+        names = self.columns
+        order = [names.index(name) for name in chosen]
+        target = self._figure_path(out, "density.png")
+        train = self.dataset().train[:100_000]
+        data = train.reshape(len(train), -1)[:, order].numpy()
+        points = self.sample(max(samples, HISTOGRAM_SAMPLES), seed=seed).reshape(-1, len(names))[:, order]
+        if len(order) == len(names):
+            shown = f"all {len(names)} columns"
+        elif order == list(range(len(order))):
+            shown = f"first {len(order)} of {len(names)} columns (choose others with --columns)"
+        else:
+            shown = f"columns {', '.join(chosen)} of {len(names)}"
+        return plot_pairs(data, points, out=target, labels=list(chosen), title=f"{self.name} on {self.data_spec.label}",
+                          shown=shown, seed=seed)
 
     @property
     def has_latent_space(self) -> bool:

@@ -184,12 +184,13 @@ def plot(
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     trajectories: bool = typer.Option(False, "--trajectories", help="Continuous flows and ddpm: draw paths from the Gaussian to the data instead."),
     animate: Optional[Path] = typer.Option(None, "--animate", help="Continuous flows and ddpm: write the density evolving over t to this .gif (with -o, the density figure too)."),
-    columns: Optional[str] = typer.Option(None, "--columns", help="Data of more than two columns: the two to draw, e.g. --columns age,income (default: the first two)."),
+    columns: Optional[str] = typer.Option(None, "--columns", help="Data of more than two columns: which to draw, e.g. --columns age,income,debt (default: the first 8, each with every other; two names: that pair as histograms side by side)."),
 ) -> None:
     """The model's density as a heat map beside the data, with samples overlaid (a histogram of
     samples for a model without a likelihood; for 1-D data the density as a curve over
     histograms of the data and of samples); without -o also the training curves. Axes carry
-    the data's column names.
+    the data's column names. A table of more than two columns is drawn column by column: each
+    column's histogram, and every pair's scatter and correlation, data beside samples.
 
     For a VAE also the latent space: encoded training points and reconstructions
     (RUN/figures/latent.png, or OUTPUT's name with -latent).

@@ -249,7 +249,7 @@ def _model_section(row: dict[str, Any]) -> str:
         f"(mean over {row['seeds_ok']} seed(s)). Run directory: {run}"
     )
     parts.append(f'<p class="meta">{e(compute)}</p>')
-    parts.append(_figure(_read_png(run / FIGURES / "density.png"), f"{row['model']} beside the data", "data (left) and the model (right), same axes and colour scale; first seed"))
+    parts.append(_figure(_read_png(run / FIGURES / "density.png"), f"{row['model']} beside the data", "data beside the model on the same axes (a table: column by column); first seed"))
     parts.append(_figure(_read_png(run / FIGURES / "history.png"), f"{row['model']} training curves", "training curves; first seed"))
     return "\n".join(parts)
 
