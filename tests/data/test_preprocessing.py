@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from pushforward.data.preprocessing import Standardize
@@ -36,3 +37,11 @@ def test_per_channel_statistics_for_images_and_json_round_trip():
     assert torch.allclose(transform.log_det(x), -torch.log(transform.scale).sum().expand(64) * 16, atol=1e-4)
     again = Standardize.from_json(transform.to_json())
     torch.testing.assert_close(again.forward(x), y)
+
+
+def test_a_column_of_tiny_values_is_standardized_by_its_own_spread():
+    x = torch.stack([torch.randn(5000) * 1e-16 + 1e-15, torch.randn(5000)], dim=1)
+    pre = Standardize.fit(x)
+    z = pre.forward(x)
+    assert z.std(dim=0) == pytest.approx([1.0, 1.0], rel=1e-3)
+    torch.testing.assert_close(pre.inverse(z), x, rtol=1e-5, atol=0)

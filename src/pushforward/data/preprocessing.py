@@ -26,7 +26,11 @@ class Standardize:
         # Statistics over the batch and all positions, one value per feature (first event axis).
         dims = [0] + list(range(2, x.dim()))
         mean = x.double().mean(dim=dims)
-        scale = x.double().std(dim=dims).clamp_min(1e-12)
+        # Any spread float32 can hold is a scale: a column of 1e-15 ± 1e-16 is as learnable as
+        # one of 1 ± 0.1 once divided by its own. (A floor of 1e-12 left such a column at a
+        # spread of 1e-4 for the model.) The floor only keeps a constant column, which the
+        # data files refuse, from dividing by zero.
+        scale = x.double().std(dim=dims).clamp_min(torch.finfo(torch.float32).tiny)
         return cls(mean.float(), scale.float())
 
     @classmethod
