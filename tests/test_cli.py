@@ -192,6 +192,56 @@ def test_console_script_entry_point(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+
+# -- a run fitted before a check of its data existed -------------------------------------------
+
+FITTED_BEFORE_A_CHECK = [
+    ("a,a", [(i, (7 * i) % 31) for i in range(200)], "header names two columns 'a' (columns 1 and 2)",
+     "give every column its own name"),
+    ("epoch_s,v", [(1.7e9 + (37 * i) % 101, i) for i in range(200)], "column 'epoch_s' cannot be held in float32",
+     "subtract an offset (e.g. epoch_s - 1700000050) or rescale the column"),
+]
+
+
+@pytest.mark.parametrize("header,rows,problem,fix", FITTED_BEFORE_A_CHECK, ids=["twins", "epoch"])
+def test_a_run_fitted_before_a_check_existed_evaluates_and_plots_with_one_warning(capsys, tmp_path, monkeypatch, header, rows, problem, fix):
+    import functools
+
+    import pushforward.api as api
+    from pushforward.data.source import load_dataset
+
+    data, run = tmp_path / "data.csv", tmp_path / "run"
+    data.write_text(header + "\n" + "".join(f"{a!r},{b!r}\n" for a, b in rows))
+    # The fit of an earlier version, which did not check this: it read the file as the data
+    # of an existing run are read now, everything else as fit does.
+    with monkeypatch.context() as earlier:
+        earlier.setattr(api, "load_dataset", functools.partial(load_dataset, existing_run=True))
+        api.fit(data, model="test-gaussian", steps=5, out=run, figures=False)
+
+    def one_warning(err: str) -> str:
+        lines = [line for line in err.splitlines() if line.startswith("warning: ")]
+        assert len(lines) == 1, err
+        assert problem in lines[0] and f"`fit` refuses such data now ({fix})" in lines[0]
+        return lines[0].removeprefix("warning: ")
+
+    code, text, err = run_cli(capsys, "eval", run, "--n", "100", "--json")
+    assert code == 0, err
+    note = one_warning(err)
+    results = json.loads(text)
+    assert np.isfinite(results["test_nll"]) and note in results["warnings"]
+    assert note in json.loads((run / "metrics.json").read_text())["evaluation"]["warnings"]
+    code, out, err = run_cli(capsys, "plot", run)
+    assert code == 0 and one_warning(err) == note
+    assert (run / "figures" / "density.png").read_bytes()[:4] == b"\x89PNG" and (run / "figures" / "history.png").exists()
+    # A new fit on the file is still refused, and so is resuming the run, which trains on.
+    before = snapshot(tmp_path)
+    for args in (["--out", tmp_path / "new"], ["--out", run, "--resume"]):
+        code, _, err = run_cli(capsys, "fit", data, "--model", "test-gaussian", "--steps", "10", *args)
+        assert code == 2 and len(err.splitlines()) == 1, err
+        assert err.startswith(f"error: '{data}' {problem}") and err.rstrip().endswith(fix)
+    assert snapshot(tmp_path) == before
+
+
 # -- bad input: one line, exit 2, no traceback, nothing changed --------------------------------
 
 

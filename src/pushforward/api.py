@@ -64,8 +64,14 @@ class FittedModel:
         return DataSpec.from_json(self.config["data"])
 
     def dataset(self) -> Dataset:
+        """The run's data splits, read once. They are read as the data of a run already fitted:
+        what a new fit would refuse in them (a check added since the run was fitted) is a
+        warning, raised here once, not an error that would keep the run from being evaluated or
+        plotted. (``fit`` and ``--resume`` train, and read the data as a new fit does.)"""
         if self._dataset is None:
-            self._dataset = load_dataset(self.data_spec)
+            self._dataset = load_dataset(self.data_spec, existing_run=True)
+            for note in self._dataset.fit_refusals:
+                warnings.warn(note, stacklevel=2)
         return self._dataset
 
     @property
@@ -489,7 +495,9 @@ def _resume(out, *, data, model, time, steps, settings, device, progress, figure
         )
     config["budget"] = {"seconds": budget.seconds, "steps": budget.steps}
     config["resumed"] = config.get("resumed", []) + [_now()]
-    dataset = fitted.dataset()
+    # Resuming trains on: the data face every check of a new fit (fitted.dataset() would only
+    # warn of those that protect a fit, as evaluating an existing run does).
+    dataset = fitted._dataset = load_dataset(spec)
     score_name, score_shift = fitted.validation_report()
     trainer = Trainer(
         fitted.model,

@@ -112,7 +112,8 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     held_out = torch.as_tensor(dataset.test, dtype=torch.float32).to(fitted.model.device)
     diagnostics = fitted.model.diagnostics(fitted.preprocessing.forward(held_out))
     results.update(diagnostics)
-    results["warnings"] = fitted.model.warnings(diagnostics)
+    # What a new fit would refuse in the run's data comes first, and is kept in metrics.json.
+    results["warnings"] = list(dataset.fit_refusals) + fitted.model.warnings(diagnostics)
 
     # Real samples of one size: blocks of held-out test points, which model samples are
     # compared with (draw r against block r mod their number; the first block, real_a, for the

@@ -246,3 +246,47 @@ def test_columns_with_few_distinct_values_are_found_and_named_on_one_line(tmp_pa
 def test_a_short_file_of_continuous_values_is_not_called_few_valued(tmp_path):
     table = read_table(write_csv(tmp_path / "short.csv", "a\n" + "".join(f"{i * 1.1}\n" for i in range(10))))
     assert few_valued_columns(table) == {} and few_values_warning(table) is None
+
+
+# -- reading the data of a run already fitted: the checks that protect a new fit only warn -------
+
+
+def epoch_rows(count):
+    """Epoch seconds 1.7e9 + 0..100 (sd about 29): float32 holds them on a grid of 128."""
+    return [(1.7e9 + (37 * i) % 101, float(i)) for i in range(count)]
+
+
+FIT_ONLY_PROBLEMS = [
+    ("a,a", [(i, i * i) for i in range(12)], r"header names two columns 'a' \(columns 1 and 2\)"),
+    ("a, ,c", [(i, 2 * i, 3 * i) for i in range(12)], r"header has no name for column 2"),
+    ("epoch_s,v", epoch_rows(40), r"column 'epoch_s' cannot be held in float32.*subtract an offset"),
+]
+
+
+@pytest.mark.parametrize("header,rows,message", FIT_ONLY_PROBLEMS, ids=["twins", "blank", "epoch"])
+def test_a_fitted_runs_data_are_read_as_they_are_with_what_a_new_fit_refuses(tmp_path, header, rows, message):
+    path = write_csv(tmp_path / "d.csv", header + "\n" + "".join(",".join(repr(v) for v in row) + "\n" for row in rows))
+    with pytest.raises(UserError, match=message) as refused:
+        read_table(path)
+    table = read_table(path, new_fit=False)
+    # The same array a fit before the check was trained on, and the same problem, not raised.
+    np.testing.assert_array_equal(table.values, np.array(rows, dtype=np.float64))
+    assert table.columns == [name.strip() for name in header.split(",")]
+    assert [problem.one_line() for problem in table.fit_refusals] == [refused.value.one_line()]
+    assert read_table(write_csv(tmp_path / "ok.csv", "a,b\n" + "".join(f"{i},{i * i}\n" for i in range(12))), new_fit=False).fit_refusals == ()
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("a,b\n" + "1,2\n" * 10 + "x,2\n", "'x' is not a number"),
+        ("a,b\n" + "1,2\n" * 10 + "3,\n", "1 missing value"),
+        ("a,b\n" + "1,2\n" * 10 + "nan,2\n", "NaN or infinite"),
+        ("big,v\n" + "".join(f"{1e39 * (1 + i / 100)},{i}\n" for i in range(20)), "beyond float32's range"),
+        ("a,b\n" + "".join(f"1,{i}\n" for i in range(12)), "constant"),
+    ],
+    ids=["letters", "missing", "nan", "range", "constant"],
+)
+def test_data_that_give_no_finite_array_are_refused_for_a_fitted_run_too(tmp_path, content, message):
+    with pytest.raises(UserError, match=message):
+        read_table(write_csv(tmp_path / "bad.csv", content), new_fit=False)

@@ -2,6 +2,13 @@
 
 Nothing here unpickles: ``.npy`` files are read with ``allow_pickle=False``. Every problem with
 the file is a one-line :class:`~pushforward.errors.UserError` naming the fix.
+
+Two kinds of check: those without which the file gives no array a density can be evaluated on
+(a missing file, a cell that is not a number, a NaN, a value float32 makes infinite, a constant
+column, too few rows) refuse it always; those that protect a *new fit* from
+data it would model badly or label ambiguously (column names, float32's precision) refuse it
+for a fit, but only report their problems when the data of a run already fitted are read again
+(``read_table(path, new_fit=False)``): a run fitted before such a check existed stays readable.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +35,23 @@ class TableFile:
     columns: list[str]
     path: Path
     sha256: str
+    # What a new fit would refuse in the file, when it was read for a run already fitted
+    # (read_table's new_fit=False); always empty for a new fit, which raises the first instead.
+    fit_refusals: tuple[UserError, ...] = ()
+
+
+@dataclass
+class _FitChecks:
+    """Where the checks that protect only a new fit report a problem: raised at once for a new
+    fit; kept, to be warned of, when an existing run's data are read again."""
+
+    new_fit: bool
+    found: list[UserError] = field(default_factory=list)
+
+    def refuse(self, problem: UserError) -> None:
+        if self.new_fit:
+            raise problem
+        self.found.append(problem)
 
 
 def file_digest(path: Path) -> str:
@@ -38,9 +62,14 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str | Path) -> TableFile:
-    """Read ``path`` into an (n, d) float64 array, checking it is numeric, finite and 2-D."""
+def read_table(path: str | Path, *, new_fit: bool = True) -> TableFile:
+    """Read ``path`` into an (n, d) float64 array, checking it is numeric, finite and 2-D.
+
+    ``new_fit`` False reads the data of a run already fitted: the problems of the checks that
+    protect only a new fit (see the module's docstring) are then returned in
+    :attr:`TableFile.fit_refusals` instead of raised, so the run can still be evaluated."""
     path = Path(path)
+    checks = _FitChecks(new_fit)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise UserError(
             f"cannot read '{path}': unsupported file type '{path.suffix or '(none)'}'",
@@ -52,9 +81,11 @@ def read_table(path: str | Path) -> TableFile:
         values, columns = _read_npy(path)
         lines = None
     else:
-        values, columns, lines = _read_csv(path)
-    _check_values(values, columns, path, lines)
-    return TableFile(values=values, columns=columns, path=path.resolve(), sha256=file_digest(path))
+        values, columns, lines = _read_csv(path, checks)
+    _check_values(values, columns, path, lines, checks)
+    return TableFile(
+        values=values, columns=columns, path=path.resolve(), sha256=file_digest(path), fit_refusals=tuple(checks.found)
+    )
 
 
 def _read_npy(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -85,7 +116,7 @@ def _read_npy(path: Path) -> tuple[np.ndarray, list[str]]:
     return array.astype(np.float64), columns
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
+def _read_csv(path: Path, checks: _FitChecks) -> tuple[np.ndarray, list[str], np.ndarray]:
     """The values, the header's names and, for each row, its line in the file (counting blank
     lines, which are skipped, so that errors point where an editor shows the row)."""
     try:
@@ -100,7 +131,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     header, body = [cell.strip() for cell in numbered[0][1]], numbered[1:]
     if _all_numeric(header):
         raise UserError(f"'{path}' has no header row (its first row is numbers)", "add a header row naming the columns")
-    _check_names(header, path)
+    _check_names(header, path, checks)
     values = np.empty((len(body), len(header)), dtype=np.float64)
     lines = np.array([line for line, _ in body], dtype=np.int64)
     # An empty cell is a missing value, not a category: count them all for the message, and
@@ -141,20 +172,21 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
 MISSING_MARKERS = frozenset({"", "na", "n/a", "null", "none", "?", "-", "#n/a"})
 
 
-def _check_names(header: list[str], path: Path) -> None:
+def _check_names(header: list[str], path: Path, checks: _FitChecks) -> None:
     """Every column needs a name of its own: the names are kept in the run's config.json, label
-    the figures and head the columns of sampled CSVs, where a blank or repeated one is ambiguous."""
+    the figures and head the columns of sampled CSVs, where a blank or repeated one is ambiguous.
+    (Ambiguous, not unreadable: a fit is refused, an existing run's data are still read.)"""
     for index, name in enumerate(header):
         if not name:
-            raise UserError(
+            checks.refuse(UserError(
                 f"'{path}' header has no name for column {index + 1}",
                 "name every column in the header row (or drop the column if it is empty)",
-            )
-        if name in header[:index]:
-            raise UserError(
+            ))
+        elif name in header[:index]:
+            checks.refuse(UserError(
                 f"'{path}' header names two columns '{name}' (columns {header.index(name) + 1} and {index + 1})",
                 "give every column its own name",
-            )
+            ))
 
 
 def _count(number: int, noun: str) -> str:
@@ -169,9 +201,10 @@ def _all_numeric(cells: list[str]) -> bool:
     return True
 
 
-def _check_values(values: np.ndarray, columns: list[str], path: Path, lines: np.ndarray | None) -> None:
-    """Refuse what no density fits: too few rows, no columns, NaN or infinite values and
-    constant columns. ``lines`` are a CSV's file lines of the rows (None for .npy: rows)."""
+def _check_values(values: np.ndarray, columns: list[str], path: Path, lines: np.ndarray | None, checks: _FitChecks) -> None:
+    """Refuse what no density fits: too few rows, no columns, NaN or infinite values, values
+    float32 turns into ±inf and constant columns; and for a new fit (``checks``) columns float32
+    holds too coarsely. ``lines`` are a CSV's file lines of the rows (None for .npy: rows)."""
     if values.shape[0] < MIN_ROWS:
         raise UserError(f"'{path}' has only {values.shape[0]} rows", f"give at least {MIN_ROWS} data points")
     if values.shape[1] < 1:
@@ -195,7 +228,7 @@ def _check_values(values: np.ndarray, columns: list[str], path: Path, lines: np.
             f"{'they have' if several else 'it has'} no density",
             f"drop {'them' if several else 'it'}",
         )
-    _check_float32_precision(values, spreads, columns, path)
+    _check_float32_precision(values, spreads, columns, path, checks)
 
 
 # Models compute in float32 (source.py turns the data into float32 tensors), whose largest value
@@ -217,7 +250,9 @@ MAX_STEP_PER_SD = 0.01
 
 
 def _check_float32_range(values: np.ndarray, columns: list[str], path: Path) -> None:
-    """Refuse values float32 would turn into ±inf (which then break training and the run's JSON)."""
+    """Refuse values float32 would turn into ±inf (which then break training and the run's JSON).
+    Always: no run can have been fitted on them (its standardisation is not finite, so its
+    config.json was never written), and no evaluation could give a number."""
     peaks = np.abs(values).max(axis=0)
     for name, peak in zip(columns, peaks):
         if peak > FLOAT32_MAX:
@@ -228,9 +263,12 @@ def _check_float32_range(values: np.ndarray, columns: list[str], path: Path) -> 
             )
 
 
-def _check_float32_precision(values: np.ndarray, spreads: np.ndarray, columns: list[str], path: Path) -> None:
+def _check_float32_precision(
+    values: np.ndarray, spreads: np.ndarray, columns: list[str], path: Path, checks: _FitChecks
+) -> None:
     """Refuse a column that float32 rounds on a grid coarser than 1 % of its standard deviation
-    (see the derivation above): the model would learn the grid, not the data."""
+    (see the derivation above): the model would learn the grid, not the data. A run already
+    fitted on such a column learnt that grid, and is evaluated on it as it was (``checks``)."""
     peaks = np.abs(values).max(axis=0)
     steps = np.maximum(peaks * 2.0**-FLOAT32_BITS, FLOAT32_SMALLEST_STEP)
     for index, name in enumerate(columns):
@@ -251,7 +289,7 @@ def _check_float32_precision(values: np.ndarray, spreads: np.ndarray, columns: l
         else:
             # Values too small for float32's finest step: bring the spread to about 1.
             fix = f"rescale the column (e.g. {name} * {_power_of_ten(-math.floor(math.log10(spread)))})"
-        raise UserError(problem, fix)
+        checks.refuse(UserError(problem, fix))
 
 
 def _power_of_ten(exponent: int) -> str:

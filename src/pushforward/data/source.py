@@ -63,6 +63,9 @@ class Dataset:
     # One-line notes on data a model can fit but whose likelihood misleads (few distinct values);
     # ``fit`` raises them as warnings, before training.
     warnings: list[str] = field(default_factory=list)
+    # One-line notes on what a new fit would refuse in the data of a run already fitted (see
+    # load_dataset's ``existing_run``); evaluating and plotting the run warn of them.
+    fit_refusals: list[str] = field(default_factory=list)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -88,11 +91,17 @@ def resolve_spec(data: str | Path, seed: int = 0, **sizes: Any) -> DataSpec:
     raise UserError(f"unknown data set '{text}'", suggest(text, toy_names()) + "; or give a .npy/.csv file")
 
 
-def load_dataset(spec: DataSpec) -> Dataset:
-    """Build the splits described by ``spec`` (identically every time)."""
+def load_dataset(spec: DataSpec, *, existing_run: bool = False) -> Dataset:
+    """Build the splits described by ``spec`` (identically every time).
+
+    ``existing_run``: the data are read again for a run already fitted on them (to evaluate or
+    plot it), not for a new fit. A file is then refused only if it no longer gives the array
+    the run was trained on (gone, changed, unreadable); what the checks that protect a new fit
+    find (see :func:`~pushforward.data.files.read_table`) becomes :attr:`Dataset.fit_refusals`,
+    so a run fitted before a check existed keeps its results."""
     if spec.kind == "toy":
         return _toy_dataset(spec)
-    return _file_dataset(spec)
+    return _file_dataset(spec, existing_run)
 
 
 def _toy_dataset(spec: DataSpec) -> Dataset:
@@ -108,11 +117,11 @@ def _toy_dataset(spec: DataSpec) -> Dataset:
     return Dataset(spec, train, validation, test, columns=["x1", "x2"], toy=toy)
 
 
-def _file_dataset(spec: DataSpec) -> Dataset:
+def _file_dataset(spec: DataSpec, existing_run: bool) -> Dataset:
     path = Path(spec.name)
     if not path.is_file():
         raise UserError(f"the run's data file '{path}' is gone", "put it back at that path to evaluate on its test split")
-    table = read_table(path)
+    table = read_table(path, new_fit=not existing_run)
     if spec.sha256 is not None and table.sha256 != spec.sha256:
         raise UserError(
             f"the data file '{path}' changed since the run was made",
@@ -127,4 +136,14 @@ def _file_dataset(spec: DataSpec) -> Dataset:
     values = torch.from_numpy(table.values[order]).float()
     test, validation, train = values[:n_test], values[n_test : n_test + n_validation], values[n_test + n_validation :]
     note = few_values_warning(table)
-    return Dataset(spec, train, validation, test, columns=table.columns, warnings=[note] if note else [])
+    refusals = [_refused_by_fit_now(problem) for problem in table.fit_refusals]
+    return Dataset(
+        spec, train, validation, test, columns=table.columns, warnings=[note] if note else [], fit_refusals=refusals
+    )
+
+
+def _refused_by_fit_now(problem: UserError) -> str:
+    """One line for a problem a new fit refuses, found in the data of a run already fitted: the
+    run was fitted before the check existed (its data file is unchanged, by its digest), so its
+    results stand as they are, and the fix is for the next fit."""
+    return f"{problem.problem}: `fit` refuses such data now ({problem.fix}), but this run was fitted on them before it did, so they are read as they are"
