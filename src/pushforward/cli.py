@@ -102,8 +102,8 @@ def fit(
     if result.status == "interrupted":
         out.print(f"{result.message}; continue with: pushforward fit {data} --model {model} --out {fitted.run.path} --resume")
         raise typer.Exit(EXIT_INTERRUPTED)
-    if result.status == "early_stopped":
-        out.print(result.message)
+    if result.status in ("early_stopped", "completed") and result.message:
+        out.print(result.message)  # why it stopped early, or that patience ran out with the budget
     for warning in fitted.warnings():
         _warn(warning)
     out.print(f"run saved in {fitted.run.path}")

@@ -193,6 +193,19 @@ def test_early_stopping_when_validation_stops_improving():
     assert result.steps < 1000
 
 
+@pytest.mark.parametrize("patience, status, steps", [(10, "completed", 100), (9, "early_stopped", 90)])
+def test_patience_running_out_on_the_budgets_last_step_is_a_completed_run(patience, status, steps):
+    # Validations at steps 10, 20, ..., 100 never improve on the baseline of step 0: with
+    # patience 10 the last one exhausts it on the step that ends the budget, which nothing cut
+    # short; with patience 9 it runs out at step 90, before the budget.
+    trainer = make_trainer(steps=100, lr=1e-9, patience=patience, warmup=0.0)
+    trainer.model.validation_score = lambda x: 1.0
+    result = trainer.run()
+    assert (result.status, result.steps) == (status, steps)
+    assert f"did not improve for {patience} validations" in result.message
+    assert ("the budget ended at step 100" in result.message) == (status == "completed")
+
+
 def test_ema_weights_are_validated_and_kept():
     trainer = make_trainer(steps=200, ema_decay=0.9)
     trainer.run()

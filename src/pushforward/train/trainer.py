@@ -36,7 +36,9 @@ class TrainResult:
     ``score_name`` and ``score_shift``: a likelihood in the data's units), not the model's raw
     :meth:`~pushforward.models.base.GenerativeModel.validation_score`."""
 
-    status: str  # "completed", "early_stopped", "interrupted" or "diverged"
+    # "completed" (the budget ran out, even if patience ran out on the same step: the message
+    # then says so), "early_stopped", "interrupted" or "diverged"
+    status: str
     steps: int
     seconds: float
     best_score: float
@@ -232,11 +234,13 @@ class Trainer:
                     improved = self._validate(log=True)
                     next_validation = self._next_validation_progress()
                     if not improved and self.config.patience and self.bad_validations >= self.config.patience:
-                        status = "early_stopped"
-                        message = (
-                            f"validation score did not improve for {self.bad_validations} validations; "
-                            f"stopped at step {self.step}"
-                        )
+                        stalled = f"validation score did not improve for {self.bad_validations} validations"
+                        if fraction >= 1.0:
+                            # Patience ran out on the step that ended the budget: training was
+                            # not cut short, so the run completed; the message says both.
+                            message = f"the budget ended at step {self.step}, where the {stalled} (patience {self.config.patience})"
+                        else:
+                            status, message = "early_stopped", f"{stalled}; stopped at step {self.step}"
                         break
                     # Periodic checkpoints survive even a SIGKILL; validation and checkpoint
                     # time count against the budget like any other work.
