@@ -285,6 +285,35 @@ def test_the_demo_budget_fits_in_five_minutes_and_bad_demo_input_is_refused(caps
     assert code == 2 and "--time must be positive" in err and not (tmp_path / "d").exists()
 
 
+def test_the_demo_refuses_bad_input_before_its_speed_probe(capsys, tmp_path, monkeypatch):
+    import pushforward.comparison as comparison
+    import pushforward.speed as speed
+    from pushforward.comparison import demo_training_seconds
+
+    probes: list[str] = []
+    monkeypatch.setattr(speed, "speed_probe", lambda: probes.append("probe") or 198.0)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "results.txt").write_text("precious")
+    for args, message in ((["--out", taken], "already exists"), (["--n", "1", "--out", tmp_path / "d"], "evaluation size")):
+        code, _, err = run_cli(capsys, "demo", *args)
+        assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert probes == [] and not (tmp_path / "d").exists() and (taken / "results.txt").read_text() == "precious"
+    # Good input: the probe then runs, and the plan carries the budget it gives this machine.
+    plans = []
+
+    def stop_before_training(plan, **_):
+        plans.append(plan)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparison, "run_comparison", stop_before_training)
+    code, out, _ = run_cli(capsys, "demo", "--out", tmp_path / "d")
+    names, _ = demo_models()
+    assert code == 130 and probes == ["probe"] and not (tmp_path / "d").exists()
+    assert plans[0].seconds == pytest.approx(demo_training_seconds(len(names), 198.0) / len(names))
+    assert f"({demo_training_seconds(len(names), 198.0):.0f} s in all; less than on a faster machine" in out
+
+
 def test_the_reports_numbers_keep_their_significant_zeros():
     from pushforward.report import number, with_error
 

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 training diverged (the run is saved with its last good 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -356,22 +357,29 @@ def demo(
     )
 
     names, why = demo_models()
+    if time is not None and not 0 < time < math.inf:
+        raise UserError(f"--time must be positive and finite, not {time}", "give the total training time in seconds, e.g. --time 200")
+    target = out_dir if out_dir is not None else default_demo_path()
+    # Every input is checked (--out, --n, ...) before the speed probe, which takes 1.6 s on a
+    # slow machine: without --time the plan is made with the reference machine's budget, and
+    # only its budget is replaced once the probe has timed this machine.
+    planned = time if time is not None else demo_training_seconds(len(names))
+    plan = plan_comparison(
+        DEMO_DATA, names, time=planned / len(names), seeds=1, out=target, force=force, settings=dict(DEMO_SETTINGS), eval_n=n
+    )
     machine = ""
     if time is None:
         from pushforward.speed import REFERENCE_PROBE_MS, speed_probe
 
         probe = speed_probe()
-        time = demo_training_seconds(len(names), probe)
+        planned = demo_training_seconds(len(names), probe)
+        plan = dataclasses.replace(plan, seconds=planned / len(names))
         if probe > REFERENCE_PROBE_MS:
             machine = f"; less than on a faster machine, as this one's speed probe took {probe:.0f} ms against {REFERENCE_PROBE_MS:.0f}"
-    if not 0 < time < math.inf:
-        raise UserError(f"--time must be positive and finite, not {time}", "give the total training time in seconds, e.g. --time 200")
-    per_model = time / len(names)
-    target = out_dir if out_dir is not None else default_demo_path()
-    plan = plan_comparison(DEMO_DATA, names, time=per_model, seeds=1, out=target, force=force, settings=dict(DEMO_SETTINGS), eval_n=n)
+    per_model = planned / len(names)
     out.print(
         f"demo plan: {', '.join(names)} ({why}) on the {DEMO_DATA}, {per_model:.0f} s of training each "
-        f"({time:.0f} s in all{machine}), then evaluation on {n:,} samples; output in {plan.out}"
+        f"({planned:.0f} s in all{machine}), then evaluation on {n:,} samples; output in {plan.out}"
     )
     board = run_comparison(plan, progress=sys.stderr.isatty(), log=out.print)
     _print_leaderboard(board)
