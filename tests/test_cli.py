@@ -146,17 +146,19 @@ def test_demo_compares_the_families_and_ends_with_the_report(capsys, tmp_path, m
 
     monkeypatch.chdir(tmp_path)
     # This test is about the demo's course (plan, runs, report, refusal), not its numbers or
-    # pictures: a smaller test split and a coarse density grid take most of its time away
-    # (the log-densities of 20,000 test points and 40,000 grid points for each of the five
-    # families cost about two of its two and a half minutes on one thread).
-    monkeypatch.setattr(comparison, "DEMO_SETTINGS", {"n_test": 2000})
+    # pictures: small splits, few evaluation samples and a coarse density grid take most of its
+    # time away (the log-densities of 20,000 test points and 40,000 grid points for each of the
+    # five families cost about two of its two and a half minutes on one thread; drawing a
+    # million training points and validating on 20,000 for each run, and evaluating on 300
+    # samples rather than 100, a quarter of what was left).
+    monkeypatch.setattr(comparison, "DEMO_SETTINGS", {"n_train": 5000, "n_validation": 1000, "n_test": 600})
     fine_grid = model_figure.density_on_grid
 
     def coarse_grid(log_prob, bounds, **options):
         return fine_grid(log_prob, bounds, **{**options, "resolution": 24})
 
     monkeypatch.setattr(model_figure, "density_on_grid", coarse_grid)
-    code, out, _ = run_cli(capsys, "demo", "--time", "2", "--n", "300")
+    code, out, _ = run_cli(capsys, "demo", "--time", "2", "--n", "100")
     assert code == 0
     reports = list((tmp_path / "runs" / "demo").glob("*/report.html"))
     assert len(reports) == 1
