@@ -37,6 +37,23 @@ def test_animation_has_one_frame_per_time_and_only_writes_gifs(tmp_path):
     assert not (tmp_path / "a.mp4").exists()
 
 
+def test_the_animations_axes_stay_in_place_from_frame_to_frame(tmp_path):
+    def log_prob_at(x: torch.Tensor, t: float) -> torch.Tensor:
+        return -0.5 * (x / (1 + t)).pow(2).sum(1)
+
+    out = animate_density(log_prob_at, [0.0, 0.25, 0.5, 0.75, 1.0], tmp_path / "a.gif", bounds=(-3, 3, -3, 3),
+                          resolution=12, title="a longer title", labels=["height", "weight"])
+    frames = []
+    with Image.open(out) as gif:
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            dark = np.asarray(gif.convert("RGB")).astype(int).sum(axis=2) < 100
+            # The axes' frame: the columns and rows that are dark for most of their length.
+            frames.append((tuple(np.flatnonzero(dark.mean(axis=0) > 0.5)), tuple(np.flatnonzero(dark.mean(axis=1) > 0.5))))
+    assert len(frames) == 5 and all(len(columns) == 2 and len(rows) == 2 for columns, rows in frames)
+    assert len(set(frames)) == 1, frames  # laid out once: the picture does not jump
+
+
 def test_paths_and_animation_frames_are_labelled_with_the_column_names(tmp_path, monkeypatch):
     import pushforward.viz.trajectories as module
 
