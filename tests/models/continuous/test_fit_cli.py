@@ -54,7 +54,13 @@ def test_each_model_fits_evaluates_and_reloads(capsys, tmp_path, name):
     np.testing.assert_allclose(fitted.sample(20, seed=1), again.sample(20, seed=1))
 
 
-def test_trajectories_and_animation(capsys, otflow_run, tmp_path):
+def test_trajectories_and_animation(capsys, otflow_run, tmp_path, monkeypatch):
+    import pushforward.viz.trajectories as trajectories
+
+    # Each of the GIF's 25 frames is a density on a grid, an ODE solve per point: a coarse grid
+    # keeps every frame (and what is checked of them) at a fraction of the cost.
+    fine_grid = trajectories.density_on_grid
+    monkeypatch.setattr(trajectories, "density_on_grid", lambda log_prob, bounds, **o: fine_grid(log_prob, bounds, **{**o, "resolution": 24}))
     code, text, err = run_cli(capsys, "plot", otflow_run, "--trajectories", "-o", tmp_path / "paths.png")
     assert code == 0, err
     assert (tmp_path / "paths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
