@@ -42,14 +42,14 @@ def assert_round_trip(transform: nn.Module, x: Tensor, atol: float = 1e-9) -> No
 def jacobian_log_det(function, point: Tensor) -> Tensor:
     """log|det ∂f/∂x| at one event ``point`` by autograd (f maps a batch of one to ``(value, log_det)``)."""
     size = point.numel()
-    # Forward-mode with vmap: one batched pass instead of one backward pass per output, which
-    # matters for the D-pass autoregressive inverse on a 48-dimensional event.
+    # Reverse mode with vmap: one batched backward pass instead of one per output, which matters
+    # for the D-pass autoregressive inverse on a 48-dimensional event. (Forward mode with vmap,
+    # used before, gives the same Jacobian but took 4x as long there: 10 s against 2.3 s for one
+    # point, and 99 s against 38 s for all the flows' autograd checks.)
     with warnings.catch_warnings():
         # torch's vmap path calls the deprecated torch.jit.script internally; not our concern here.
         warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
-        jacobian = torch.autograd.functional.jacobian(
-            lambda v: function(v[None])[0][0], point, vectorize=True, strategy="forward-mode"
-        )
+        jacobian = torch.autograd.functional.jacobian(lambda v: function(v[None])[0][0], point, vectorize=True)
     return torch.linalg.slogdet(jacobian.reshape(size, size))[1]
 
 
