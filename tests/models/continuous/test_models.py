@@ -44,7 +44,9 @@ def perturbed(name, seed=0, **settings):
 @pytest.mark.parametrize("name", NAMES)
 def test_density_integrates_to_one_on_a_grid(name):
     model = perturbed(name, rtol=1e-6, atol=1e-6)
-    side = torch.linspace(-8, 8, 121, dtype=torch.float64)
+    # These densities are smooth: the grid's sum is within 4e-7 of their integral at 61 points a
+    # side as at 121 (4e-6 at 41), far inside the tolerance, for a quarter of the ODE solves.
+    side = torch.linspace(-8, 8, 61, dtype=torch.float64)
     grid = torch.cartesian_prod(side, side)
     density = model.log_prob(grid).exp()
     cell = float(side[1] - side[0]) ** 2
