@@ -75,3 +75,13 @@ def test_force_replaces_only_the_old_runs_own_files(tmp_path):
     assert new.read_metrics() == {}
     assert not (tmp_path / "run" / "config.json").exists()
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("row", ["abc,def", "1,2,3", "1"])
+def test_a_damaged_history_row_is_a_user_error_naming_the_file_and_line(tmp_path, row):
+    run = RunDirectory.create(tmp_path / "run")
+    run.write_history([{"step": 1, "loss": 2.5}, {"step": 2, "loss": 2.0}])
+    with open(tmp_path / "run" / "history.csv", "a", encoding="utf-8") as stream:
+        stream.write(row + "\n")
+    with pytest.raises(UserError, match=r"history\.csv' is damaged on line 4 .*delete history\.csv"):
+        run.read_history()

@@ -161,8 +161,21 @@ class RunDirectory:
         target = self.path / HISTORY
         if not target.is_file():
             return []
-        with open(target, newline="", encoding="utf-8") as stream:
-            return [{k: float(v) if v != "" else math.nan for k, v in row.items()} for row in csv.DictReader(stream)]
+        rows: list[dict[str, float]] = []
+        reader = None
+        try:
+            with open(target, newline="", encoding="utf-8") as stream:
+                reader = csv.DictReader(stream)
+                for row in reader:
+                    if None in row or None in row.values():
+                        raise ValueError(f"{len(reader.fieldnames or [])} columns expected")
+                    rows.append({k: float(v) if v != "" else math.nan for k, v in row.items()})
+        except (ValueError, UnicodeDecodeError, csv.Error) as error:
+            where = f" on line {reader.line_num}" if reader is not None and reader.line_num else ""
+            raise UserError(
+                f"'{target}' is damaged{where} ({error})", f"delete {HISTORY} (the run's curves are lost, the model is not) or fit the run again"
+            ) from error
+        return rows
 
     def read_metrics(self) -> dict[str, Any]:
         return self._read_json(METRICS) if (self.path / METRICS).is_file() else {}
