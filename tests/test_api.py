@@ -327,3 +327,27 @@ def test_the_heat_map_is_coarser_for_models_whose_density_is_costly(tmp_path, mo
     monkeypatch.setattr(get_entry("test-gaussian").cls, "density_grid", 77)
     pf.fit("checkerboard", model="test-gaussian", steps=5, out=tmp_path / "run", figures=False).plot(tmp_path / "d.png")
     assert seen == [77]  # plot asks the model
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda c: [1, 2], "is not a JSON object"),
+        (lambda c: {**c, "model": "realnpv"}, "unknown model 'realnpv'"),
+        (lambda c: {**c, "hyperparameters": {**c["hyperparameters"], "bogus": 3}}, "setting 'bogus'"),
+        (lambda c: {**c, "hyperparameters": {**c["hyperparameters"], "layers": "abc"}}, "layers must be an integer"),
+        (lambda c: {**c, "hyperparameters": "x"}, "malformed entry"),
+        (lambda c: {k: v for k, v in c.items() if k != "preprocessing"}, "has no 'preprocessing'"),
+    ],
+)
+def test_a_damaged_config_is_a_user_error_naming_the_file(fitted, tmp_path, damage, problem):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(fitted.run.path, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(damage(config)))
+    with pytest.raises(UserError, match="config.json") as caught:
+        pf.load(copy)
+    assert problem in caught.value.problem
+    assert caught.value.fix == "the run is damaged or from another version; fit it again"

@@ -29,7 +29,7 @@ from pushforward.device import resolve_device
 from pushforward.errors import TrainingDiverged, UserError, suggest
 from pushforward.hparams import to_json_dict
 from pushforward.models.base import GenerativeModel, batched_log_prob, create, get_entry
-from pushforward.runs import FIGURES, RunDirectory, default_run_path
+from pushforward.runs import CONFIG, FIGURES, RunDirectory, default_run_path
 from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.state import clone_state
@@ -572,23 +572,34 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
     """Rebuild a fitted model from its run directory: registry + JSON + safetensors, no pickle."""
     run = RunDirectory.open(run_dir)
     config = run.read_config()
+    where = run.path / CONFIG
+    damaged = "the run is damaged or from another version; fit it again"
+    if not isinstance(config, dict):
+        raise UserError(f"'{where}' is not a JSON object", damaged)
     try:
         name = config["model"]
         event_shape = tuple(config["event_shape"])
-        hyperparameters = config["hyperparameters"]
+        hyperparameters = dict(config["hyperparameters"])
         preprocessing = Standardize.from_json(config["preprocessing"])
-    except (KeyError, TypeError) as error:
-        raise UserError(f"'{run.path}/config.json' is missing {error}", "the run is damaged; fit it again") from error
+    except KeyError as error:
+        raise UserError(f"'{where}' has no {error}", damaged) from error
+    except (TypeError, ValueError, AttributeError) as error:
+        raise UserError(f"'{where}' has a malformed entry ({error})", damaged) from error
     torch_device = resolve_device(device)
-    # A setting renamed since the run was saved is read under its new name; one added since
-    # takes the value that reproduces the old model.
-    settings_class = get_entry(name).cls.hyperparameters_class
-    renamed = getattr(settings_class, "SETTINGS_RENAMED", {})
-    hyperparameters = {renamed.get(key, key): value for key, value in hyperparameters.items()}
-    earlier = getattr(settings_class, "VALUES_BEFORE_THE_SETTING_EXISTED", {})
-    hyperparameters = {**earlier, **hyperparameters}
-    # Every saved value, defaults included: none of them is a setting the user just chose.
-    network = create(name, event_shape, check_unused=False, **hyperparameters)
+    # A problem with what the file names (a model or setting that does not exist, a value of
+    # the wrong type) is the file's, not the user's input: said so, with the file's path.
+    try:
+        # A setting renamed since the run was saved is read under its new name; one added since
+        # takes the value that reproduces the old model.
+        settings_class = get_entry(str(name)).cls.hyperparameters_class
+        renamed = getattr(settings_class, "SETTINGS_RENAMED", {})
+        hyperparameters = {renamed.get(key, key): value for key, value in hyperparameters.items()}
+        earlier = getattr(settings_class, "VALUES_BEFORE_THE_SETTING_EXISTED", {})
+        hyperparameters = {**earlier, **hyperparameters}
+        # Every saved value, defaults included: none of them is a setting the user just chose.
+        network = create(name, event_shape, check_unused=False, **hyperparameters)
+    except UserError as error:
+        raise UserError(f"'{where}': {error.problem}", damaged) from error
     state = run.load_weights()
     try:
         network.load_state_dict(state)
