@@ -304,3 +304,26 @@ def test_a_score_shift_is_reported_everywhere_but_chooses_the_same_weights(monke
     assert shifted.checkpoint()[1]["best_score"] == pytest.approx(plain.best_score, abs=1e-9)
     for name, value in shifted.best_state.items():
         torch.testing.assert_close(value, plain.best_state[name], rtol=0, atol=0)
+
+
+def test_a_ctrl_c_while_the_model_finishes_waits_for_it_and_the_run_returns():
+    # A GAN chooses its rejection bound after training (a tenth of its budget); Ctrl-C there
+    # must not escape as KeyboardInterrupt, which would leave the run unsaved.
+    trainer = make_trainer(steps=20)
+    model = trainer.model
+    finished = []
+
+    class Finishing(type(model)):
+        def finish_training(self, validation, seconds=None):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here
+            finished.append(True)
+
+    model.__class__ = Finishing
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C during finish_training escaped the trainer")
+    assert finished == [True]
+    assert result.status == "completed" and result.steps == 20
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

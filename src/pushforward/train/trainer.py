@@ -257,10 +257,13 @@ class Trainer:
                 rate=rate,
                 left=0.0,
             )
-        if status == "diverged":
-            self.restore_best()
-        else:
-            self._finish_model()
+            # Still under the stop request: a Ctrl-C while the model makes its last choice (a
+            # GAN's rejection bound, a tenth of its budget) waits for it, as one during a step
+            # does, instead of losing the run before anything is saved.
+            if status == "diverged":
+                self.restore_best()
+            else:
+                self._finish_model()
         result = self.result(status, message)
         if status == "diverged":
             raise TrainingDiverged(message, self.step)
