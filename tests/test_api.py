@@ -351,3 +351,24 @@ def test_a_damaged_config_is_a_user_error_naming_the_file(fitted, tmp_path, dama
         pf.load(copy)
     assert problem in caught.value.problem
     assert caught.value.fix == "the run is damaged or from another version; fit it again"
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_fit_stopped_before_it_saved_anything_leaves_no_run_behind(tmp_path, monkeypatch, existing):
+    # A second Ctrl-C before the first save (or any error there) used to leave a folder with
+    # only config.json: --resume found no checkpoint, and a new fit refused the folder.
+    from pushforward.train.trainer import Trainer
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+    out = tmp_path / "run"
+    if existing:
+        out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        pf.fit("checkerboard", model="nsf", steps=5, out=out, settings=TINY, figures=False)
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
+    monkeypatch.undo()
+    again = pf.fit("checkerboard", model="nsf", steps=5, out=out, settings=TINY, figures=False)
+    assert (again.run.path / "model.safetensors").is_file()

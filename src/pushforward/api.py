@@ -29,7 +29,7 @@ from pushforward.device import resolve_device
 from pushforward.errors import TrainingDiverged, UserError, suggest
 from pushforward.hparams import to_json_dict
 from pushforward.models.base import GenerativeModel, batched_log_prob, create, get_entry
-from pushforward.runs import CONFIG, FIGURES, RunDirectory, default_run_path
+from pushforward.runs import CONFIG, FIGURES, WEIGHTS, RunDirectory, default_run_path
 from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
 from pushforward.train.state import clone_state
@@ -433,7 +433,21 @@ def fit(
     torch.manual_seed(seed)
     network = create(model, dataset.event_shape, **chosen.model).to(torch_device)
     # Only now that every input has been checked does anything touch the disk.
+    existed = target.exists()
     run = RunDirectory.create(target, force=force)
+    try:
+        return _start(run, model, entry, chosen, budget, spec, dataset, preprocessing, network, torch_device, seed, progress, figures)
+    except BaseException:
+        # Stopped before anything was saved (a second Ctrl-C, an error): a run directory with
+        # only its config.json could be neither resumed nor fitted into again without --force.
+        if not (run.path / WEIGHTS).exists() and not run.has_checkpoint():
+            (run.path / CONFIG).unlink(missing_ok=True)
+            if not existed and not any(run.path.iterdir()):
+                run.path.rmdir()
+        raise
+
+
+def _start(run, model, entry, chosen, budget, spec, dataset, preprocessing, network, torch_device, seed, progress, figures) -> FittedModel:
     config = {
         "pushforward_version": __version__,
         "model": model,
@@ -453,7 +467,7 @@ def fit(
     run.write_config(config)
     # Only now, every input checked: a warning before a refusal would make it two lines.
     for note in dataset.warnings:
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, stacklevel=3)
     fitted = FittedModel(network, preprocessing, config, run, _dataset=dataset)
     score_name, score_shift = fitted.validation_report()
     trainer = Trainer(
