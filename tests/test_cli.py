@@ -139,6 +139,19 @@ def test_resume_continues_an_interrupted_run(capsys, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 50
 
 
+def test_resume_refuses_another_seed_and_force(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "10", "--seed", "3", "--out", out,
+                   "--set", "n_train=1000", "--set", "n_test=200", "--set", "patience=0")[0] == 0
+    code, _, err = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "20", "--seed", "5", "--out", out, "--resume")
+    assert code == 2 and err.strip() == f"error: '{out}' was fitted with --seed 3, not 5; resume it without --seed (or with --seed 3)"
+    code, _, err = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "20", "--out", out, "--resume", "--force")
+    assert code == 2 and "--resume continues the run in --out and --force replaces it; drop one of them" in err
+    assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 10
+    code, text, _ = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "20", "--seed", "3", "--out", out, "--resume")
+    assert code == 0 and "20 steps" in text
+
+
 def test_demo_compares_the_families_and_ends_with_the_report(capsys, tmp_path, monkeypatch):
     import pushforward.comparison as comparison
     import pushforward.viz.model_figure as model_figure

@@ -401,7 +401,7 @@ def fit(
     *,
     time: float | None = None,
     steps: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     out: str | Path | None = None,
     settings: dict[str, Any] | None = None,
     device: str = "auto",
@@ -416,10 +416,14 @@ def fit(
     ``settings`` overrides model hyperparameters, trainer settings and data settings by name,
     as ``--set key=value`` does on the command line. The run directory ``out`` (default
     ``runs/<data>-<model>``, never an existing one) receives the config, weights, history,
-    metrics and figures. ``resume=True`` continues an interrupted run in ``out``.
+    metrics and figures. ``resume=True`` continues an interrupted run in ``out``, with the
+    seed, settings, model and data it was fitted with. ``seed`` defaults to 0.
     """
     if resume:
-        return _resume(out, data=data, model=model, time=time, steps=steps, settings=settings, device=device, progress=progress, figures=figures)
+        if force:
+            raise UserError("--resume continues the run in --out and --force replaces it", "drop one of them")
+        return _resume(out, data=data, model=model, time=time, steps=steps, seed=seed, settings=settings, device=device, progress=progress, figures=figures)
+    seed = 0 if seed is None else seed
     entry = get_entry(model)
     chosen = split_settings(entry, dict(settings or {}))
     budget = Budget(seconds=time, steps=steps) if (time is not None or steps is not None) else Budget(seconds=60.0)
@@ -486,7 +490,7 @@ def _start(run, model, entry, chosen, budget, spec, dataset, preprocessing, netw
     return _train_and_save(fitted, trainer, figures)
 
 
-def _resume(out, *, data, model, time, steps, settings, device, progress, figures) -> FittedModel:
+def _resume(out, *, data, model, time, steps, seed, settings, device, progress, figures) -> FittedModel:
     if out is None:
         raise UserError("--resume needs the run to continue", "pass --out RUN_DIR")
     run = RunDirectory.open(out)
@@ -498,6 +502,8 @@ def _resume(out, *, data, model, time, steps, settings, device, progress, figure
         raise UserError(f"'{out}' was fitted on {spec.label}, not {data}", f"resume it with DATA = {spec.label}")
     if settings:
         raise UserError("--set cannot change a run being resumed", "resume without --set, or start a new run")
+    if seed is not None and seed != config["seed"]:
+        raise UserError(f"'{out}' was fitted with --seed {config['seed']}, not {seed}", f"resume it without --seed (or with --seed {config['seed']})")
     old = config["budget"]
     budget = Budget(seconds=time if time is not None else old["seconds"], steps=steps if steps is not None else old["steps"])
     fitted = load(out, device=device)

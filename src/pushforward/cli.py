@@ -68,7 +68,7 @@ def fit(
     model: str = typer.Option("nsf", "--model", "-m", help="Model name (see `pushforward models`)."),
     time: Optional[float] = typer.Option(None, "--time", help="Training time budget in seconds (default 60 when no --steps)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Training budget in optimizer iterations."),
-    seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation and sampling."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for data, initialisation and sampling (default 0; --resume keeps the run's)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<data>-<model>)."),
     assignments: Optional[list[str]] = typer.Option(None, "--set", help="Override a setting: --set lr=3e-4 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out."),
