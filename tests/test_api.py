@@ -372,3 +372,14 @@ def test_a_fit_stopped_before_it_saved_anything_leaves_no_run_behind(tmp_path, m
     monkeypatch.undo()
     again = pf.fit("checkerboard", model="nsf", steps=5, out=out, settings=TINY, figures=False)
     assert (again.run.path / "model.safetensors").is_file()
+
+
+def test_a_sample_count_that_cannot_fit_in_memory_is_refused_at_once(fitted, monkeypatch):
+    import pushforward.api as api
+
+    monkeypatch.setattr(api, "_available_memory", lambda: 100_000)  # bytes
+    with pytest.raises(UserError, match=r"^20,000 samples need about 0\.00032 GB of memory, and 0\.0001 GB are available; ask for fewer"):
+        fitted.sample(20_000)
+    assert fitted.sample(1000).shape == (1000, 2)
+    monkeypatch.setattr(api, "_available_memory", lambda: None)  # unknown: no check
+    assert fitted.sample(20_000).shape == (20_000, 2)

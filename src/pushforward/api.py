@@ -99,6 +99,15 @@ class FittedModel:
         """
         if n < 1:
             raise UserError(f"cannot draw {n} samples", "ask for at least 1 (-n 1000)")
+        # The samples are gathered in memory (and concatenated: twice their size): refuse a
+        # count that cannot fit now, rather than sample for hours and then run out of memory.
+        needed = 2 * n * int(np.prod(self.event_shape)) * 4
+        available = _available_memory()
+        if available is not None and needed > available:
+            raise UserError(
+                f"{n:,} samples need about {needed / 1e9:.3g} GB of memory, and {available / 1e9:.3g} GB are available",
+                "ask for fewer (-n), or draw them in parts with different --seed values",
+            )
         options = {}
         if mean:
             if not getattr(self.model, "has_decoder_mean", False):
@@ -630,6 +639,18 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
         ) from error
     network.to(torch_device).eval()
     return FittedModel(network, preprocessing, config, run)
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to allocate now (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _now() -> str:
