@@ -152,6 +152,17 @@ def test_resume_refuses_another_seed_and_force(capsys, tmp_path):
     assert code == 0 and "20 steps" in text
 
 
+def test_a_ctrl_c_outside_training_says_interrupted(capsys, tmp_path, monkeypatch):
+    import pushforward.api as api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "load", interrupted)
+    code, out, err = run_cli(capsys, "eval", tmp_path)
+    assert code == 130 and err.strip() == "interrupted" and out == ""
+
+
 def test_demo_compares_the_families_and_ends_with_the_report(capsys, tmp_path, monkeypatch):
     import pushforward.comparison as comparison
     import pushforward.viz.model_figure as model_figure

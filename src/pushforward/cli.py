@@ -35,6 +35,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 _warned: set[str] = set()  # the warnings this command has printed
+_interruption_told = False  # whether the command said itself that it was interrupted
 
 
 def _warn(text: str, console: Console = out) -> None:
@@ -102,6 +103,8 @@ def fit(
     )
     if result.status == "interrupted":
         out.print(f"{result.message}; continue with: pushforward fit {data} --model {model} --out {fitted.run.path} --resume")
+        global _interruption_told
+        _interruption_told = True
         raise typer.Exit(EXIT_INTERRUPTED)
     if result.status in ("early_stopped", "completed") and result.message:
         out.print(result.message)  # why it stopped early, or that patience ran out with the budget
@@ -388,13 +391,19 @@ def demo(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors, meaningful exit codes, no traceback for bad input."""
+    global _interruption_told
     debug = os.environ.get("PUSHFORWARD_DEBUG") == "1"
     _warned.clear()
+    _interruption_told = False
     try:
         _refuse_empty_arguments(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
             warnings.showwarning = _show_python_warning  # restored when the block ends
             code = app(args=argv, prog_name="pushforward", standalone_mode=False)
+        if code == EXIT_INTERRUPTED and not _interruption_told:
+            # typer turns a KeyboardInterrupt (Ctrl-C outside training, or a second one) into
+            # exit code 130 without a word.
+            err.print("interrupted")
         return code if isinstance(code, int) else 0
     except UserError as error:
         err.print(f"error: {error.one_line()}", markup=False, highlight=False, soft_wrap=True)
