@@ -71,6 +71,7 @@ def test_force_replaces_only_the_old_runs_own_files(tmp_path):
     old.update_metrics("evaluation", {"test_nll": 1.0})
     old.write_config({"model": "old"})
     (tmp_path / "run" / "notes.txt").write_text("mine")
+    old.unlock()  # its fit has ended
     new = RunDirectory.create(tmp_path / "run", force=True)
     assert new.read_metrics() == {}
     assert not (tmp_path / "run" / "config.json").exists()
@@ -85,3 +86,28 @@ def test_a_damaged_history_row_is_a_user_error_naming_the_file_and_line(tmp_path
         stream.write(row + "\n")
     with pytest.raises(UserError, match=r"history\.csv' is damaged on line 4 .*delete history\.csv"):
         run.read_history()
+
+
+def test_a_run_being_fitted_is_locked_against_a_second_process(tmp_path):
+    import subprocess
+    import sys
+
+    first = RunDirectory.create(tmp_path / "run")
+    first.write_config({"model": "nsf"})
+    # --force (or --resume) into the run while it is fitted: refused, and nothing cleared.
+    with pytest.raises(UserError, match="is being fitted by another pushforward"):
+        RunDirectory.create(tmp_path / "run", force=True)
+    with pytest.raises(UserError, match="is being fitted by another pushforward"):
+        RunDirectory.open(tmp_path / "run").lock()
+    assert (tmp_path / "run" / "config.json").is_file()
+    first.unlock()
+    assert not (tmp_path / "run" / ".pushforward.lock").exists()
+    # A lock whose process has ended (killed) is taken over.
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    (tmp_path / "run" / ".pushforward.lock").write_text(f"{ended.stdout.strip()} {socket.gethostname()}\n")
+    again = RunDirectory.open(tmp_path / "run")
+    again.lock()
+    again.unlock()
+    assert not (tmp_path / "run" / ".pushforward.lock").exists()

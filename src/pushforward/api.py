@@ -455,9 +455,12 @@ def fit(
         # only its config.json could be neither resumed nor fitted into again without --force.
         if not (run.path / WEIGHTS).exists() and not run.has_checkpoint():
             (run.path / CONFIG).unlink(missing_ok=True)
+            run.unlock()
             if not existed and not any(run.path.iterdir()):
                 run.path.rmdir()
         raise
+    finally:
+        run.unlock()
 
 
 def _start(run, model, entry, chosen, budget, spec, dataset, preprocessing, network, torch_device, seed, progress, figures) -> FittedModel:
@@ -503,6 +506,15 @@ def _resume(out, *, data, model, time, steps, seed, settings, device, progress, 
     if out is None:
         raise UserError("--resume needs the run to continue", "pass --out RUN_DIR")
     run = RunDirectory.open(out)
+    run.lock()
+    try:
+        return _continue(run, out, data=data, model=model, time=time, steps=steps, seed=seed, settings=settings, device=device,
+                         progress=progress, figures=figures)
+    finally:
+        run.unlock()
+
+
+def _continue(run, out, *, data, model, time, steps, seed, settings, device, progress, figures) -> FittedModel:
     config = run.read_config()
     if model is not None and model != config["model"]:
         raise UserError(f"'{out}' is a {config['model']} run, not {model}", f"use --model {config['model']} to resume it")

@@ -22,6 +22,8 @@ import csv
 import io
 import json
 import math
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.safetensors"
 FIGURES = "figures"
+LOCK = ".pushforward.lock"  # "<pid> <host>" of the process fitting the run, while it does
 
 
 def default_run_path(data_label: str, model: str, root: Path = Path("runs")) -> Path:
@@ -71,13 +74,47 @@ class RunDirectory:
 
     @classmethod
     def create(cls, path: str | Path, *, force: bool = False) -> RunDirectory:
+        """A new run in ``path``, locked for this process (see :meth:`lock`)."""
         cls.check_new(path, force=force)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
+        run.lock()
         if force:
             run._clear()
         return run
+
+    # -- one process at a time -------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Claim the run for this process until :meth:`unlock`: a second ``fit`` into it (with
+        ``--force`` or ``--resume``, or started at the same moment) is refused instead of
+        clearing or interleaving the files of the one that is running. A lock whose process
+        has ended (a SIGKILL) is taken over."""
+        target = self.path / LOCK
+        for _ in range(3):
+            try:
+                handle = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = _lock_owner(target)
+                if owner is None or _process_alive(owner):
+                    holder = f" (process {owner})" if owner is not None else ""
+                    raise UserError(
+                        f"'{self.path}' is being fitted by another pushforward{holder}",
+                        f"wait for it to finish or choose another --out (if no pushforward is running there, delete '{target}')",
+                    ) from None
+                target.unlink(missing_ok=True)  # its process has ended
+                continue
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(f"{os.getpid()} {socket.gethostname()}\n")
+            self._locked = True
+            return
+        raise UserError(f"cannot lock '{self.path}'", "try again")
+
+    def unlock(self) -> None:
+        if getattr(self, "_locked", False):
+            (self.path / LOCK).unlink(missing_ok=True)
+            self._locked = False
 
     def _clear(self) -> None:
         """Remove a replaced run's own files (only those: anything else the user put there stays),
@@ -194,6 +231,27 @@ class RunDirectory:
             raise UserError(f"'{self.path}' has no {name}", "give the --out directory of a `pushforward fit`") from error
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise UserError(f"'{target}' is not valid JSON ({error})", "the run is damaged; fit it again") from error
+
+
+def _lock_owner(target: Path) -> int | None:
+    """The pid in a lock file written on this host, or None (unreadable, or another host's)."""
+    try:
+        pid, host = target.read_text(encoding="utf-8").split()
+        return int(pid) if host == socket.gethostname() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _format_number(value: Any) -> Any:
