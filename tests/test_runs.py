@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -111,3 +112,16 @@ def test_a_run_being_fitted_is_locked_against_a_second_process(tmp_path):
     again.lock()
     again.unlock()
     assert not (tmp_path / "run" / ".pushforward.lock").exists()
+
+
+def test_a_run_under_a_file_or_an_unwritable_folder_is_refused_before_anything_happens(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match=r"^cannot make '.*afile/run': '.*afile' is a file, not a folder; choose another --out$"):
+        RunDirectory.check_new(tmp_path / "afile" / "run")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locked").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).endswith("locked") else real_access(p, mode))
+    with pytest.raises(UserError, match=r"^cannot make 'locked/deep/run': folder 'locked' is not writable"):
+        RunDirectory.check_new("locked/deep/run")
+    RunDirectory.check_new("other/run")  # a folder still to be made under a writable one

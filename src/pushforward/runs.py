@@ -66,6 +66,14 @@ class RunDirectory:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise UserError(f"'{path}' exists and is not a directory", "choose another --out")
+        # Where the directory would be made: said before the data are loaded, in the user's words.
+        folder = next((part for part in path.absolute().parents if part.exists()), None)
+        if not path.exists() and folder is not None:
+            shown = next((part for part in path.parents if part.absolute() == folder), folder)
+            if not folder.is_dir():
+                raise UserError(f"cannot make '{path}': '{shown}' is a file, not a folder", "choose another --out")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UserError(f"cannot make '{path}': folder '{shown}' is not writable", "choose another --out")
         if path.is_dir() and any(path.iterdir()) and not force:
             raise UserError(
                 f"output directory '{path}' already exists",
