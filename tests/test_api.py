@@ -383,3 +383,23 @@ def test_a_sample_count_that_cannot_fit_in_memory_is_refused_at_once(fitted, mon
     assert fitted.sample(1000).shape == (1000, 2)
     monkeypatch.setattr(api, "_available_memory", lambda: None)  # unknown: no check
     assert fitted.sample(20_000).shape == (20_000, 2)
+
+
+def test_a_damaged_metrics_file_is_refused_before_evaluating_or_resuming(fitted, tmp_path, monkeypatch):
+    import shutil
+
+    import pushforward.evaluation as evaluation
+
+    copy = tmp_path / "copy"
+    shutil.copytree(fitted.run.path, copy)
+    (copy / "metrics.json").write_text('{"training": ')
+
+    def never(*args, **kwargs):
+        raise AssertionError("evaluated before the damaged metrics.json was noticed")
+
+    monkeypatch.setattr(evaluation, "evaluate_model", never)
+    with pytest.raises(UserError, match=r"metrics\.json' is not valid JSON .*; delete metrics\.json .*the model is intact"):
+        pf.load(copy).evaluate()
+    with pytest.raises(UserError, match=r"metrics\.json' is not valid JSON"):
+        pf.fit("checkerboard", model="nsf", steps=80, out=copy, resume=True, figures=False)
+    assert not (copy / ".pushforward.lock").exists()

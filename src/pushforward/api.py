@@ -202,6 +202,8 @@ class FittedModel:
         """Test NLL, KL gap, and energy distance against held-out data with its noise floor."""
         from pushforward.evaluation import evaluate_model
 
+        if self.run is not None:
+            self.run.read_metrics()  # a damaged file is refused now, not after the evaluation's minutes
         results = evaluate_model(self, n=n, seed=seed)
         if self.run is not None:
             self.run.update_metrics("evaluation", results)
@@ -516,6 +518,7 @@ def _resume(out, *, data, model, time, steps, seed, settings, device, progress, 
 
 def _continue(run, out, *, data, model, time, steps, seed, settings, device, progress, figures) -> FittedModel:
     config = run.read_config()
+    run.read_metrics()  # a damaged file is refused now, not once training is over
     if model is not None and model != config["model"]:
         raise UserError(f"'{out}' is a {config['model']} run, not {model}", f"use --model {config['model']} to resume it")
     spec = DataSpec.from_json(config["data"])

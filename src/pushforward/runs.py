@@ -223,14 +223,19 @@ class RunDirectory:
         return rows
 
     def read_metrics(self) -> dict[str, Any]:
-        return self._read_json(METRICS) if (self.path / METRICS).is_file() else {}
+        if not (self.path / METRICS).is_file():
+            return {}
+        metrics = self._read_json(METRICS, f"delete {METRICS} (it holds the training summary and the last evaluation; the model is intact)")
+        if not isinstance(metrics, dict):
+            raise UserError(f"'{self.path / METRICS}' is not a JSON object", f"delete {METRICS}; the model is intact")
+        return metrics
 
     def update_metrics(self, section: str, values: dict[str, Any]) -> None:
         metrics = self.read_metrics()
         metrics[section] = values
         write_json(self.path / METRICS, finite_or_none(metrics))
 
-    def _read_json(self, name: str) -> dict[str, Any]:
+    def _read_json(self, name: str, damaged: str = "the run is damaged; fit it again") -> dict[str, Any]:
         target = self.path / name
         try:
             with open(target, encoding="utf-8") as stream:
@@ -238,7 +243,7 @@ class RunDirectory:
         except FileNotFoundError as error:
             raise UserError(f"'{self.path}' has no {name}", "give the --out directory of a `pushforward fit`") from error
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise UserError(f"'{target}' is not valid JSON ({error})", "the run is damaged; fit it again") from error
+            raise UserError(f"'{target}' is not valid JSON ({error})", damaged) from error
 
 
 def _lock_owner(target: Path) -> int | None:
