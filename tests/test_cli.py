@@ -321,6 +321,8 @@ BAD_INPUTS = [
     (["sample", "{dir}/damaged", "-n", "5", "-o", "{dir}/new.npy"], "not valid JSON"),
     (["sample", "{dir}/norun", "-n", "5", "-o", "{dir}/taken.npy"], "already exists"),
     (["sample", "{dir}/norun", "-n", "5", "-o", "{dir}/out.txt"], "unsupported file type"),
+    (["sample", "{dir}/norun", "-n", "5", "-o", "{dir}/norun"], "norun' is a folder, not a file; give a file name, e.g. "),
+    (["plot", "{dir}/norun", "-o", "{dir}/norun/"], "norun' is a folder, not a file; give a file name, e.g. "),
     (["plot", "{dir}/norun", "-o", "{dir}/taken.png"], "already exists"),
     (["explore", "__import__('os')", "-o", "{dir}/e.png"], "error"),
     (["explore", "exp(z)", "-o", "{dir}/taken.png"], "already exists"),

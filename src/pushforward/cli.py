@@ -55,6 +55,9 @@ EXIT_DIVERGED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def _check_new_file(path: Path, force: bool, suffixes: tuple[str, ...] | None = None) -> None:
+    if path.is_dir():
+        example = path / f"output{suffixes[0] if suffixes else path.suffix}"
+        raise UserError(f"'{path}' is a folder, not a file", f"give a file name, e.g. {example}")
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise UserError(f"cannot write '{path}': unsupported file type", f"use one of: {', '.join(suffixes)}")
     if path.exists() and not force:
