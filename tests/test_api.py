@@ -403,3 +403,15 @@ def test_a_damaged_metrics_file_is_refused_before_evaluating_or_resuming(fitted,
     with pytest.raises(UserError, match=r"metrics\.json' is not valid JSON"):
         pf.fit("checkerboard", model="nsf", steps=80, out=copy, resume=True, figures=False)
     assert not (copy / ".pushforward.lock").exists()
+
+
+@pytest.mark.parametrize("damage", [lambda c: {k: v for k, v in c.items() if k != "budget"}, lambda c: {**c, "train": "x"}])
+def test_resuming_a_run_whose_config_lacks_a_training_entry_is_a_user_error(fitted, tmp_path, damage):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(fitted.run.path, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(damage(config)))
+    with pytest.raises(UserError, match=r"config\.json' has a missing or malformed entry .*cannot be resumed"):
+        pf.fit("checkerboard", model="nsf", steps=80, out=copy, resume=True, figures=False)

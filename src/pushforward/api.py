@@ -517,20 +517,28 @@ def _resume(out, *, data, model, time, steps, seed, settings, device, progress, 
 
 
 def _continue(run, out, *, data, model, time, steps, seed, settings, device, progress, figures) -> FittedModel:
-    config = run.read_config()
+    fitted = load(out, device=device)  # config.json's model, shape and settings, and the weights, checked
+    config = fitted.config
     run.read_metrics()  # a damaged file is refused now, not once training is over
+    try:
+        train = TrainConfig(**config["train"])
+        spec = DataSpec.from_json(config["data"])
+        old = {"seconds": config["budget"]["seconds"], "steps": config["budget"]["steps"]}
+        int(config["seed"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(
+            f"'{run.path / CONFIG}' has a missing or malformed entry ({error}), so the run cannot be resumed",
+            "the run is damaged or from another version; fit it again",
+        ) from error
     if model is not None and model != config["model"]:
         raise UserError(f"'{out}' is a {config['model']} run, not {model}", f"use --model {config['model']} to resume it")
-    spec = DataSpec.from_json(config["data"])
     if data is not None and str(data) not in (spec.name, spec.label) and Path(str(data)).resolve() != Path(spec.name):
         raise UserError(f"'{out}' was fitted on {spec.label}, not {data}", f"resume it with DATA = {spec.label}")
     if settings:
         raise UserError("--set cannot change a run being resumed", "resume without --set, or start a new run")
     if seed is not None and seed != config["seed"]:
         raise UserError(f"'{out}' was fitted with --seed {config['seed']}, not {seed}", f"resume it without --seed (or with --seed {config['seed']})")
-    old = config["budget"]
     budget = Budget(seconds=time if time is not None else old["seconds"], steps=steps if steps is not None else old["steps"])
-    fitted = load(out, device=device)
     tensors, meta = run.load_checkpoint(device=fitted.model.device)
     if budget.progress(int(meta["step"]), float(meta["elapsed"])) >= 1.0:
         raise UserError(
@@ -547,7 +555,7 @@ def _continue(run, out, *, data, model, time, steps, seed, settings, device, pro
         fitted.model,
         fitted.preprocessing.forward(dataset.train),
         fitted.preprocessing.forward(dataset.validation),
-        TrainConfig(**config["train"]),
+        train,
         budget,
         seed=config["seed"],
         progress=progress,
