@@ -111,3 +111,11 @@ def time_scale_rows(network: nn.Module) -> list[tuple[Tensor, int]]:
     if row is None:
         return []
     return [(network.time[-1].weight, row), (network.time[-1].bias, row)]
+
+
+def keep_saved_figures(monkeypatch: pytest.MonkeyPatch, module: object) -> list:
+    """The figures ``module`` saves from now on, kept (and still written) for a test to inspect."""
+    kept: list = []
+    real_save = module.save_figure  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    return kept

@@ -11,7 +11,7 @@ import torch
 
 import pushforward as pf
 from pushforward.errors import UserError
-from tests.conftest import forget_setting
+from tests.conftest import forget_setting, keep_saved_figures
 
 TINY = {"n_train": "4000", "n_validation": "500", "n_test": "1000", "layers": "2", "hidden_features": "16", "bins": "6"}
 
@@ -124,10 +124,7 @@ def drawn(monkeypatch):
     """The figures plot_model saves, kept for inspection."""
     import pushforward.viz.model_figure as module
 
-    kept = []
-    real_save = module.save_figure
-    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
-    return kept
+    return keep_saved_figures(monkeypatch, module)
 
 
 def test_a_1d_run_plots_its_density_curve_under_its_column_name(tmp_path, drawn):
@@ -295,9 +292,7 @@ def test_plot_draws_two_chosen_columns_of_a_wide_table(tmp_path, drawn):
 def test_a_wide_table_is_drawn_in_pairs_of_all_or_the_chosen_columns(tmp_path, monkeypatch):
     import pushforward.viz.pairs as pairs
 
-    drawn = []
-    real_save = pairs.save_figure
-    monkeypatch.setattr(pairs, "save_figure", lambda figure, out: drawn.append(figure) or real_save(figure, out))
+    drawn = keep_saved_figures(monkeypatch, pairs)
     values = np.random.default_rng(4).normal(size=(600, 10)) * np.arange(1, 11)
     names = [f"c{i}" for i in range(10)]
     run = pf.fit(write_csv(tmp_path / "ten.csv", names, values), model="test-gaussian", steps=30, out=tmp_path / "run",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pushforward.viz import plot_latent
+from tests.conftest import keep_saved_figures
 
 
 def test_plot_latent_writes_a_png(tmp_path):
@@ -20,9 +21,7 @@ def test_plot_latent_writes_a_png(tmp_path):
 def test_the_data_panel_is_labelled_with_the_column_names(tmp_path, monkeypatch: pytest.MonkeyPatch):
     import pushforward.viz.latent as module
 
-    kept = []
-    real_save = module.save_figure
-    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    kept = keep_saved_figures(monkeypatch, module)
     data = np.random.default_rng(1).normal(size=(100, 2))
     plot_latent(data, data, data, tmp_path / "latent.png", labels=["height", "weight"])
     ax_latent, ax_data = kept[0].axes[:2]
@@ -33,9 +32,7 @@ def test_the_data_panel_is_labelled_with_the_column_names(tmp_path, monkeypatch:
 def test_1d_data_are_drawn_against_their_reconstructions(tmp_path, monkeypatch: pytest.MonkeyPatch):
     import pushforward.viz.latent as module
 
-    kept = []
-    real_save = module.save_figure
-    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    kept = keep_saved_figures(monkeypatch, module)
     rng = np.random.default_rng(2)
     data = rng.lognormal(size=(200, 1))
     reconstructions = data * 0.9

@@ -10,6 +10,7 @@ import pytest
 import pushforward.viz.pairs as pairs
 from pushforward.errors import UserError
 from pushforward.viz.pairs import MAX_PAIR_COLUMNS, correlation, plot_pairs
+from tests.conftest import keep_saved_figures
 from tests.viz.test_viz_figures import assert_png
 
 
@@ -22,10 +23,7 @@ def table() -> np.ndarray:
 
 @pytest.fixture
 def drawn(monkeypatch):
-    kept = []
-    real_save = pairs.save_figure
-    monkeypatch.setattr(pairs, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
-    return kept
+    return keep_saved_figures(monkeypatch, pairs)
 
 
 def test_correlation_matches_numpy_and_marks_a_constant_column(table: np.ndarray) -> None:

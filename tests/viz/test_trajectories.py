@@ -11,6 +11,7 @@ from PIL import Image
 
 from pushforward.errors import UserError
 from pushforward.viz.trajectories import animate_density, plot_trajectories
+from tests.conftest import keep_saved_figures
 
 
 def test_trajectories_png_from_paths(tmp_path):
@@ -57,9 +58,7 @@ def test_the_animations_axes_stay_in_place_from_frame_to_frame(tmp_path):
 def test_paths_and_animation_frames_are_labelled_with_the_column_names(tmp_path, monkeypatch):
     import pushforward.viz.trajectories as module
 
-    kept = []
-    real_save = module.save_figure
-    monkeypatch.setattr(module, "save_figure", lambda figure, out: kept.append(figure) or real_save(figure, out))
+    kept = keep_saved_figures(monkeypatch, module)
     paths = np.random.default_rng(1).normal(size=(3, 20, 2))
     plot_trajectories(paths, tmp_path / "paths.png", labels=["height", "weight"])
     plot_trajectories(paths, tmp_path / "numbered.png")
