@@ -53,8 +53,18 @@ def test_damaged_files_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="not valid JSON"):
         run.read_config()
     (tmp_path / "run" / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(UserError, match="damaged"):
+    with pytest.raises(UserError, match="damaged; fit the run again"):
         run.load_weights()
+
+
+def test_a_damaged_checkpoint_beside_good_weights_says_the_model_is_intact(tmp_path):
+    run = RunDirectory.create(tmp_path / "run")
+    run.save_weights({"w": torch.ones(3)})
+    (tmp_path / "run" / "checkpoint.safetensors").write_bytes(b"garbage")
+    with pytest.raises(UserError) as caught:
+        run.load_weights("checkpoint.safetensors")
+    assert "model.safetensors) is intact" in caught.value.fix and "fit a new run" in caught.value.fix
+    assert torch.equal(run.load_weights()["w"], torch.ones(3))
 
 
 def test_history_and_metrics(tmp_path):

@@ -170,7 +170,12 @@ class RunDirectory:
         try:
             return load_file(str(target), device=str(device))
         except (SafetensorError, OSError, ValueError) as error:
-            raise UserError(f"cannot read '{target}' ({error})", "the file is damaged; fit the run again") from error
+            fix = "the file is damaged; fit the run again"
+            if name != WEIGHTS and (self.path / WEIGHTS).is_file():
+                # Only --resume reads the checkpoint: the model itself is still good.
+                fix = (f"the file is damaged, but the run's model ({WEIGHTS}) is intact: eval, sample and plot still "
+                       f"work; only --resume needs {name}, so to train longer fit a new run (another --out)")
+            raise UserError(f"cannot read '{target}' ({error})", fix) from error
 
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()
