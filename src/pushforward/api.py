@@ -38,6 +38,8 @@ from pushforward.train.trainer import Trainer, TrainResult
 SAMPLE_CHUNK = 65536
 DEFAULT_EVAL_SAMPLES = 10_000
 HISTOGRAM_SAMPLES = 50_000
+# The advice when a run's files cannot be used together (its config.json, its weights).
+DAMAGED_RUN = "the run is damaged or from another version; fit it again"
 
 
 @dataclass
@@ -279,12 +281,18 @@ class FittedModel:
         first = [names.index(name) for name in chosen]
         order = first + [i for i in range(len(names)) if i not in first]
         target = self._figure_path(out, "density.png")
-        train = self.dataset().train[:100_000]
-        data = train.reshape(len(train), -1)[:, order].numpy()
-        points = self.sample(max(samples, HISTOGRAM_SAMPLES), seed=seed).reshape(-1, len(names))[:, order]
+        data, points = self._columns_of_data_and_samples(order, samples, seed)
         shown = f"columns {chosen[0]} and {chosen[1]} of {len(names)}"
         return plot_model(data, samples=points, log_prob=None, title=f"{self.name} on {self.data_spec.label}", out=target,
                           labels=[names[i] for i in order], shown=shown)
+
+    def _columns_of_data_and_samples(self, order: Sequence[int], samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The training data (up to 100,000 rows) and enough samples for histograms, in the
+        columns ``order`` of a table."""
+        train = self.dataset().train[:100_000]
+        data = train.reshape(len(train), -1)[:, order].numpy()
+        points = self.sample(max(samples, HISTOGRAM_SAMPLES), seed=seed).reshape(-1, len(self.columns))[:, order]
+        return data, points
 
     def _plot_pairs(self, out: str | Path | None, chosen: Sequence[str], *, samples: int, seed: int) -> Path:
         """:meth:`plot` of a table's ``chosen`` columns in pairs (:func:`~pushforward.viz.pairs.plot_pairs`)."""
@@ -293,9 +301,7 @@ class FittedModel:
         names = self.columns
         order = [names.index(name) for name in chosen]
         target = self._figure_path(out, "density.png")
-        train = self.dataset().train[:100_000]
-        data = train.reshape(len(train), -1)[:, order].numpy()
-        points = self.sample(max(samples, HISTOGRAM_SAMPLES), seed=seed).reshape(-1, len(names))[:, order]
+        data, points = self._columns_of_data_and_samples(order, samples, seed)
         if len(order) == len(names):
             shown = f"all {len(names)} columns"
         elif order == list(range(len(order))):
@@ -528,7 +534,7 @@ def _continue(run, out, *, data, model, time, steps, seed, settings, device, pro
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(
             f"'{run.path / CONFIG}' has a missing or malformed entry ({error}), so the run cannot be resumed",
-            "the run is damaged or from another version; fit it again",
+            DAMAGED_RUN,
         ) from error
     if model is not None and model != config["model"]:
         raise UserError(f"'{out}' is a {config['model']} run, not {model}", f"use --model {config['model']} to resume it")
@@ -625,18 +631,17 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
     run = RunDirectory.open(run_dir)
     config = run.read_config()
     where = run.path / CONFIG
-    damaged = "the run is damaged or from another version; fit it again"
     if not isinstance(config, dict):
-        raise UserError(f"'{where}' is not a JSON object", damaged)
+        raise UserError(f"'{where}' is not a JSON object", DAMAGED_RUN)
     try:
         name = config["model"]
         event_shape = tuple(config["event_shape"])
         hyperparameters = dict(config["hyperparameters"])
         preprocessing = Standardize.from_json(config["preprocessing"])
     except KeyError as error:
-        raise UserError(f"'{where}' has no {error}", damaged) from error
+        raise UserError(f"'{where}' has no {error}", DAMAGED_RUN) from error
     except (TypeError, ValueError, AttributeError) as error:
-        raise UserError(f"'{where}' has a malformed entry ({error})", damaged) from error
+        raise UserError(f"'{where}' has a malformed entry ({error})", DAMAGED_RUN) from error
     torch_device = resolve_device(device)
     # A problem with what the file names (a model or setting that does not exist, a value of
     # the wrong type) is the file's, not the user's input: said so, with the file's path.
@@ -651,14 +656,14 @@ def load(run_dir: str | Path, device: str = "auto") -> FittedModel:
         # Every saved value, defaults included: none of them is a setting the user just chose.
         network = create(name, event_shape, check_unused=False, **hyperparameters)
     except UserError as error:
-        raise UserError(f"'{where}': {error.problem}", damaged) from error
+        raise UserError(f"'{where}': {error.problem}", DAMAGED_RUN) from error
     state = run.load_weights()
     try:
         network.load_state_dict(state)
     except RuntimeError as error:
         raise UserError(
             f"the weights in '{run.path}' do not match its config ({str(error).splitlines()[0]})",
-            "the run is damaged or from another version; fit it again",
+            DAMAGED_RUN,
         ) from error
     network.to(torch_device).eval()
     return FittedModel(network, preprocessing, config, run)
