@@ -8,7 +8,8 @@ convolutional decoder for images fits the same slot) and the likelihood splits i
   standard deviation per value (it depends on z), floored at ``min_scale`` so the density stays
   bounded (a Gaussian decoder whose variance may go to zero has an unbounded likelihood:
   Mattei & Frellsen, "Leveraging the Exact Likelihood of Deep Latent Variable Models",
-  NeurIPS 2018).
+  NeurIPS 2018), times one scale ``exp(log_noise_scale)`` chosen on held-out data when
+  training ends (:mod:`~pushforward.models.vae.calibration`; 1 until then).
 * :class:`BernoulliLikelihood` — binary data in {0, 1}: logits.
 """
 
@@ -19,12 +20,15 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from pushforward.models.vae.bounds import diagonal_normal_log_prob
 
 
-class DecoderLikelihood(abc.ABC):
+class DecoderLikelihood(nn.Module, abc.ABC):
+    """A module so that what a likelihood learns after training (a Gaussian's noise scale) is
+    saved with the VAE's weights; it has no trained parameters."""
+
     parameters_per_value: int = 1
 
     @abc.abstractmethod
@@ -41,17 +45,30 @@ class DecoderLikelihood(abc.ABC):
 
 
 class GaussianLikelihood(DecoderLikelihood):
-    """N(x; μ(z), diag σ(z)²) with ``σ = min_scale + softplus(raw)``."""
+    """N(x; μ(z), diag σ(z)²) with ``σ = c·(min_scale + softplus(raw))``, c = exp(log_noise_scale)."""
 
     parameters_per_value = 2
 
     def __init__(self, min_scale: float = 1e-3) -> None:
+        super().__init__()
         self.min_scale = float(min_scale)
+        # log c: 0 while training; set by VAE.finish_training (decoder-noise calibration).
+        self.register_buffer("log_noise_scale", torch.zeros(()))
 
-    def split(self, raw: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mean, log σ)`` from the raw output."""
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        # Weights saved before the calibration existed have none: their σ stays as trained.
+        state_dict.setdefault(prefix + "log_noise_scale", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+
+    def split_uncalibrated(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mean, log σ)`` as the decoder's network gives them, before the noise scale."""
         mean, pre_scale = raw.chunk(2, dim=1)
         return mean, torch.log(self.min_scale + F.softplus(pre_scale))
+
+    def split(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mean, log σ)`` from the raw output, with the calibrated noise scale."""
+        mean, log_scale = self.split_uncalibrated(raw)
+        return mean, log_scale + self.log_noise_scale
 
     def raw_scale(self, scale: float) -> float:
         """The raw value giving standard deviation ``scale`` (inverse of the map above)."""

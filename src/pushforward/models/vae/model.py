@@ -13,6 +13,7 @@ importance-weighted estimate ``log (1/K) Σ_k p(x, z_k) / q(z_k|x)``, z_k ~ q(z|
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -22,7 +23,8 @@ from torch import Tensor, nn
 from pushforward.errors import UserError
 from pushforward.metrics.latent import latent_activity
 from pushforward.models.base import COSTLY_DENSITY_GRID, VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, register
-from pushforward.models.vae.bounds import RunningLogMeanExp, beta_elbo, importance_weighted_bound
+from pushforward.models.vae.bounds import LOG_2PI, RunningLogMeanExp, beta_elbo, importance_weighted_bound
+from pushforward.models.vae.calibration import best_log_scale
 from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
 from pushforward.models.vae.networks import mlp_decoder, mlp_encoder
 from pushforward.models.vae.posteriors import POSTERIORS, GaussianPosterior, make_posterior
@@ -31,6 +33,15 @@ from pushforward.nn.mlp import ACTIVATIONS, Activation
 
 # Rows (latent samples × points) pushed through the decoder at once when estimating log p(x).
 ESTIMATE_ROWS = 1 << 18
+# The decoder-noise calibration (VAE.finish_training): the validation points it uses, taken in
+# chunks of CALIBRATION_CHUNK, the posterior draws per point, and the share of a time budget
+# held back for it. On two checkerboard runs c from 4,096 points × 100 draws was within 0.02 of
+# c from 16,384 (0.783 / 0.800 against 0.789; 0.820 / 0.789 against 0.805); 32 draws gave 0.82–0.84,
+# as fewer draws make the estimate looser where σ is small.
+CALIBRATION_POINTS = 4096
+CALIBRATION_CHUNK = 1024
+CALIBRATION_SAMPLES = 100
+CALIBRATION_SHARE = 0.03
 
 
 @dataclass
@@ -59,6 +70,9 @@ class VAEHyperparameters:
     ``decoder_scale`` / ``encoder_scale`` go into the decoder / encoder beside their input
     (Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low
     Dimensional Domains", NeurIPS 2020), so the decoder can map z to sharp-edged regions.
+    ``calibrate_noise``: when training ends, a Gaussian decoder's σ(z) is multiplied by the one
+    scale c that maximises the importance-weighted estimate of log p(x) on the validation split
+    (:meth:`VAE.finish_training`); the ELBO leaves σ too wide (c ≈ 0.8 on the checkerboard).
     """
 
     latent_features: int | None = None
@@ -79,9 +93,11 @@ class VAEHyperparameters:
     encoder_scale: float = 1.0
     decoder_features: int = 64
     decoder_scale: float = 1.0
+    calibrate_noise: bool = True
 
-    # Runs saved before ``posterior`` existed had a diagonal q: ``load`` rebuilds them that way.
-    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"posterior": "diagonal"}
+    # Runs saved before ``posterior`` existed had a diagonal q, and those saved before the
+    # calibration existed sampled with σ as trained: ``load`` (and a resume) keeps them so.
+    VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"posterior": "diagonal", "calibrate_noise": False}
 
     def __post_init__(self) -> None:
         checks = [
@@ -173,8 +189,9 @@ class VAE(GenerativeModel):
         reads them (mean, scales)."""
         return self.encoder(x)
 
-    def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """``k`` posterior draws per point: ``(log p(x|z), log p(z), log q(z|x))``, each ``(k, n)``."""
+    def posterior_draws(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``k`` draws z ~ q(z|x) per point, flattened to ``(k·n, latent)``, with ``x`` repeated
+        to match, and their ``log p(z)`` and ``log q(z|x)``, each ``(k, n)``."""
         n = x.shape[0]
         raw = self.posterior(x)
         noise = torch.randn((k, n, self.latent_features), generator=generator, device=x.device, dtype=x.dtype)
@@ -182,8 +199,12 @@ class VAE(GenerativeModel):
         z, log_posterior = self.variational.rsample(raw, noise)
         flat_z = z.reshape(k * n, self.latent_features)
         repeated_x = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
-        log_likelihood = self.decoder_likelihood.log_prob(repeated_x, self.decoder(flat_z)).view(k, n)
-        log_prior = self.prior.log_prob(flat_z).view(k, n)
+        return flat_z, repeated_x, self.prior.log_prob(flat_z).view(k, n), log_posterior
+
+    def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``k`` posterior draws per point: ``(log p(x|z), log p(z), log q(z|x))``, each ``(k, n)``."""
+        z, repeated_x, log_prior, log_posterior = self.posterior_draws(x, k, generator)
+        log_likelihood = self.decoder_likelihood.log_prob(repeated_x, self.decoder(z)).view(k, -1)
         return log_likelihood, log_prior, log_posterior
 
     def bound(self, x: Tensor, generator: torch.Generator | None = None, beta: float | None = None) -> Tensor:
@@ -271,6 +292,57 @@ class VAE(GenerativeModel):
         z = self.prior.sample(n, generator, self.device, dtype)
         raw = self.decoder(z)
         return self.decoder_likelihood.mean(raw) if mean else self.decoder_likelihood.sample(raw, generator)
+
+    def finish_training(self, validation: Tensor, seconds: float | None = None) -> None:
+        """With ``calibrate_noise`` and a Gaussian decoder: set the scale c on σ(z) that
+        maximises the importance-weighted estimate of log p(x) (K = ``eval_samples``) on up to
+        ``CALIBRATION_POINTS`` validation points, searched over [1/16, 4]
+        (:mod:`~pushforward.models.vae.calibration`, which says why the ELBO leaves σ too wide).
+
+        The draws are seeded, so a run calibrates the same way each time. Under a time budget the
+        points are taken in chunks of ``CALIBRATION_CHUNK`` while the time left allows (at least
+        one chunk); the search itself costs about as much as one chunk's pass.
+        """
+        likelihood = self.decoder_likelihood
+        if not self.hparams.calibrate_noise or not isinstance(likelihood, GaussianLikelihood):
+            return
+        started = time.perf_counter()
+        generator = torch.Generator(device=validation.device).manual_seed(0)
+        k = CALIBRATION_SAMPLES
+        chunk = max(1, min(CALIBRATION_CHUNK, ESTIMATE_ROWS // k))
+        terms = []
+        for part in validation[:CALIBRATION_POINTS].split(chunk):
+            terms.append(self.calibration_terms(part, k, generator))
+            spent = time.perf_counter() - started
+            if seconds is not None and spent * (len(terms) + 2) / len(terms) > seconds:
+                break  # one more chunk and the search would not fit in the time left
+        bases, squares = (torch.cat(parts, dim=1) for parts in zip(*terms))
+        log_scale, _ = best_log_scale(bases, squares, math.prod(self.event_shape))
+        likelihood.log_noise_scale.fill_(log_scale)
+
+    def calibration_terms(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(base, squares)``, each ``(k, n)``, of ``k`` posterior draws per point: the
+        log-weights as functions of the noise scale c (see
+        :mod:`~pushforward.models.vae.calibration`), from σ(z) as the network gives it."""
+        likelihood = self.decoder_likelihood
+        if not isinstance(likelihood, GaussianLikelihood):
+            raise TypeError("only a Gaussian decoder has a noise scale")
+        z, repeated_x, log_prior, log_posterior = self.posterior_draws(x, k, generator)
+        mean, log_scale = likelihood.split_uncalibrated(self.decoder(z))
+        squares = 0.5 * ((repeated_x - mean) * torch.exp(-log_scale)).square().flatten(1).sum(dim=1).view(k, -1)
+        # log w(1) + squares: the part of each log-weight that does not depend on c.
+        base = (-log_scale - 0.5 * LOG_2PI).flatten(1).sum(dim=1).view(k, -1) + log_prior - log_posterior
+        return base, squares
+
+    def finish_time_share(self) -> float:
+        calibrates = self.hparams.calibrate_noise and isinstance(self.decoder_likelihood, GaussianLikelihood)
+        return CALIBRATION_SHARE if calibrates else 0.0
+
+    def sampling_facts(self) -> dict[str, Any]:
+        """The Gaussian decoder's noise scale c (1: not calibrated; see ``calibrate_noise``)."""
+        if not isinstance(self.decoder_likelihood, GaussianLikelihood):
+            return {}
+        return {"decoder_noise_scale": round(math.exp(float(self.decoder_likelihood.log_noise_scale)), 4)}
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
