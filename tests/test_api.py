@@ -410,3 +410,28 @@ def test_resuming_a_run_whose_config_lacks_a_training_entry_is_a_user_error(fitt
     (copy / "config.json").write_text(json.dumps(damage(config)))
     with pytest.raises(UserError, match=r"config\.json' has a missing or malformed entry .*cannot be resumed"):
         pf.fit("checkerboard", model="nsf", steps=80, out=copy, resume=True, figures=False)
+
+
+RESUMABLE = {"n_train": "1000", "n_validation": "200", "n_test": "200", "patience": "0"}
+
+
+def test_a_budget_given_on_resume_replaces_the_saved_one_of_either_kind(tmp_path):
+    out = tmp_path / "run"
+    first = pf.fit("moons", model="test-gaussian", time=0.5, out=out, settings=RESUMABLE, figures=False)
+    assert first.training.status == "completed"
+    done = first.training.steps
+    # Its 0.5 s are spent: had the saved time limit stayed beside the new step budget, this
+    # resume could not take a single step.
+    again = pf.fit("moons", model="test-gaussian", steps=done + 40, out=out, resume=True, figures=False)
+    assert again.training.status == "completed" and again.training.steps == done + 40
+    assert json.loads((out / "config.json").read_text())["budget"] == {"seconds": None, "steps": done + 40}
+    # And the other way round: a time replaces the step budget, and counts the whole run's
+    # seconds, those before this resume included.
+    elapsed = again.training.seconds
+    third = pf.fit("moons", model="test-gaussian", time=elapsed + 0.5, out=out, resume=True, figures=False)
+    assert third.training.status == "completed" and third.training.steps > done + 40
+    assert elapsed + 0.5 <= third.training.seconds < elapsed + 3.5
+    assert json.loads((out / "config.json").read_text())["budget"] == {"seconds": elapsed + 0.5, "steps": None}
+    # No budget given: the saved one stands, and it is spent.
+    with pytest.raises(UserError, match=r"already used its budget \(--time [0-9.]+\): it has trained"):
+        pf.fit("moons", model="test-gaussian", out=out, resume=True, figures=False)

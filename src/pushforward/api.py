@@ -434,7 +434,10 @@ def fit(
     as ``--set key=value`` does on the command line. The run directory ``out`` (default
     ``runs/<data>-<model>``, never an existing one) receives the config, weights, history,
     metrics and figures. ``resume=True`` continues an interrupted run in ``out``, with the
-    seed, settings, model and data it was fitted with. ``seed`` defaults to 0.
+    seed, settings, model and data it was fitted with; a ``time`` or ``steps`` given then
+    replaces the saved budget (both kinds; none given keeps it), and counts the whole run:
+    ``steps`` the steps since the first fit began, ``time`` its training seconds, those before
+    the interruption included. ``seed`` defaults to 0.
     """
     if resume:
         if force:
@@ -544,12 +547,20 @@ def _continue(run, out, *, data, model, time, steps, seed, settings, device, pro
         raise UserError("--set cannot change a run being resumed", "resume without --set, or start a new run")
     if seed is not None and seed != config["seed"]:
         raise UserError(f"'{out}' was fitted with --seed {config['seed']}, not {seed}", f"resume it without --seed (or with --seed {config['seed']})")
-    budget = Budget(seconds=time if time is not None else old["seconds"], steps=steps if steps is not None else old["steps"])
+    # A budget given now replaces the saved one, both kinds: `--steps 300` on a run fitted with
+    # `--time 60` trains to step 300, not to whichever of 60 s and 300 steps comes first (the
+    # user named the only limit they want). Either kind counts the whole run, as the checkpoint
+    # does: --steps the steps since the first fit began, --time its training seconds, those
+    # before the interruption included. No budget given keeps the saved one.
+    if time is not None or steps is not None:
+        budget = Budget(seconds=time, steps=steps)
+    else:
+        budget = Budget(seconds=old["seconds"], steps=old["steps"])
     tensors, meta = run.load_checkpoint(device=fitted.model.device)
     if budget.progress(int(meta["step"]), float(meta["elapsed"])) >= 1.0:
         raise UserError(
-            f"'{out}' already used its budget ({meta['elapsed']:.0f} s, {meta['step']} steps)",
-            "pass a larger --time or --steps to train longer",
+            f"'{out}' already used its budget ({_budget_words(budget)}): it has trained {meta['elapsed']:.0f} s, {meta['step']} steps",
+            "pass a larger --time or --steps to train longer (each counts the whole run, the training before this resume included)",
         )
     config["budget"] = {"seconds": budget.seconds, "steps": budget.steps}
     config["resumed"] = config.get("resumed", []) + [_now()]
@@ -578,6 +589,16 @@ def _continue(run, out, *, data, model, time, steps, seed, settings, device, pro
     trainer.history = fitted.history()
     run.write_config(config)
     return _train_and_save(fitted, trainer, figures)
+
+
+def _budget_words(budget: Budget) -> str:
+    """``budget`` as the options that give it: ``--time 60``, ``--steps 300`` or both."""
+    words = []
+    if budget.seconds is not None:
+        words.append(f"--time {budget.seconds:g}")
+    if budget.steps is not None:
+        words.append(f"--steps {budget.steps}")
+    return " and ".join(words)
 
 
 def _train_and_save(fitted: FittedModel, trainer: Trainer, figures: bool) -> FittedModel:
