@@ -435,3 +435,17 @@ def test_a_budget_given_on_resume_replaces_the_saved_one_of_either_kind(tmp_path
     # No budget given: the saved one stands, and it is spent.
     with pytest.raises(UserError, match=r"already used its budget \(--time [0-9.]+\): it has trained"):
         pf.fit("moons", model="test-gaussian", out=out, resume=True, figures=False)
+
+
+def test_resuming_removes_the_temporary_files_of_the_runs_writes_killed_outright(tmp_path):
+    out = tmp_path / "run"
+    pf.fit("moons", model="test-gaussian", steps=10, out=out, settings=RESUMABLE, figures=False)
+    # As a SIGKILL during the run's checkpoint and history writes leaves them, beside a user's file.
+    leftovers = [out / ".checkpoint.safetensors.abcdefgh.tmp", out / ".history.csv.x_1y2z3w.tmp"]
+    mine = out / ".notes.txt.abcdefgh.tmp"
+    for path in [*leftovers, mine]:
+        path.write_bytes(b"half")
+    resumed = pf.fit("moons", model="test-gaussian", steps=20, out=out, resume=True, figures=False)
+    assert resumed.training.steps == 20
+    assert [path for path in leftovers if path.exists()] == []
+    assert mine.read_bytes() == b"half"

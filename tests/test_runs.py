@@ -89,6 +89,30 @@ def test_force_replaces_only_the_old_runs_own_files(tmp_path):
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
 
 
+def test_force_removes_the_temporary_files_of_the_runs_writes_killed_outright_and_nothing_else(tmp_path):
+    folder = tmp_path / "run"
+    old = RunDirectory.create(folder)
+    old.write_config({"model": "old"})
+    (folder / "figures").mkdir()
+    # As atomic writes of the run's own files leave them when their process is SIGKILLed.
+    leftovers = [folder / ".checkpoint.safetensors.k2x_9abc.tmp", folder / ".metrics.json.abcdefgh.tmp",
+                 folder / ".config.json.0a1b2c3d.tmp", folder / "figures" / ".density.png.q1w2e3r4.tmp"]
+    # The user's files, however alike: another file's temporary, other names, another folder.
+    others = [folder / ".notes.txt.abcdefgh.tmp", folder / ".checkpoint.safetensors.mine.tmp",
+              folder / "checkpoint.safetensors.abcdefgh.tmp", folder / ".model.safetensors.abcdefgh.tmp.bak",
+              folder / "figures" / ".table.csv.abcdefgh.tmp", tmp_path / ".config.json.abcdefgh.tmp"]
+    for path in leftovers + others:
+        path.write_bytes(b"half")
+    # While the run is being fitted, --force is refused and nothing is removed.
+    with pytest.raises(UserError, match="is being fitted by another pushforward"):
+        RunDirectory.create(folder, force=True)
+    assert all(path.exists() for path in leftovers)
+    old.unlock()  # its fit has ended
+    RunDirectory.create(folder, force=True)
+    assert [path for path in leftovers if path.exists()] == []
+    assert all(path.read_bytes() == b"half" for path in others)
+
+
 @pytest.mark.parametrize("row", ["abc,def", "1,2,3", "1"])
 def test_a_damaged_history_row_is_a_user_error_naming_the_file_and_line(tmp_path, row):
     run = RunDirectory.create(tmp_path / "run")

@@ -519,6 +519,9 @@ def _resume(out, *, data, model, time, steps, seed, settings, device, progress, 
     run = RunDirectory.open(out)
     run.lock()
     try:
+        # A write of a run's file killed outright (SIGKILL) left its temporary file beside it;
+        # holding the lock, no other process can be writing one now.
+        run.remove_leftover_temporaries()
         return _continue(run, out, data=data, model=model, time=time, steps=steps, seed=seed, settings=settings, device=device,
                          progress=progress, figures=figures)
     finally:

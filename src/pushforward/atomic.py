@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +19,25 @@ from typing import IO, Any
 from pushforward.errors import UserError
 
 
+# The temporary file of a write to NAME is .NAME.<random>.tmp beside it: hidden, and named after
+# its target so that one left by a killed process can be told apart from anything else.
+TEMPORARY_SUFFIX = ".tmp"
+# What mkstemp puts between prefix and suffix: 8 characters of tempfile's alphabet (the tests
+# check that the writer's names match, so a change in Python would be noticed).
+_TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}" + re.escape(TEMPORARY_SUFFIX))
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success it replaces ``target``."""
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        handle, name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=TEMPORARY_SUFFIX, dir=target.parent)
     except OSError as error:
         # Name the file the user asked for and why its folder fails, not the temporary file.
         raise UserError(f"cannot write '{target}': {_folder_problem(target.parent, error)}", "choose an output path in a folder you can write to") from error
@@ -39,6 +52,19 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def temporary_target(path: str | os.PathLike[str]) -> Path | None:
+    """The file whose write by :func:`atomic_path` made ``path``, if ``path`` is named exactly as
+    that write's temporary file (``.NAME.<random>.tmp`` → ``NAME`` beside it); else None.
+
+    A write cleans up after itself, even on an exception or Ctrl-C; only a process killed
+    outright (SIGKILL, a power cut) leaves its temporary file behind. Removing one is safe only
+    while no other process can be writing its target (a run's files: while holding its lock).
+    """
+    path = Path(path)
+    match = _TEMPORARY_NAME.fullmatch(path.name)
+    return path.with_name(match["target"]) if match else None
 
 
 def _folder_problem(folder: Path, error: OSError) -> str:

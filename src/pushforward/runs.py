@@ -32,7 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from pushforward.atomic import atomic_open, atomic_path, finite_or_none, write_json
+from pushforward.atomic import atomic_open, atomic_path, finite_or_none, temporary_target, write_json
 from pushforward.errors import UserError
 
 CONFIG = "config.json"
@@ -42,6 +42,8 @@ METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.safetensors"
 FIGURES = "figures"
 LOCK = ".pushforward.lock"  # "<pid> <host>" of the process fitting the run, while it does
+RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT)  # the run's own files, beside figures/
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".gif")  # the files in figures/ that are the run's
 
 
 def default_run_path(data_label: str, model: str, root: Path = Path("runs")) -> Path:
@@ -90,6 +92,7 @@ class RunDirectory:
         run.lock()
         if force:
             run._clear()
+            run.remove_leftover_temporaries()
         return run
 
     # -- one process at a time -------------------------------------------------------------
@@ -127,12 +130,31 @@ class RunDirectory:
     def _clear(self) -> None:
         """Remove a replaced run's own files (only those: anything else the user put there stays),
         so nothing stale, such as an old evaluation in metrics.json, mixes into the new run."""
-        for name in (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT):
+        for name in RUN_FILES:
             (self.path / name).unlink(missing_ok=True)
         if self.figures.is_dir():
             for figure in self.figures.iterdir():
-                if figure.is_file() and figure.suffix.lower() in (".png", ".pdf", ".svg", ".gif"):
+                if figure.is_file() and figure.suffix.lower() in FIGURE_SUFFIXES:
                     figure.unlink()
+
+    def remove_leftover_temporaries(self) -> list[Path]:
+        """Remove the temporary files that atomic writes of the run's own files left behind
+        when their process was killed outright (SIGKILL), and return them. Nothing else goes:
+        only files named exactly as the writer names them (``.NAME.<random>.tmp``), and only for
+        the run's files (config, weights, history, metrics, checkpoint, figures). Call it only
+        while holding the run's lock, so no other process is writing them now."""
+        assert getattr(self, "_locked", False), "remove temporaries only while holding the run's lock"
+        removed = []
+        for folder, belongs in ((self.path, lambda name: name in RUN_FILES),
+                                (self.figures, lambda name: Path(name).suffix.lower() in FIGURE_SUFFIXES)):
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                target = temporary_target(entry)
+                if target is not None and belongs(target.name) and entry.is_file() and not entry.is_symlink():
+                    entry.unlink(missing_ok=True)
+                    removed.append(entry)
+        return sorted(removed)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDirectory:
