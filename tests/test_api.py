@@ -449,3 +449,28 @@ def test_resuming_removes_the_temporary_files_of_the_runs_writes_killed_outright
     assert resumed.training.steps == 20
     assert [path for path in leftovers if path.exists()] == []
     assert mine.read_bytes() == b"half"
+
+
+def test_evaluate_and_figures_into_the_run_are_refused_while_another_process_holds_it(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    pf.fit("moons", model="test-gaussian", steps=10, out=out, settings=RESUMABLE, figures=False)
+    run = pf.load(out)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / ".pushforward.lock").write_text(f"{other.pid} {socket.gethostname()} fitted\n")
+        with pytest.raises(UserError, match=r"is being fitted by another pushforward .*; wait for it to finish"):
+            run.evaluate(n=100)
+        with pytest.raises(UserError, match=r"is being fitted by another pushforward"):
+            run.plot()  # figures/density.png
+        assert "evaluation" not in json.loads((out / "metrics.json").read_text())
+        assert not (out / "figures" / "density.png").exists()
+        assert run.plot(tmp_path / "elsewhere.png").is_file()  # only reads the run
+    finally:
+        other.kill()
+        other.wait()
+    assert "test_nll" in run.evaluate(n=100)
+    assert not (out / ".pushforward.lock").exists()

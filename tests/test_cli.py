@@ -152,6 +152,63 @@ def test_resume_refuses_another_seed_and_force(capsys, tmp_path):
     assert code == 0 and "20 steps" in text
 
 
+@pytest.fixture
+def another_process():
+    """A live process that is not this one, to hold a run's lock as another pushforward would."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def hold(run: Path, process, doing: str | None = None) -> None:
+    """Write ``run``'s lock as ``process`` holding it (a fit of an earlier version: no ``doing``)."""
+    import socket
+
+    (run / ".pushforward.lock").write_text(f"{process.pid} {socket.gethostname()}" + (f" {doing}" if doing else "") + "\n")
+
+
+def test_eval_and_plot_into_the_run_are_refused_while_a_fit_holds_it(capsys, tmp_path, another_process, monkeypatch):
+    run = tmp_path / "run"
+    assert run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "10", "--out", run,
+                   "--set", "n_train=1000", "--set", "n_test=200", "--set", "patience=0")[0] == 0
+    hold(run, another_process)
+    before = snapshot(run)
+    code, out, err = run_cli(capsys, "eval", run, "--n", "100")
+    assert code == 2 and out == "" and err.strip() == (
+        f"error: '{run}' is being fitted by another pushforward (process {another_process.pid}); wait for it to finish "
+        f"(if no pushforward is running there, delete '{run / '.pushforward.lock'}')")
+    code, _, err = run_cli(capsys, "plot", run)
+    assert code == 2 and "is being fitted by another pushforward" in err and "outside the run with -o FILE" in err
+    code, _, err = run_cli(capsys, "plot", run, "-o", run / "figures" / "mine.png")
+    assert code == 2 and "is being fitted by another pushforward" in err
+    assert snapshot(run) == before  # metrics.json, figures and the lock as the fit left them
+    # A figure written elsewhere, and samples, only read the run.
+    assert run_cli(capsys, "plot", run, "-o", tmp_path / "elsewhere.png")[0] == 0
+    assert run_cli(capsys, "sample", run, "-n", "10", "-o", tmp_path / "s.npy")[0] == 0
+    assert snapshot(run) == before
+    # An eval holds the run in turn: a fit (--resume) meanwhile is told what is going on.
+    hold(run, another_process, "evaluated")
+    code, _, err = run_cli(capsys, "fit", "moons", "--model", "test-gaussian", "--steps", "20", "--out", run, "--resume")
+    assert code == 2 and f"'{run}' is being evaluated by another pushforward (process {another_process.pid}); wait for it to finish or choose another --out" in err
+    # Once the holder is gone, eval takes the lock, writes its results and lets it go, even
+    # when the evaluation fails.
+    another_process.kill()
+    another_process.wait()
+    assert run_cli(capsys, "eval", run, "--n", "100", "--json")[0] == 0
+    assert "evaluation" in json.loads((run / "metrics.json").read_text())
+    assert not (run / ".pushforward.lock").exists()
+    import pushforward.evaluation as evaluation
+    from pushforward.errors import UserError
+
+    def fails(*args, **kwargs):
+        raise UserError("no evaluation today", "try tomorrow")
+
+    monkeypatch.setattr(evaluation, "evaluate_model", fails)
+    assert run_cli(capsys, "eval", run)[0] == 2
+    assert not (run / ".pushforward.lock").exists()
+
+
 def test_a_ctrl_c_outside_training_says_interrupted(capsys, tmp_path, monkeypatch):
     import pushforward.api as api
 
@@ -159,8 +216,10 @@ def test_a_ctrl_c_outside_training_says_interrupted(capsys, tmp_path, monkeypatc
         raise KeyboardInterrupt
 
     monkeypatch.setattr(api, "load", interrupted)
+    (tmp_path / "config.json").write_text("{}")  # a run folder, which eval holds while it loads
     code, out, err = run_cli(capsys, "eval", tmp_path)
     assert code == 130 and err.strip() == "interrupted" and out == ""
+    assert not (tmp_path / ".pushforward.lock").exists()
 
 
 def test_demo_compares_the_families_and_ends_with_the_report(capsys, tmp_path, monkeypatch):

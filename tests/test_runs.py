@@ -148,6 +148,28 @@ def test_a_run_being_fitted_is_locked_against_a_second_process(tmp_path):
     assert not (tmp_path / "run" / ".pushforward.lock").exists()
 
 
+def test_locked_holds_the_run_for_a_block_and_nests_in_this_process(tmp_path):
+    folder = tmp_path / "run"
+    run = RunDirectory.create(folder)
+    run.write_config({"model": "nsf"})
+    run.unlock()
+    with pytest.raises(RuntimeError):
+        with RunDirectory.open(folder).locked("evaluated"):
+            assert (folder / ".pushforward.lock").read_text().split()[2] == "evaluated"
+            # Inside it, this process writes the run freely (another object of the same run
+            # included: a command holds the run, and the API it calls locks again) ...
+            with RunDirectory.open(folder).locked("plotted"):
+                pass
+            assert (folder / ".pushforward.lock").is_file()
+            raise RuntimeError("the evaluation failed")
+    # ... and however the block ends, the lock is gone with it.
+    assert not (folder / ".pushforward.lock").exists()
+    # A strict lock() is still refused while another object holds the run, as a second process's.
+    with RunDirectory.open(folder).locked("plotted"):
+        with pytest.raises(UserError, match="is being plotted by another pushforward"):
+            RunDirectory.open(folder).lock()
+
+
 def test_a_run_under_a_file_or_an_unwritable_folder_is_refused_before_anything_happens(tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match=r"^cannot make '.*afile/run': '.*afile' is a file, not a folder; choose another --out$"):

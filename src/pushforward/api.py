@@ -11,11 +11,13 @@ The CLI is a thin layer over these functions; anything it does, a script can do:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,18 @@ DEFAULT_EVAL_SAMPLES = 10_000
 HISTOGRAM_SAMPLES = 50_000
 # The advice when a run's files cannot be used together (its config.json, its weights).
 DAMAGED_RUN = "the run is damaged or from another version; fit it again"
+
+
+def _holding_the_run_while_writing_into_it(method: Callable[..., Path]) -> Callable[..., Path]:
+    """A figure method of :class:`FittedModel` (its first argument ``out``) that holds the run's
+    lock while it writes into the run (see :meth:`FittedModel.writing_into_run`)."""
+
+    @functools.wraps(method)
+    def holding(self: FittedModel, out: str | Path | None = None, *args: Any, **kwargs: Any) -> Path:
+        with self.writing_into_run(out):
+            return method(self, out, *args, **kwargs)
+
+    return holding
 
 
 @dataclass
@@ -204,10 +218,13 @@ class FittedModel:
         """Test NLL, KL gap, and energy distance against held-out data with its noise floor."""
         from pushforward.evaluation import evaluate_model
 
-        if self.run is not None:
+        if self.run is None:
+            return evaluate_model(self, n=n, seed=seed)
+        # It writes metrics.json, as a fit of the run does (and --force clears it): the run is
+        # held meanwhile, and an evaluation started while a fit holds it is refused at once.
+        with self.run.locked("evaluated"):
             self.run.read_metrics()  # a damaged file is refused now, not after the evaluation's minutes
-        results = evaluate_model(self, n=n, seed=seed)
-        if self.run is not None:
+            results = evaluate_model(self, n=n, seed=seed)
             self.run.update_metrics("evaluation", results)
         return results
 
@@ -220,6 +237,7 @@ class FittedModel:
         held_out = self.dataset().validation.to(self.model.device)
         return self.model.warnings(self.model.diagnostics(self.preprocessing.forward(held_out)))
 
+    @_holding_the_run_while_writing_into_it
     def plot(
         self, out: str | Path | None = None, *, samples: int = 300, seed: int = 0, columns: Sequence[str] | None = None
     ) -> Path:
@@ -316,6 +334,7 @@ class FittedModel:
         """Whether the model encodes data to a latent space (VAEs): then :meth:`plot_latent` works."""
         return callable(getattr(self.model, "encode", None)) and callable(getattr(self.model, "reconstruct", None))
 
+    @_holding_the_run_while_writing_into_it
     @torch.no_grad()
     def plot_latent(self, out: str | Path | None = None, *, points: int = 3000, seed: int = 0) -> Path:
         """Encoded training points in latent space, and data beside their reconstructions."""
@@ -345,6 +364,7 @@ class FittedModel:
             labels=self.columns,
         )
 
+    @_holding_the_run_while_writing_into_it
     def plot_trajectories(self, out: str | Path | None = None, *, n: int = 300, times: int = 41, seed: int = 0) -> Path:
         """Paths of ``n`` points from the Gaussian (t = 0) to the data (t = 1): continuous flows,
         and diffusions along their probability-flow ODE."""
@@ -365,6 +385,7 @@ class FittedModel:
             paths, self._figure_path(out, "trajectories.png"), data=data, bounds=bounds, title=title, labels=self.columns
         )
 
+    @_holding_the_run_while_writing_into_it
     def animate(self, out: str | Path, *, frames: int = 25, resolution: int = 100) -> Path:
         """A GIF of the density p_t (in data units) evolving from the Gaussian to the model."""
         from pushforward.viz._common import robust_bounds
@@ -396,10 +417,20 @@ class FittedModel:
             )
         return self.model
 
+    @_holding_the_run_while_writing_into_it
     def plot_history(self, out: str | Path | None = None) -> Path:
         from pushforward.viz import plot_history
 
         return plot_history(self.history(), self._figure_path(out, "history.png"))
+
+    def writing_into_run(self, *outputs: str | Path | None) -> contextlib.AbstractContextManager[None]:
+        """Hold the run's lock while figures are written into it: an output of None (the run's
+        figures/) or a path inside the run folder. A fit of the run replaces its figures and
+        clears them with --force, so it must not run meanwhile; figures written elsewhere
+        only read the run, which needs no lock (a run can be plotted while it trains)."""
+        if self.run is not None and any(out is None or self.run.contains(out) for out in outputs):
+            return self.run.locked("plotted")
+        return contextlib.nullcontext()
 
     def _figure_path(self, out: str | Path | None, default: str) -> Path:
         if out is not None:

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 training diverged (the run is saved with its last good 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -23,6 +24,7 @@ from rich.table import Table
 from pushforward.errors import TrainingDiverged, UserError
 
 if TYPE_CHECKING:
+    from pushforward.api import FittedModel
     from pushforward.train.trainer import TrainResult
 
 app = typer.Typer(
@@ -163,8 +165,12 @@ def evaluate(
 ) -> None:
     """Test NLL (nats, bits/dim), KL gap (toys), energy distance and noise floor, MMD, C2ST, precision/recall/density/coverage."""
     from pushforward.api import load
+    from pushforward.runs import RunDirectory
 
-    results = load(run).evaluate(n=n, seed=seed)
+    # eval writes metrics.json: the run is held from before it is read, so an eval started
+    # while a fit holds it is refused in one line (not told that the run has no weights yet).
+    with RunDirectory.open(run).locked("evaluated"):
+        results = load(run).evaluate(n=n, seed=seed)
     if as_json:
         print(json.dumps(results, allow_nan=False, default=_json_default))
         return
@@ -203,12 +209,25 @@ def plot(
     (RUN/figures/latent.png, or OUTPUT's name with -latent).
     """
     from pushforward.api import load
+    from pushforward.runs import RunDirectory
 
     if output is not None:
         _check_new_file(output, force, (".png", ".pdf", ".svg"))
     if animate is not None:
         _check_new_file(animate, force, (".gif",))
-    fitted = load(run)
+    # Without -o the figures go into the run (figures/), which a fit of it replaces: then the
+    # run is held for the whole command. Figures written elsewhere only read it.
+    outputs = [output] if trajectories or animate is None or output is not None else []
+    outputs += [animate] if animate is not None else []
+    folder = RunDirectory.open(run)
+    writes_into_run = any(path is None or folder.contains(path) for path in outputs)
+    with folder.locked("plotted") if writes_into_run else contextlib.nullcontext():
+        _plot(load(run), output, force, trajectories, animate, columns)
+
+
+def _plot(fitted: FittedModel, output: Optional[Path], force: bool, trajectories: bool, animate: Optional[Path],
+          columns: Optional[str]) -> None:
+    """The figures of ``plot``, once the run is loaded (and held, where they go into it)."""
     if trajectories or animate is not None:
         fitted.continuous_model("--trajectories" if trajectories else "--animate")  # a UserError otherwise
     latent = None

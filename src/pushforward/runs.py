@@ -18,12 +18,14 @@ leaves a half-written file, and loading never unpickles anything.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.safetensors"
 FIGURES = "figures"
-LOCK = ".pushforward.lock"  # "<pid> <host>" of the process fitting the run, while it does
+LOCK = ".pushforward.lock"  # "<pid> <host> <fitted|evaluated|plotted>" of the process writing the run
 RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT)  # the run's own files, beside figures/
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".gif")  # the files in figures/ that are the run's
 
@@ -97,28 +99,33 @@ class RunDirectory:
 
     # -- one process at a time -------------------------------------------------------------
 
-    def lock(self) -> None:
+    def lock(self, purpose: str = "fitted") -> None:
         """Claim the run for this process until :meth:`unlock`: a second ``fit`` into it (with
-        ``--force`` or ``--resume``, or started at the same moment) is refused instead of
-        clearing or interleaving the files of the one that is running. A lock whose process
-        has ended (a SIGKILL) is taken over."""
+        ``--force`` or ``--resume``, or started at the same moment), or an ``eval`` or ``plot``
+        that writes into it, is refused instead of clearing, interleaving or losing the files
+        of the one that is running. ``purpose`` (``fitted``, ``evaluated`` or ``plotted``) is
+        written in the lock, so a refusal says what the other process is doing. A lock whose
+        process has ended (a SIGKILL) is taken over."""
+        if purpose not in _REFUSED_FIX:
+            raise ValueError(f"a run is locked to be {', '.join(_REFUSED_FIX)}, not {purpose!r}")
         target = self.path / LOCK
         for _ in range(3):
             try:
                 handle = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                owner = _lock_owner(target)
+                owner, doing = _lock_owner(target)
                 if owner is None or _process_alive(owner):
                     holder = f" (process {owner})" if owner is not None else ""
                     raise UserError(
-                        f"'{self.path}' is being fitted by another pushforward{holder}",
-                        f"wait for it to finish or choose another --out (if no pushforward is running there, delete '{target}')",
+                        f"'{self.path}' is being {doing} by another pushforward{holder}",
+                        f"{_REFUSED_FIX[purpose]} (if no pushforward is running there, delete '{target}')",
                     ) from None
                 target.unlink(missing_ok=True)  # its process has ended
                 continue
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(f"{os.getpid()} {socket.gethostname()}\n")
+                stream.write(f"{os.getpid()} {socket.gethostname()} {purpose}\n")
             self._locked = True
+            _HELD.add(self.path.resolve())
             return
         raise UserError(f"cannot lock '{self.path}'", "try again")
 
@@ -126,6 +133,21 @@ class RunDirectory:
         if getattr(self, "_locked", False):
             (self.path / LOCK).unlink(missing_ok=True)
             self._locked = False
+            _HELD.discard(self.path.resolve())
+
+    @contextlib.contextmanager
+    def locked(self, purpose: str) -> Iterator[None]:
+        """Hold the run's lock (see :meth:`lock`) for the block, released however it ends. If
+        this process holds it already (``fit`` drawing its figures, or a command that took it
+        for all its writes), the block runs under that lock."""
+        if self.path.resolve() in _HELD:
+            yield
+            return
+        self.lock(purpose)
+        try:
+            yield
+        finally:
+            self.unlock()
 
     def _clear(self) -> None:
         """Remove a replaced run's own files (only those: anything else the user put there stays),
@@ -168,6 +190,10 @@ class RunDirectory:
         return cls(path)
 
     # -- files -----------------------------------------------------------------------------
+
+    def contains(self, path: str | Path) -> bool:
+        """Whether ``path`` lies inside the run's folder (links and ``..`` resolved)."""
+        return Path(path).resolve().is_relative_to(self.path.resolve())
 
     @property
     def figures(self) -> Path:
@@ -273,13 +299,28 @@ class RunDirectory:
             raise UserError(f"'{target}' is not valid JSON ({error})", damaged) from error
 
 
-def _lock_owner(target: Path) -> int | None:
-    """The pid in a lock file written on this host, or None (unreadable, or another host's)."""
+# What each locking command can do when another process holds the run.
+_REFUSED_FIX = {
+    "fitted": "wait for it to finish or choose another --out",
+    "evaluated": "wait for it to finish",
+    "plotted": "wait for it to finish, or write the figure outside the run with -o FILE",
+}
+# The runs this process holds the lock of (resolved paths): a nested `locked` does not lock again.
+_HELD: set[Path] = set()
+
+
+def _lock_owner(target: Path) -> tuple[int | None, str]:
+    """The pid in a lock file written on this host (None: unreadable, or another host's), and
+    what its process is doing to the run (a lock written before it said so: fitting it)."""
     try:
-        pid, host = target.read_text(encoding="utf-8").split()
-        return int(pid) if host == socket.gethostname() else None
+        pid, host, *doing = target.read_text(encoding="utf-8").split()
     except (OSError, ValueError):
-        return None
+        return None, "fitted"
+    what = doing[0] if len(doing) == 1 and doing[0] in _REFUSED_FIX else "fitted"
+    try:
+        return (int(pid) if host == socket.gethostname() else None), what
+    except ValueError:
+        return None, what
 
 
 def _process_alive(pid: int) -> bool:
