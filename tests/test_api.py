@@ -474,3 +474,18 @@ def test_evaluate_and_figures_into_the_run_are_refused_while_another_process_hol
         other.wait()
     assert "test_nll" in run.evaluate(n=100)
     assert not (out / ".pushforward.lock").exists()
+
+
+def test_fit_refuses_an_unknown_data_set_before_importing_the_model_families(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, pushforward as pf\n"
+            "try:\n    pf.fit('nosuchdata', model='nsf')\nexcept pf.UserError as error:\n    print(error)\n"
+            "print([name for name in sys.modules if name.startswith('pushforward.models.') and name.count('.') == 2])")
+    env = {"PYTHONPATH": str(Path(pf.__file__).parents[1]), "PATH": ""}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    refusal, families = result.stdout.strip().splitlines()
+    assert refusal.startswith("unknown data set 'nosuchdata'; choose one of: checkerboard"), result.stderr
+    assert families == "['pushforward.models.base']"  # none of the five families' packages

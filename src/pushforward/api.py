@@ -31,6 +31,7 @@ from pushforward.device import resolve_device
 from pushforward.errors import TrainingDiverged, UserError, suggest
 from pushforward.hparams import to_json_dict
 from pushforward.models.base import GenerativeModel, batched_log_prob, create, get_entry
+from pushforward.names import check_data_argument, check_model_name
 from pushforward.runs import CONFIG, FIGURES, WEIGHTS, RunDirectory, default_run_path
 from pushforward.settings import split_settings
 from pushforward.train.config import Budget, TrainConfig
@@ -475,6 +476,9 @@ def fit(
             raise UserError("--resume continues the run in --out and --force replaces it", "drop one of them")
         return _resume(out, data=data, model=model, time=time, steps=steps, seed=seed, settings=settings, device=device, progress=progress, figures=figures)
     seed = 0 if seed is None else seed
+    # A mistyped name is refused before the model families are imported (2-3 s).
+    check_model_name(model)
+    check_data_argument(data)
     entry = get_entry(model)
     chosen = split_settings(entry, dict(settings or {}))
     budget = Budget(seconds=time, steps=steps) if (time is not None or steps is not None) else Budget(seconds=60.0)

@@ -83,6 +83,12 @@ def fit(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the live progress line."),
 ) -> None:
     """Train a model on DATA and save the run (config, weights, history, metrics, figures)."""
+    from pushforward.names import check_data_argument, check_model_name
+
+    # Before torch and the model families are imported (about 6 s on a slow machine), so a
+    # mistyped name is refused at once.
+    check_model_name(model)
+    check_data_argument(data)
     from pushforward.api import fit as fit_model
     from pushforward.hparams import parse_assignments
 

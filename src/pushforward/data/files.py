@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from pushforward.errors import UserError
+from pushforward.names import DATA_FILE_SUFFIXES
 
-SUPPORTED_SUFFIXES = (".npy", ".csv")
+SUPPORTED_SUFFIXES = DATA_FILE_SUFFIXES  # named where `fit` checks its DATA before importing torch
 MIN_ROWS = 10
 
 

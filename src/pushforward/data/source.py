@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pushforward.data.files import SUPPORTED_SUFFIXES, file_digest, few_values_warning, read_table
-from pushforward.data.toy2d import ToyDataset, get_toy, toy_names
-from pushforward.errors import UserError, suggest
+from pushforward.data.files import file_digest, few_values_warning, read_table
+from pushforward.data.toy2d import ToyDataset, get_toy
+from pushforward.errors import UserError
+from pushforward.names import check_data_argument
 
 # Toy data are free: enough training points that a 60 s fit never sees one twice too often, and
 # a large test set so the test NLL's standard error is far below the differences we report.
@@ -80,15 +81,10 @@ class Dataset:
 
 def resolve_spec(data: str | Path, seed: int = 0, **sizes: Any) -> DataSpec:
     """Turn the user's ``DATA`` argument into a :class:`DataSpec`, checking it exists."""
-    text = str(data)
-    if text in toy_names():
-        return DataSpec(kind="toy", name=text, seed=seed, **sizes)
-    path = Path(text).expanduser()
-    if path.suffix.lower() in SUPPORTED_SUFFIXES or path.exists():
-        if not path.is_file():
-            raise UserError(f"data file '{path}' does not exist", "check the path, or use a built-in data set name")
-        return DataSpec(kind="file", name=str(path.resolve()), seed=seed, sha256=file_digest(path), **sizes)
-    raise UserError(f"unknown data set '{text}'", suggest(text, toy_names()) + "; or give a .npy/.csv file")
+    path = check_data_argument(data)
+    if path is None:
+        return DataSpec(kind="toy", name=str(data), seed=seed, **sizes)
+    return DataSpec(kind="file", name=str(path.resolve()), seed=seed, sha256=file_digest(path), **sizes)
 
 
 def load_dataset(spec: DataSpec, *, existing_run: bool = False) -> Dataset:

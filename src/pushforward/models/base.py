@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from pushforward.errors import NotTractable, UserError, suggest
 from pushforward.hparams import build
+from pushforward.names import BUILTIN_MODELS
 
 LikelihoodKind = Literal["exact", "estimate", "bound", "none"]
 
@@ -284,14 +285,9 @@ def add_entry(entry: ModelEntry) -> None:
     _REGISTRY[entry.name] = entry
 
 
-# The family packages; importing one runs its register() calls.
-FAMILY_PACKAGES = (
-    "pushforward.models.flows",
-    "pushforward.models.continuous",
-    "pushforward.models.vae",
-    "pushforward.models.diffusion",
-    "pushforward.models.gan",
-)
+# The family packages; importing one runs its register() calls. They are listed, with the names
+# each registers, in names.BUILTIN_MODELS, where `fit` checks a model name before importing torch.
+FAMILY_PACKAGES = tuple(dict.fromkeys(BUILTIN_MODELS.values()))
 
 
 def _load_families() -> None:
