@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# The defaults of compare's and demo's --n (a light module: no torch).
+from pushforward.comparison import DEFAULT_EVAL_N, DEMO_EVAL_N
 from pushforward.errors import TrainingDiverged, UserError
 
 if TYPE_CHECKING:
@@ -321,7 +323,7 @@ def compare_models(
     seeds: int = typer.Option(1, "--seeds", help="Runs per model, with seeds 0, 1, ... (error bars from 2 on)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default runs/compare-<data>)."),
     assignments: Optional[list[str]] = typer.Option(None, "--set", help="A setting for every model (--set n_test=20000) or one (--set nsf.layers=4)."),
-    n: int = typer.Option(10_000, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
+    n: int = typer.Option(DEFAULT_EVAL_N, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
     rank_by: str = typer.Option("energy_ratio", "--rank-by", help="Ranking metric: energy_ratio, mmd, c2st_accuracy, test_nll, kl_gap, precision, recall, coverage."),
     force: bool = typer.Option(False, "--force", help="Reuse an existing --out: the runs of this comparison and its report are replaced; other runs there are kept."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
@@ -373,7 +375,7 @@ def _print_leaderboard(board) -> None:
 def demo(
     time: Optional[float] = typer.Option(None, "--time", help="Total training time in seconds, split evenly across the models (default: what fits in 4.5 minutes with evaluation)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default a new runs/demo/<date>-<time>)."),
-    n: int = typer.Option(5000, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
+    n: int = typer.Option(DEMO_EVAL_N, "--n", "-n", help="Samples (and held-out points) for the sample-based metrics."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out."),
 ) -> None:
     """The main job: compare one model per registered family on the checkerboard; ends with the report's path."""

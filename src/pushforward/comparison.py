@@ -528,6 +528,9 @@ def demo_training_seconds(models: int, probe_ms: float | None = None) -> float:
     return max(DEMO_WALL_SECONDS - demo_overhead_per_model(probe_ms) * models, 5.0 * models)
 
 
+# The default of `demo --n`: the demo evaluates each model on 5,000 samples and as many held-out
+# points, half of compare's DEFAULT_EVAL_N, within the time its plan leaves each model for data,
+# figures and evaluation (DEMO_OVERHEAD_PER_MODEL).
 DEMO_EVAL_N = 5000
 DEMO_SETTINGS = {"n_test": 20_000}  # test NLL ± 0.01 nats, and fast for families with costly log_prob
 
