@@ -74,6 +74,7 @@ class Row:
     energy_ratio_expected: float | None = None  # what the draws average to, from all of them at once (expected_ratio)
     energy_ratio_expected_se: float | None = None
     outside_support: float | None = None  # ours only, checkerboard: fraction of samples off the squares
+    sampling: dict[str, object] | None = None  # ours only: how the model samples (a GAN's bound, a VAE's noise scale)
 
 
 def timed(function: Callable[[], object], repeats: int = 3) -> float:
@@ -124,7 +125,9 @@ def _measure(fitted: pf.FittedModel, toy: str, label: str, kl_gap: float, nll: f
     sample_seconds = timed(lambda: fitted.sample_tensor(100_000))
     nll_seconds = timed(lambda: fitted.log_prob_tensor(test[:20_000]))
     nfe = (fitted.model.nfe_sample.per_solve(), fitted.model.nfe_log_prob.per_solve()) if counts else (None, None)
-    return Row(toy, label, nll, kl_gap, fitted.training.steps, sample_seconds, nll_seconds, *nfe, **sample_quality(fitted, floors=floors))
+    quality = sample_quality(fitted, floors=floors)
+    facts = fitted.model.sampling_facts() or None
+    return Row(toy, label, nll, kl_gap, fitted.training.steps, sample_seconds, nll_seconds, *nfe, **quality, sampling=facts)
 
 
 ENERGY_REPEATS = 40

@@ -9,8 +9,10 @@ gap between that estimate and the ELBO on 20,000 test points (``elbo_gap``: how 
 posterior q(z|x) could still gain), the median decoder σ at prior draws (standardised units), and
 the RMS reconstruction error of those test points per coordinate at 16 posterior draws each
 (``rms_error``, what a calibrated σ matches) and at the posterior mean (``rms_error_at_mean``),
-the active latent directions of 5,000 test points (fewer than 2: posterior collapse) and the last
-validation score of training (the negative bound, standardised units).
+the active latent directions of 5,000 test points (fewer than 2: posterior collapse), the last
+validation score of training (the negative bound, standardised units) and the decoder noise
+scale chosen when training ended (``decoder_noise_scale``; ``--set calibrate_noise=false`` for
+σ as trained). ``sigma_median`` includes that scale.
 
     python benchmarks/vae_blur.py --steps 8000 --seed 0 --set posterior=full
 """
@@ -70,7 +72,7 @@ def measure(model: str, steps: int, seed: int, settings: dict[str, str]) -> dict
         "outside": round(100 * quality["outside_support"], 2), "means_out": round(100 * means_out, 2),
         "energy_ratio": round(quality["energy_ratio"], 2), "kl_gap": round(gap, 4),
         "elbo_gap": round(estimate - elbo, 4), "sigma_median": round(sigma, 4),
-        "rms_error": round(rms_error, 4), "rms_error_at_mean": round(rms_error_at_mean, 4),
+        "rms_error": round(rms_error, 4), "rms_error_at_mean": round(rms_error_at_mean, 4), **vae.sampling_facts(),
         "active_latent_dimensions": active, "final_validation_bound": round(final_bound, 4),
     }  # fmt: skip
 
