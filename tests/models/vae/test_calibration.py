@@ -102,7 +102,7 @@ def test_calibration_finds_the_maximum_likelihood_noise_of_probabilistic_pca():
     assert exact(wrong) < exact(best) - 0.05
     assert abs(calibrated - best) < 0.03
     assert abs(best - 0.5) < 0.05  # the data's noise, up to the sample's error
-    assert model.sampling_facts() == {"decoder_noise_scale": round(calibrated / wrong, 4)}
+    assert model.sampling_facts() == {"decoder_noise_scale": round(calibrated / wrong, 4), "decoder_noise_scale_points": 4000}
 
 
 def test_under_a_time_budget_the_calibration_keeps_to_one_chunk_when_time_is_short():
@@ -111,6 +111,7 @@ def test_under_a_time_budget_the_calibration_keeps_to_one_chunk_when_time_is_sho
     with torch.no_grad():
         model.finish_training(validation, seconds=0.0)
         short = float(model.decoder_likelihood.log_noise_scale)
+        assert model.sampling_facts()["decoder_noise_scale_points"] == CALIBRATION_CHUNK
         model.finish_training(validation[:CALIBRATION_CHUNK])
         one_chunk = float(model.decoder_likelihood.log_noise_scale)
         model.finish_training(validation)
@@ -143,8 +144,8 @@ def test_the_scale_is_saved_and_old_runs_load_without_one(tmp_path):
     again = pf.load(run.run.path)
     assert again.model.sampling_facts()["decoder_noise_scale"] == scale
     # Weights saved before the calibration existed: no buffer, and the setting off.
-    state = {key: value for key, value in run.model.state_dict().items() if not key.endswith("log_noise_scale")}
+    state = {key: value for key, value in run.model.state_dict().items() if not key.endswith(("log_noise_scale", "noise_scale_points"))}
     again.model.load_state_dict(state)
-    assert again.model.sampling_facts()["decoder_noise_scale"] == 1.0
+    assert again.model.sampling_facts() == {"decoder_noise_scale": 1.0, "decoder_noise_scale_points": 0}
     forget_setting(run.run.path, "calibrate_noise")
     assert pf.load(run.run.path).model.hparams.calibrate_noise is False

@@ -54,10 +54,13 @@ class GaussianLikelihood(DecoderLikelihood):
         self.min_scale = float(min_scale)
         # log c: 0 while training; set by VAE.finish_training (decoder-noise calibration).
         self.register_buffer("log_noise_scale", torch.zeros(()))
+        # How many validation points chose it (0: not calibrated), for eval to report.
+        self.register_buffer("noise_scale_points", torch.zeros((), dtype=torch.long))
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
         # Weights saved before the calibration existed have none: their σ stays as trained.
         state_dict.setdefault(prefix + "log_noise_scale", torch.zeros(()))
+        state_dict.setdefault(prefix + "noise_scale_points", torch.zeros((), dtype=torch.long))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
 
     def split_uncalibrated(self, raw: Tensor) -> tuple[Tensor, Tensor]:

@@ -41,7 +41,7 @@ ESTIMATE_ROWS = 1 << 18
 CALIBRATION_POINTS = 4096
 CALIBRATION_CHUNK = 1024
 CALIBRATION_SAMPLES = 100
-CALIBRATION_SHARE = 0.03
+CALIBRATION_SHARE = 0.05
 
 
 @dataclass
@@ -319,6 +319,7 @@ class VAE(GenerativeModel):
         bases, squares = (torch.cat(parts, dim=1) for parts in zip(*terms))
         log_scale, _ = best_log_scale(bases, squares, math.prod(self.event_shape))
         likelihood.log_noise_scale.fill_(log_scale)
+        likelihood.noise_scale_points.fill_(bases.shape[1])
 
     def calibration_terms(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``(base, squares)``, each ``(k, n)``, of ``k`` posterior draws per point: the
@@ -339,10 +340,15 @@ class VAE(GenerativeModel):
         return CALIBRATION_SHARE if calibrates else 0.0
 
     def sampling_facts(self) -> dict[str, Any]:
-        """The Gaussian decoder's noise scale c (1: not calibrated; see ``calibrate_noise``)."""
-        if not isinstance(self.decoder_likelihood, GaussianLikelihood):
+        """The Gaussian decoder's noise scale c and the validation points that chose it (1 and 0:
+        not calibrated; see ``calibrate_noise``)."""
+        likelihood = self.decoder_likelihood
+        if not isinstance(likelihood, GaussianLikelihood):
             return {}
-        return {"decoder_noise_scale": round(math.exp(float(self.decoder_likelihood.log_noise_scale)), 4)}
+        return {
+            "decoder_noise_scale": round(math.exp(float(likelihood.log_noise_scale)), 4),
+            "decoder_noise_scale_points": int(likelihood.noise_scale_points),
+        }
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
