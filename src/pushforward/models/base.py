@@ -95,6 +95,12 @@ class GenerativeModel(nn.Module, abc.ABC):
         with that step's learning rate as a fraction of the group's base rate: the schedule's
         factor, below 1 during the warm-up and the decay (a VAE's KL warm-up counts by it)."""
 
+    def start_training(self) -> None:
+        """Called by the trainer before it trains, fresh or resumed, so that training never sees
+        what :meth:`finish_training` chose where that would change the objective (a VAE's
+        decoder-noise scale: its ELBO is worse away from 1, so a resumed run's scores would not
+        compare with those before). Nothing by default."""
+
     def finish_training(self, validation: Tensor, seconds: float | None = None) -> None:
         """Called once, without autograd, on the kept weights when training ends without
         diverging, with the validation split: a last choice made on held-out data (a GAN picks

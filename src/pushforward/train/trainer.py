@@ -201,6 +201,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         self.model.train()
+        self.model.start_training()
         status, message = "completed", ""
         with _StopRequest() as stop, TrainingProgress(self.progress_enabled, self.description) as bar:
             if self.step == 0:

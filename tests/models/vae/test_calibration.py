@@ -149,3 +149,25 @@ def test_the_scale_is_saved_and_old_runs_load_without_one(tmp_path):
     assert again.model.sampling_facts() == {"decoder_noise_scale": 1.0, "decoder_noise_scale_points": 0}
     forget_setting(run.run.path, "calibrate_noise")
     assert pf.load(run.run.path).model.hparams.calibrate_noise is False
+
+
+def test_a_resumed_run_trains_and_validates_at_scale_one_and_is_calibrated_again(tmp_path, monkeypatch):
+    import pushforward as pf
+    from pushforward.models.vae.model import VAE
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4"}
+    run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "run", settings=tiny, figures=False)
+    first = run.model.sampling_facts()["decoder_noise_scale"]
+    assert first != 1.0
+    seen = []
+    original = VAE.validation_score
+
+    def recording(self, x):
+        seen.append(float(self.decoder_likelihood.log_noise_scale))
+        return original(self, x)
+
+    monkeypatch.setattr(VAE, "validation_score", recording)
+    again = pf.fit("checkerboard", model="vae", steps=6, out=tmp_path / "run", resume=True, figures=False)
+    assert seen and all(value == 0.0 for value in seen)
+    assert again.model.sampling_facts()["decoder_noise_scale_points"] == 4096
+    assert again.model.sampling_facts()["decoder_noise_scale"] != 1.0

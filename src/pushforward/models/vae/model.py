@@ -293,6 +293,13 @@ class VAE(GenerativeModel):
         raw = self.decoder(z)
         return self.decoder_likelihood.mean(raw) if mean else self.decoder_likelihood.sample(raw, generator)
 
+    def start_training(self) -> None:
+        """The decoder-noise scale goes back to 1: the ELBO was trained (and its validation
+        scores kept) at 1, and a resumed run continues that, to be calibrated again at its end."""
+        if isinstance(self.decoder_likelihood, GaussianLikelihood):
+            self.decoder_likelihood.log_noise_scale.zero_()
+            self.decoder_likelihood.noise_scale_points.zero_()
+
     def finish_training(self, validation: Tensor, seconds: float | None = None) -> None:
         """With ``calibrate_noise`` and a Gaussian decoder: set the scale c on σ(z) that
         maximises the importance-weighted estimate of log p(x) (K = ``eval_samples``) on up to
