@@ -45,7 +45,8 @@ class DecoderLikelihood(nn.Module, abc.ABC):
 
 
 class GaussianLikelihood(DecoderLikelihood):
-    """N(x; μ(z), diag σ(z)²) with ``σ = c·(min_scale + softplus(raw))``, c = exp(log_noise_scale)."""
+    """N(x; μ(z), diag σ(z)²) with ``σ = c·(min_scale + softplus(raw))``, c = exp(log_noise_scale)
+    (c ≥ 1/16 where the calibration sets it, so σ keeps a positive floor)."""
 
     parameters_per_value = 2
 

@@ -302,8 +302,9 @@ class VAE(GenerativeModel):
 
     def finish_training(self, validation: Tensor, seconds: float | None = None) -> None:
         """With ``calibrate_noise`` and a Gaussian decoder: set the scale c on σ(z) that
-        maximises the importance-weighted estimate of log p(x) (K = ``eval_samples``) on up to
-        ``CALIBRATION_POINTS`` validation points, searched over [1/16, 4]
+        maximises the importance-weighted estimate of log p(x) on up to ``CALIBRATION_POINTS``
+        validation points, with K = ``CALIBRATION_SAMPLES`` (the default ``eval_samples``, fixed
+        here so that a larger ``eval_samples`` does not make every fit slower), over [1/16, 4]
         (:mod:`~pushforward.models.vae.calibration`, which says why the ELBO leaves σ too wide).
 
         The draws are seeded, so a run calibrates the same way each time. Under a time budget the
