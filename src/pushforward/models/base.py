@@ -115,7 +115,8 @@ class GenerativeModel(nn.Module, abc.ABC):
 
     def sampling_facts(self) -> dict[str, Any]:
         """JSON-ready facts about how :meth:`sample` draws, for ``eval`` to report beside the
-        sample metrics (a GAN's rejection bound and acceptance rate); none by default."""
+        sample metrics (a GAN's rejection bound and acceptance rate, a VAE's decoder-noise
+        scale); none by default."""
         return {}
 
     def diagnostics(self, x: Tensor) -> dict[str, Any]:
