@@ -454,8 +454,10 @@ def test_vae_iwae_ddpm_fit_sample_eval_plot(capsys, tmp_path, monkeypatch, model
     monkeypatch.setattr(trajectories, "density_on_grid", coarse_grid)
     monkeypatch.setattr(FittedModel, "animate", functools.partialmethod(FittedModel.animate, frames=3))
     out = tmp_path / model
-    code, _, err = run_cli(capsys, "fit", "checkerboard", "--model", model, "--steps", "20", "--out", out, "--no-progress", *TINY, *extra)
+    code, fit_text, err = run_cli(capsys, "fit", "checkerboard", "--model", model, "--steps", "20", "--out", out, "--no-progress", *TINY, *extra)
     assert code == 0, err
+    # A VAE says the decoder-noise scale it chose on the validation split; ddpm chooses nothing.
+    assert ("sampling: decoder_noise_scale " in fit_text) == (model != "ddpm")
     assert (out / "figures" / "density.png").exists()
     assert (out / "figures" / "latent.png").exists() == (model != "ddpm")
     code, text, err = run_cli(capsys, "eval", out, "--n", "300", "--json")
@@ -477,6 +479,8 @@ def test_vae_iwae_ddpm_fit_sample_eval_plot(capsys, tmp_path, monkeypatch, model
         assert results["test_nll_estimate"] == results["test_nll"] and results["test_nll_estimate_samples"] == 16
         assert 0 <= results["active_latent_dimensions"] <= results["latent_dimensions"]
         assert len(results["latent_mean_variances"]) == results["latent_dimensions"]
+        # The tiny run's validation split has 500 points, all of which the calibration uses.
+        assert 1 / 16 <= results["decoder_noise_scale"] <= 4 and results["decoder_noise_scale_points"] == 500
     assert run_cli(capsys, "sample", out, "-n", "50", "-o", tmp_path / "s.npy", "--seed", "1")[0] == 0
     assert np.load(tmp_path / "s.npy").shape == (50, 2)
     code, text, _ = run_cli(capsys, "plot", out, "-o", tmp_path / "p.png")

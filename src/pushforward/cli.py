@@ -121,9 +121,18 @@ def fit(
         raise typer.Exit(EXIT_INTERRUPTED)
     if result.status in ("early_stopped", "completed") and result.message:
         out.print(result.message)  # why it stopped early, or that patience ran out with the budget
+    facts = fitted.model.sampling_facts()
+    if facts:
+        # What the model chose when training ended, which changes its samples (a GAN's rejection
+        # bound, a VAE's decoder-noise scale): said here, not only in eval's table.
+        out.print("sampling: " + ", ".join(f"{key} {_fact(value)}" for key, value in facts.items()))
     for warning in fitted.warnings():
         _warn(warning)
     out.print(f"run saved in {fitted.run.path}")
+
+
+def _fact(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _kept_score(result: TrainResult) -> str:
