@@ -324,7 +324,8 @@ class VAE(GenerativeModel):
             spent = time.perf_counter() - started
             if seconds is not None and spent * (len(terms) + 2) / len(terms) > seconds:
                 break  # one more chunk and the search would not fit in the time left
-        bases, squares = (torch.cat(parts, dim=1) for parts in zip(*terms))
+        # On the CPU (a few MB): the search sums in float64, which MPS does not have.
+        bases, squares = (torch.cat(parts, dim=1).cpu() for parts in zip(*terms))
         log_scale, _ = best_log_scale(bases, squares, math.prod(self.event_shape))
         likelihood.log_noise_scale.fill_(log_scale)
         likelihood.noise_scale_points.fill_(bases.shape[1])
