@@ -37,6 +37,13 @@ from pushforward.names import BUILTIN_MODELS
 LikelihoodKind = Literal["exact", "estimate", "bound", "none"]
 
 
+def mean_in_float64(values: Tensor) -> float:
+    """The mean of ``values`` summed in float64, on the CPU: MPS has no float64 (its tensors
+    refuse the cast), and a score summed over many points in float32 loses digits that
+    successive validations compare."""
+    return float(values.detach().cpu().double().mean())
+
+
 class GenerativeModel(nn.Module, abc.ABC):
     """A learned map g pushing a standard Gaussian onto the data's distribution.
 
@@ -150,7 +157,7 @@ class GenerativeModel(nn.Module, abc.ABC):
 
         The default is the mean negative log-density in nats, computed in chunks.
         """
-        return float(-batched_log_prob(self, x).double().mean())
+        return -mean_in_float64(batched_log_prob(self, x))
 
     validation_name: ClassVar[str] = "val_nll"
     #: Whether :meth:`validation_score` is a mean negative log-density, or a bound on one (a

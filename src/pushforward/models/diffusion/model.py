@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, register, stratified_uniform
+from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, mean_in_float64, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver, integrate, standard_normal_log_prob
 from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
@@ -319,7 +319,7 @@ class DDPM(GenerativeModel):
     def validation_score(self, x: Tensor) -> float:
         # Fixed times and noise, so successive validations compare weights, not draws.
         generator = torch.Generator(device=x.device).manual_seed(0)
-        return float(torch.cat([self.denoising_loss(part, generator) for part in x.split(8192)]).double().mean())
+        return mean_in_float64(torch.cat([self.denoising_loss(part, generator) for part in x.split(8192)]))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
