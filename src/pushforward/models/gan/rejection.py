@@ -36,10 +36,17 @@ from torch import Tensor
 from pushforward.errors import UserError
 
 
+def precise_dtype(device: torch.device) -> torch.dtype:
+    """float64 for the acceptance test, except on MPS, which has no float64 (float32 there)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def acceptance_probability(logits: Tensor, log_bound: float | Tensor) -> Tensor:
-    """min(1, exp(D̃(x) − log M)): the probability of accepting each proposal (float64)."""
-    bound = torch.as_tensor(log_bound, dtype=torch.float64, device=logits.device)
-    return torch.exp((logits.double() - bound).clamp(max=0.0))
+    """min(1, exp(D̃(x) − log M)): the probability of accepting each proposal (float64, or
+    float32 on MPS)."""
+    dtype = precise_dtype(logits.device)
+    bound = torch.as_tensor(log_bound, dtype=dtype, device=logits.device)
+    return torch.exp((logits.to(dtype) - bound).clamp(max=0.0))
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ def rejection_sample(
         size = min(chunk, max(256, math.ceil(1.1 * (n - count) / max(calibration.acceptance_rate, min_acceptance))))
         samples, logits = propose(size)
         probability = acceptance_probability(logits, calibration.log_bound)
-        uniform = torch.rand(size, generator=generator, device=logits.device, dtype=torch.float64)
+        uniform = torch.rand(size, generator=generator, device=logits.device, dtype=precise_dtype(logits.device))
         keep = samples[uniform < probability]
         accepted.append(keep[: n - count])
         count += min(keep.shape[0], n - count)
