@@ -69,8 +69,8 @@ def mode_coverage(samples: Tensor, means: Tensor, std: float, threshold: float =
 
     Non-finite samples count as low quality (they are in the denominator of the fraction).
     """
-    samples = torch.as_tensor(samples).detach().double().cpu()
-    means = torch.as_tensor(means).detach().double().cpu()
+    samples = torch.as_tensor(samples).detach().cpu().double()  # to the CPU first: MPS has no float64
+    means = torch.as_tensor(means).detach().cpu().double()
     if samples.dim() != 2 or means.dim() != 2 or samples.shape[1] != means.shape[1]:
         raise UserError(
             f"samples {tuple(samples.shape)} and means {tuple(means.shape)} do not match",
