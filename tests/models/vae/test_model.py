@@ -283,6 +283,7 @@ def test_diagnostics_count_the_directions_the_encoder_uses():
 
 def test_a_collapsed_direction_is_warned_about_and_a_healthy_encoder_is_not():
     model = small_vae(hidden_features=32)
+    model.updates.fill_(model.hparams.kl_warmup)  # trained past its KL warm-up
     x = torch.randn(3000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     last = model.encoder.net[-1]
     with torch.no_grad():
@@ -298,6 +299,7 @@ def test_a_collapsed_direction_is_warned_about_and_a_healthy_encoder_is_not():
 def test_no_collapse_warning_when_the_latent_space_is_larger_than_the_data():
     # A 3-D latent for 2-D data needs only 2 directions: one left on the prior is no collapse.
     model = small_vae(hidden_features=32, latent_features=3)
+    model.updates.fill_(model.hparams.kl_warmup)  # trained past its KL warm-up
     x = torch.randn(3000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     last = model.encoder.net[-1]
     with torch.no_grad():
@@ -313,3 +315,14 @@ def test_the_latent_space_has_the_datas_dimension_unless_set():
     assert create("vae", (10,), latent_features=3).latent_features == 3
     with pytest.raises(UserError, match="latent_features must be set"):
         create("vae", (1, 8, 8))
+
+
+def test_weights_from_inside_the_kl_warmup_are_warned_about_instead_of_collapse():
+    model = small_vae(hidden_features=32)
+    x = torch.randn(500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    model.updates.fill_(120)
+    (message,) = model.warnings(model.diagnostics(x))
+    assert "inside the KL warm-up (120 of its 1000 steps)" in message and "\n" not in message
+    model.updates.fill_(1000)
+    assert all("inside the KL warm-up" not in warning for warning in model.warnings(model.diagnostics(x)))
+    assert all("inside the KL warm-up" not in warning for warning in small_vae(kl_warmup=0).warnings(model.diagnostics(x)))

@@ -377,6 +377,17 @@ class VAE(GenerativeModel):
         }
 
     def warnings(self, diagnostics: dict[str, Any]) -> list[str]:
+        # Weights from inside the KL warm-up: the β = 1 bound that picks the kept weights gets
+        # worse while β < 1, so a run shorter than the warm-up keeps weights from its first
+        # steps (compare --time 8 kept step 2's of 345, energy ratio 9.4). Said instead of the
+        # collapse warning, whose advice (a longer warm-up) would make it worse.
+        warmup = self.hparams.kl_warmup
+        if float(self.updates) < warmup:
+            return [
+                f"the weights kept are from inside the KL warm-up ({float(self.updates):.0f} of its {warmup} steps), "
+                "where the bound was still recovering: train longer (a few times the warm-up's steps) or "
+                "shorten the warm-up (--set kl_warmup=N)"
+            ]
         # Fewer active directions than the latent space and the data both have: the encoder
         # put one onto the prior (on the checkerboard about 1 in 20 seeds of 2,500-step runs,
         # seed 1 on 2 threads; the KL gap then stays near 0.79 nats against 0.06-0.07).
