@@ -425,13 +425,9 @@ class FittedModel:
         return plot_history(self.history(), self._figure_path(out, "history.png"))
 
     def writing_into_run(self, *outputs: str | Path | None) -> contextlib.AbstractContextManager[None]:
-        """Hold the run's lock while figures are written into it: an output of None (the run's
-        figures/) or a path inside the run folder. A fit of the run replaces its figures and
-        clears them with --force, so it must not run meanwhile; figures written elsewhere
-        only read the run, which needs no lock (a run can be plotted while it trains)."""
-        if self.run is not None and any(out is None or self.run.contains(out) for out in outputs):
-            return self.run.locked("plotted")
-        return contextlib.nullcontext()
+        """Hold the run's lock while figures are written into it
+        (:meth:`~pushforward.runs.RunDirectory.locked_while_writing_figures`)."""
+        return contextlib.nullcontext() if self.run is None else self.run.locked_while_writing_figures(*outputs)
 
     def _figure_path(self, out: str | Path | None, default: str) -> Path:
         if out is not None:

@@ -7,7 +7,6 @@ Exit codes: 0 success; 1 training diverged (the run is saved with its last good 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -236,9 +235,7 @@ def plot(
     # run is held for the whole command. Figures written elsewhere only read it.
     outputs = [output] if trajectories or animate is None or output is not None else []
     outputs += [animate] if animate is not None else []
-    folder = RunDirectory.open(run)
-    writes_into_run = any(path is None or folder.contains(path) for path in outputs)
-    with folder.locked("plotted") if writes_into_run else contextlib.nullcontext():
+    with RunDirectory.open(run).locked_while_writing_figures(*outputs):
         _plot(load(run), output, force, trajectories, animate, columns)
 
 

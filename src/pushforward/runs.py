@@ -149,6 +149,15 @@ class RunDirectory:
         finally:
             self.unlock()
 
+    def locked_while_writing_figures(self, *outputs: str | Path | None) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock (as ``plotted``) if any of ``outputs`` goes into the run: None (its
+        figures/) or a path inside its folder. A fit of the run replaces its figures and clears
+        them with --force, so it must not run meanwhile; figures written elsewhere only read the
+        run, which needs no lock (a run can be plotted while it trains)."""
+        if any(out is None or self.contains(out) for out in outputs):
+            return self.locked("plotted")
+        return contextlib.nullcontext()
+
     def _clear(self) -> None:
         """Remove a replaced run's own files (only those: anything else the user put there stays),
         so nothing stale, such as an old evaluation in metrics.json, mixes into the new run."""
