@@ -7,6 +7,12 @@ import torch
 from pushforward.errors import UserError
 
 
+def precise_dtype(device: torch.device) -> torch.dtype:
+    """The most precise float dtype ``device`` has: float64, except on MPS, which has none (its
+    tensors refuse the cast), where it is float32."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Turn ``"auto"`` (or a device string) into a usable :class:`torch.device`."""
     if isinstance(device, torch.device):

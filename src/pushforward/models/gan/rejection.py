@@ -33,12 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from pushforward.device import precise_dtype
 from pushforward.errors import UserError
-
-
-def precise_dtype(device: torch.device) -> torch.dtype:
-    """float64 for the acceptance test, except on MPS, which has no float64 (float32 there)."""
-    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def acceptance_probability(logits: Tensor, log_bound: float | Tensor) -> Tensor:

@@ -312,7 +312,7 @@ class VAE(GenerativeModel):
         one chunk); the search itself costs about as much as one chunk's pass.
         """
         likelihood = self.decoder_likelihood
-        if not self.hparams.calibrate_noise or not isinstance(likelihood, GaussianLikelihood):
+        if not self._calibrates():
             return
         started = time.perf_counter()
         generator = torch.Generator(device=validation.device).manual_seed(0)
@@ -345,8 +345,11 @@ class VAE(GenerativeModel):
         return base, squares
 
     def finish_time_share(self) -> float:
-        calibrates = self.hparams.calibrate_noise and isinstance(self.decoder_likelihood, GaussianLikelihood)
-        return CALIBRATION_SHARE if calibrates else 0.0
+        return CALIBRATION_SHARE if self._calibrates() else 0.0
+
+    def _calibrates(self) -> bool:
+        """Whether training ends by calibrating the decoder's noise (a Gaussian decoder, the setting on)."""
+        return self.hparams.calibrate_noise and isinstance(self.decoder_likelihood, GaussianLikelihood)
 
     def sampling_facts(self) -> dict[str, Any]:
         """The Gaussian decoder's noise scale c and the validation points that chose it (1 and 0:
