@@ -7,10 +7,23 @@ import torch
 from pushforward.errors import UserError
 
 
+DEVICE_TYPES_WITHOUT_FLOAT64: frozenset[str] = frozenset({"mps"})
+"""Device types whose tensors refuse float64: Apple's MPS (its framework has no such type;
+PyTorch closed pytorch/pytorch#122602 as expected behaviour). Tests add "cpu" to check that no
+code path on such a device asks for float64."""
+
+
 def precise_dtype(device: torch.device) -> torch.dtype:
-    """The most precise float dtype ``device`` has: float64, except on MPS, which has none (its
-    tensors refuse the cast), where it is float32."""
-    return torch.float32 if device.type == "mps" else torch.float64
+    """The most precise float dtype ``device`` has: float64, except on a device without it
+    (:data:`DEVICE_TYPES_WITHOUT_FLOAT64`), where it is float32. Code that widens for precision
+    (sums of many terms, a noise schedule's arithmetic, an ODE solver's times) asks this
+    instead of naming float64, so it also runs on MPS."""
+    return torch.float32 if device.type in DEVICE_TYPES_WITHOUT_FLOAT64 else torch.float64
+
+
+def widened(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in its device's :func:`precise_dtype`."""
+    return x.to(precise_dtype(x.device))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

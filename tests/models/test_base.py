@@ -31,10 +31,10 @@ def test_stratified_levels_are_shared_by_consecutive_draws_and_each_draw_stays_u
     assert torch.unique(stratified_uniform(9, torch.Generator().manual_seed(3), points_per_level=20)).numel() == 1
 
 
-def test_mean_in_float64_is_the_float64_mean_of_float32_values_and_detaches():
-    from pushforward.models.base import mean_in_float64
+def test_precise_mean_is_the_float64_mean_of_float32_values_and_detaches():
+    from pushforward.models.base import precise_mean
 
     values = (torch.linspace(0, 1, 10_001) * 3.3 + 1e4).float().requires_grad_()
-    result = mean_in_float64(values)
+    result = precise_mean(values)
     assert isinstance(result, float)
     assert result == float(values.detach().double().mean())

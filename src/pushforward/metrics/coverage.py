@@ -74,7 +74,7 @@ def prdc(real: Tensor, fake: Tensor, *, k: int = DEFAULT_K, chunk: int = PRDC_CH
     """Precision, recall, density and coverage of ``fake`` against ``real`` with k-NN balls.
 
     Works on any event shape (points are flattened to vectors), on the inputs' device, in
-    float64, with the distance matrices computed ``chunk`` rows at a time and never held whole:
+    float64 (float32 on MPS, which has no float64), with the distance matrices computed ``chunk`` rows at a time and never held whole:
     O((n + m)·n) distances in all, O(chunk·max(n, m)) memory. Both sets need more than ``k``
     points. On identical sets precision, recall and coverage are exactly 1.
     """
@@ -93,24 +93,25 @@ def prdc(real: Tensor, fake: Tensor, *, k: int = DEFAULT_K, chunk: int = PRDC_CH
     fake_radii = nearest_neighbour_radii(fake_points, k_value, chunk)
 
     in_real_support = torch.zeros(m, dtype=torch.bool, device=real_points.device)
-    real_balls_hit = torch.zeros(m, dtype=torch.float64, device=real_points.device)
+    real_balls_hit = torch.zeros(m, dtype=real_points.dtype, device=real_points.device)
     real_in_fake_support = torch.zeros(n, dtype=torch.bool, device=real_points.device)
-    nearest_fake = torch.full((n,), math.inf, dtype=torch.float64, device=real_points.device)
+    nearest_fake = torch.full((n,), math.inf, dtype=real_points.dtype, device=real_points.device)
     for start in range(0, m, chunk):
         stop = min(start + chunk, m)
         distances = _distances(fake_points[start:stop], real_points)  # (block, n)
         inside_real_balls = distances <= real_radii[None, :]
         in_real_support[start:stop] = inside_real_balls.any(dim=1)
-        real_balls_hit[start:stop] = inside_real_balls.sum(dim=1, dtype=torch.float64)
+        real_balls_hit[start:stop] = inside_real_balls.sum(dim=1, dtype=real_points.dtype)
         real_in_fake_support |= (distances <= fake_radii[start:stop, None]).any(dim=0)
         nearest_fake = torch.minimum(nearest_fake, distances.min(dim=0).values)
 
-    precision = float(in_real_support.double().mean())
-    recall = float(real_in_fake_support.double().mean())
+    # Fractions as counts over totals: exact, and no float64 tensor on a device without it.
+    precision = int(in_real_support.sum()) / m
+    recall = int(real_in_fake_support.sum()) / n
     per_point_density = real_balls_hit / k_value
     density = float(per_point_density.mean())
     covered = nearest_fake <= real_radii
-    coverage = float(covered.double().mean())
+    coverage = int(covered.sum()) / n
     return PRDCResult(
         precision=precision,
         recall=recall,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pushforward.device import precise_dtype
+
 DEFAULT_CHUNK = 4096
 
 
@@ -14,13 +16,15 @@ def flatten_events(x: Tensor) -> Tensor:
 
 
 def mean_pairwise_distance(x: Tensor, y: Tensor, chunk: int = DEFAULT_CHUNK) -> Tensor:
-    """Mean of ‖x_i − y_j‖ over all n·m pairs (a V-statistic), accumulated in float64.
+    """Mean of ‖x_i − y_j‖ over all n·m pairs (a V-statistic), accumulated in float64 (float32
+    on a device without it, MPS).
 
     Distances are computed directly (not through ‖x‖² + ‖y‖² − 2x·y), which would lose
     precision for nearby points exactly where two-sample statistics need it.
     """
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    wide = precise_dtype(x.device)
+    total = torch.zeros((), dtype=wide, device=x.device)
     for block in x.split(chunk):
         distances = torch.cdist(block, y, compute_mode="donot_use_mm_for_euclid_dist")
-        total += distances.sum(dtype=torch.float64)
+        total += distances.sum(dtype=wide)
     return total / (x.shape[0] * y.shape[0])

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from pushforward.device import widened
+
 ACTIVITY_THRESHOLD = 1e-2
 
 
@@ -38,7 +40,8 @@ def latent_activity(posterior_means: Tensor, threshold: float = ACTIVITY_THRESHO
     and how many exceed ``threshold``."""
     if posterior_means.ndim != 2 or posterior_means.shape[0] < 2:
         raise ValueError(f"need (n >= 2, d) posterior means, not {tuple(posterior_means.shape)}")
-    covariance = torch.cov(posterior_means.to(torch.float64).T).reshape(posterior_means.shape[1], -1)
+    # On the CPU: a d × d eigenproblem, in float64 (MPS has neither float64 nor every solver).
+    covariance = torch.cov(widened(posterior_means.detach().cpu()).T).reshape(posterior_means.shape[1], -1)
     variances = torch.linalg.eigvalsh(covariance).flip(0)
     return LatentActivity(
         active=int((variances > threshold).sum()),

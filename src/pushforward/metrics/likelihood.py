@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from pushforward.device import widened
+
 # What a model's log_prob is (models/base.py LikelihoodKind) and so what its NLL is.
 NLL_LABELS = {
     "exact": "exact",
@@ -42,7 +44,7 @@ def nll_summary(log_prob: Tensor, dimension: int, kind: str) -> NLLSummary:
     """
     if kind not in NLL_LABELS:
         raise ValueError(f"no NLL for likelihood kind {kind!r}")
-    log_prob = log_prob.double().reshape(-1)
+    log_prob = widened(log_prob).reshape(-1)
     finite = torch.isfinite(log_prob)
     nll = float(-log_prob.mean())
     se = float(log_prob.std() / math.sqrt(log_prob.numel())) if finite.all() and log_prob.numel() > 1 else math.nan

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pushforward.device import widened
 from pushforward.errors import UserError
 from pushforward.metrics.distances import DEFAULT_CHUNK, flatten_events, mean_pairwise_distance
 
@@ -19,8 +20,9 @@ def check_samples(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if x.dim() < 1 or y.dim() < 1:
         raise UserError("sample sets must have one row per point", "pass arrays of shape (n, d)")
-    x = flatten_events(x if x.dim() > 1 else x[:, None]).double()
-    y = flatten_events(y if y.dim() > 1 else y[:, None]).double().to(x.device)
+    # In the most precise dtype x's device has (float64; float32 on MPS), y moved beside it.
+    x = widened(flatten_events(x if x.dim() > 1 else x[:, None]))
+    y = flatten_events(y if y.dim() > 1 else y[:, None]).to(device=x.device, dtype=x.dtype)
     if x.shape[1] != y.shape[1]:
         raise UserError(
             f"the two sample sets have different dimensions ({x.shape[1]} and {y.shape[1]})",
@@ -192,8 +194,8 @@ def _block_sums(
     itself). The within-group sums of all label rows come from one matrix product per block;
     blocks above the diagonal stand for their mirror images too, which halves the work.
     """
-    within = torch.zeros(labels.shape[0], dtype=torch.float64, device=z.device)
-    row_sums = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
+    within = torch.zeros(labels.shape[0], dtype=z.dtype, device=z.device)
+    row_sums = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
     for start in range(0, z.shape[0], chunk):
         stop = min(start + chunk, z.shape[0])
         k = block(z[start:stop], z[start:])
@@ -366,7 +368,7 @@ def mmd(
     chunk = _check_chunk(chunk)
     z = torch.cat([x, y])
     block = _kernel_block(_bandwidths(z, bandwidth))
-    labels = torch.zeros(1, z.shape[0], dtype=torch.float64, device=z.device)
+    labels = torch.zeros(1, z.shape[0], dtype=z.dtype, device=z.device)
     labels[0, : x.shape[0]] = 1
     within, with_all, total = _block_sums(z, labels, block, chunk)
     sxx, sxy, syy = within, with_all - within, total - 2 * with_all + within

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from pushforward.device import precise_dtype
 from pushforward.errors import NotTractable, UserError, suggest
 from pushforward.hparams import build
 from pushforward.names import BUILTIN_MODELS
@@ -37,11 +38,13 @@ from pushforward.names import BUILTIN_MODELS
 LikelihoodKind = Literal["exact", "estimate", "bound", "none"]
 
 
-def mean_in_float64(values: Tensor) -> float:
-    """The mean of ``values`` summed in float64, on the CPU: MPS has no float64 (its tensors
-    refuse the cast), and a score summed over many points in float32 loses digits that
-    successive validations compare."""
-    return float(values.detach().cpu().double().mean())
+def precise_mean(values: Tensor) -> float:
+    """The mean of ``values`` summed in float64 on the CPU: a score summed over many points in
+    float32 loses digits that successive validations compare. Moved to the CPU first because
+    MPS has no float64 (its tensors refuse the cast); the CPU's precise dtype comes from
+    :func:`~pushforward.device.precise_dtype` like every other widening."""
+    host = values.detach().cpu()
+    return float(host.to(precise_dtype(host.device)).mean())
 
 
 class GenerativeModel(nn.Module, abc.ABC):
@@ -157,7 +160,7 @@ class GenerativeModel(nn.Module, abc.ABC):
 
         The default is the mean negative log-density in nats, computed in chunks.
         """
-        return -mean_in_float64(batched_log_prob(self, x))
+        return -precise_mean(batched_log_prob(self, x))
 
     validation_name: ClassVar[str] = "val_nll"
     #: Whether :meth:`validation_score` is a mean negative log-density, or a bound on one (a

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from pushforward.models.base import mean_in_float64, register
+from pushforward.models.base import precise_mean, register
 from pushforward.models.continuous.divergence import PROBE_KINDS
 from pushforward.models.continuous.model import (
     ContinuousFlow,
@@ -106,4 +106,4 @@ class CNF(ContinuousFlow):
     def validation_score(self, x: Tensor) -> float:
         # The training solver on a fixed subset: cheap, and what the loss optimises.
         log_p, _ = self._likelihood_flow(self.validation_subset(x), self.train_solver, regularize=False)
-        return -mean_in_float64(log_p)
+        return -precise_mean(log_p)

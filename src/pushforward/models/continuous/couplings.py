@@ -21,6 +21,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+from pushforward.device import widened
+
 
 def ot_pairing(x0: Tensor, x1: Tensor) -> Tensor:
     """The permutation ``σ`` minimising ``Σ ‖x0[σ(i)] − x1[i]‖²``, as an index tensor for ``x0``.
@@ -41,8 +43,8 @@ def blockwise_ot_pairing(x0: Tensor, x1: Tensor, block: int) -> Tensor:
         raise ValueError(f"OT pairing needs batches of one size, not {n} and {x1.shape[0]}")
     if block < 1:
         raise ValueError(f"OT blocks need at least one point, not {block}")
-    noise = x0.detach().reshape(n, -1).cpu().double()  # to the CPU first: MPS has no float64
-    data = x1.detach().reshape(n, -1).cpu().double()
+    noise = widened(x0.detach().reshape(n, -1).cpu())  # to the CPU first: MPS has no float64
+    data = widened(x1.detach().reshape(n, -1).cpu())
     index = torch.empty(n, dtype=torch.long)
     # The full blocks' cost matrices in one batched product (rows: data, columns: noise),
     # float64 so near-ties are ranked by the true cost; a shorter last block on its own.

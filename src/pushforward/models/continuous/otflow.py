@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from pushforward.models.base import mean_in_float64, register
+from pushforward.models.base import precise_mean, register
 from pushforward.models.continuous.fields import VectorField
 from pushforward.models.continuous.model import ContinuousFlow, SolverSettings, check_integer, check_nonnegative
 from pushforward.models.continuous.otflow_solve import OTFlowRK4Solve
@@ -218,7 +218,7 @@ class OTFlow(ContinuousFlow):
     def validation_score(self, x: Tensor) -> float:
         # On a fixed subset, by dopri5 at 1e-4 (see __init__).
         result = self.flow_with_log_density(self.validation_subset(x), 1.0, 0.0, self.validation_solver)
-        return -mean_in_float64(standard_normal_log_prob(result.y) - result.delta_log_p)
+        return -precise_mean(standard_normal_log_prob(result.y) - result.delta_log_p)
 
     def divergence_advice(self) -> str | None:
         return (

@@ -31,6 +31,7 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
+from pushforward.device import precise_dtype
 from pushforward.errors import NumericalError, UserError, suggest
 from pushforward.models.continuous.divergence import (
     ProbeKind,
@@ -226,7 +227,10 @@ def _fixed(f: Dynamics, y0: State, times: Tensor, solver: ODESolver) -> State:
 def _adaptive(f: _Counted, y0: State, times: Tensor, solver: ODESolver, adjoint_params: Sequence[Tensor] | None) -> State:
     import torchdiffeq
 
-    options = {"max_num_steps": solver.max_steps}
+    # torchdiffeq keeps its times and step sizes in float64 unless told otherwise (rtqichen/
+    # torchdiffeq#223); on MPS, which has no float64, they must be float32.
+    reference = y0[0] if isinstance(y0, tuple) else y0
+    options = {"max_num_steps": solver.max_steps, "dtype": precise_dtype(reference.device)}
     try:
         if solver.adjoint:
             params = tuple(adjoint_params) if adjoint_params is not None else tuple(f.parameters())

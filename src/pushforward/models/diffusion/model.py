@@ -25,8 +25,9 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
+from pushforward.device import precise_dtype, widened
 from pushforward.errors import UserError
-from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, mean_in_float64, register, stratified_uniform
+from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, precise_mean, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver, integrate, standard_normal_log_prob
 from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
@@ -239,7 +240,7 @@ class DDPM(GenerativeModel):
         score changes fastest as σ → 0, which a uniform grid in t squeezes into a sliver near
         t = 0 but log σ̄ spreads out evenly, so the network sees a smooth input.
         """
-        log_alpha_bar = self.schedule.log_alpha_bar(t.to(torch.float64))
+        log_alpha_bar = self.schedule.log_alpha_bar(widened(t))
         return 0.125 * (torch.log(-torch.expm1(log_alpha_bar)) - log_alpha_bar)
 
     def epsilon(self, x: Tensor, t: Tensor) -> Tensor:
@@ -247,7 +248,7 @@ class DDPM(GenerativeModel):
         output = self.network(x, self.noise_level(t).to(x.dtype))
         if self.hparams.prediction == "epsilon":
             return output
-        alpha, sigma = self.schedule.alpha_sigma(t.to(torch.float64).reshape(-1))
+        alpha, sigma = self.schedule.alpha_sigma(widened(t).reshape(-1))
         alpha, sigma = alpha.to(x.dtype), sigma.to(x.dtype)
         if alpha.numel() == 1:
             alpha, sigma = alpha.expand(x.shape[0]), sigma.expand(x.shape[0])
@@ -262,12 +263,12 @@ class DDPM(GenerativeModel):
         network = self.network.at_time(self.noise_level(t).to(next(self.parameters()).dtype))
         if self.hparams.prediction == "epsilon":
             return AffineEpsilon(network, 0.0, 1.0)
-        alpha, sigma = self.schedule.alpha_sigma(t.to(torch.float64))
+        alpha, sigma = self.schedule.alpha_sigma(widened(t))
         return AffineEpsilon(network, float(sigma), float(alpha))
 
     def log_snr(self, t: Tensor) -> Tensor:
         """λ(t) = log(ᾱ / (1 − ᾱ)), the log signal-to-noise ratio."""
-        log_alpha_bar = self.schedule.log_alpha_bar(t.to(torch.float64))
+        log_alpha_bar = self.schedule.log_alpha_bar(widened(t))
         return log_alpha_bar - torch.log(-torch.expm1(log_alpha_bar))
 
     def training_log_snr(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
@@ -280,9 +281,9 @@ class DDPM(GenerativeModel):
         probability-flow ODE reports, and it spends far more of the batch at the low noise
         levels where a density's sharp edges are decided.
         """
-        u = stratified_uniform(n, generator, device, torch.float64, self.hparams.points_per_level)
+        u = stratified_uniform(n, generator, device, precise_dtype(device), self.hparams.points_per_level)
         if self.hparams.weighting == "likelihood":
-            ends = self.log_snr(torch.tensor([1.0, self.hparams.ode_t_min], dtype=torch.float64, device=device))
+            ends = self.log_snr(torch.tensor([1.0, self.hparams.ode_t_min], dtype=u.dtype, device=device))
             return ends[0] + u * (ends[1] - ends[0])
         return self.log_snr(u.clamp(min=1e-6))
 
@@ -319,7 +320,7 @@ class DDPM(GenerativeModel):
     def validation_score(self, x: Tensor) -> float:
         # Fixed times and noise, so successive validations compare weights, not draws.
         generator = torch.Generator(device=x.device).manual_seed(0)
-        return mean_in_float64(torch.cat([self.denoising_loss(part, generator) for part in x.split(8192)]))
+        return precise_mean(torch.cat([self.denoising_loss(part, generator) for part in x.split(8192)]))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -371,7 +372,7 @@ class DDPM(GenerativeModel):
     def diffusion_time(self, flow_time: Tensor) -> Tensor:
         """The diffusion time s of the plots' flow time τ: τ = 0 is the noise (s = 1), τ = 1 the
         data (s = ``ode_t_min``), evenly between, so a flow's and a diffusion's pictures read alike."""
-        tau = flow_time.to(torch.float64)
+        tau = widened(flow_time)
         return (1.0 - tau) + tau * self.hparams.ode_t_min  # this form ends exactly at t_min
 
     @torch.no_grad()

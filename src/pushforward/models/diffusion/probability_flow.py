@@ -28,6 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from pushforward.device import widened
 from pushforward.models.continuous.solvers import (
     FlowResult,
     ODESolver,
@@ -49,9 +50,9 @@ def probability_flow_field(
         # Adaptive solvers may probe a little past the end of the span and interpolate back:
         # keep t where the field is defined (σ = 0 below t = 0; the cosine ends at t = 1).
         t = t.clamp(t_min, 1.0)
-        t64 = t.to(torch.float64)
-        beta = schedule.beta(t64).to(x.dtype)
-        sigma = schedule.alpha_sigma(t64)[1].to(x.dtype)
+        t_wide = widened(t)
+        beta = schedule.beta(t_wide).to(x.dtype)
+        sigma = schedule.alpha_sigma(t_wide)[1].to(x.dtype)
         return -0.5 * beta * (x - epsilon_fn(x, t) / sigma)
 
     return field

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from pushforward.device import precise_dtype
 from pushforward.errors import UserError
 from pushforward.models.diffusion.schedules import NoiseSchedule
 
@@ -73,20 +74,21 @@ def check_steps(steps: object) -> int:
     return steps
 
 
-def sampling_times(steps: int, dtype: torch.dtype = torch.float64) -> Tensor:
-    """``steps + 1`` times from 1 down to 0, evenly spaced."""
-    return torch.linspace(1, 0, check_steps(steps) + 1, dtype=dtype)
+def sampling_times(steps: int) -> Tensor:
+    """``steps + 1`` times from 1 down to 0, evenly spaced, on the CPU in its precise dtype
+    (float64): every step's coefficients are scalars computed from them there."""
+    return torch.linspace(1, 0, check_steps(steps) + 1, dtype=precise_dtype(torch.device("cpu")))
 
 
 def step_coefficients(schedule: NoiseSchedule, t: Tensor, s: Tensor, eta: float) -> tuple[float, float, float]:
     """``(a, b, c)`` of one update from ``t`` to an earlier ``s``: x_s = a x_t + b ε̂ + c z.
 
-    From x̂_0 = (x_t − σ_t ε̂)/α_t: a = α_s/α_t, b = √(1 − ᾱ_s − c²) − α_s σ_t/α_t (float64).
+    From x̂_0 = (x_t − σ_t ε̂)/α_t: a = α_s/α_t, b = √(1 − ᾱ_s − c²) − α_s σ_t/α_t (in ``t``'s dtype).
     """
     log_bar_t, log_bar_s = schedule.log_alpha_bar(t), schedule.log_alpha_bar(s)
     alpha_t, sigma_t = torch.exp(0.5 * log_bar_t), torch.sqrt(-torch.expm1(log_bar_t))
     alpha_s, variance_s = torch.exp(0.5 * log_bar_s), -torch.expm1(log_bar_s)
-    c = torch.zeros((), dtype=torch.float64)
+    c = torch.zeros((), dtype=t.dtype)
     if eta > 0 and float(s) > 0:
         c = eta * torch.sqrt(variance_s / sigma_t.square() * -torch.expm1(log_bar_t - log_bar_s))
     direction = torch.sqrt(torch.clamp(variance_s - c.square(), min=0.0))
@@ -102,7 +104,7 @@ def generalized_step(
     eta: float,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """One update from time ``t`` to an earlier time ``s`` (0-d float64 tensors)."""
+    """One update from time ``t`` to an earlier time ``s`` (0-d tensors, see :func:`sampling_times`)."""
     a, b, c = step_coefficients(schedule, t, s, eta)
     out = a * x + b * epsilon
     if c > 0:

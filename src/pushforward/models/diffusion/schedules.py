@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from pushforward.device import precise_dtype
 from pushforward.errors import UserError
 
 MAX_FINAL_ALPHA_BAR = 1e-3
@@ -64,7 +65,7 @@ class NoiseSchedule:
 
     @property
     def final_alpha_bar(self) -> float:
-        return float(self.log_alpha_bar(torch.ones((), dtype=torch.float64)).exp())
+        return float(self.log_alpha_bar(torch.ones((), dtype=precise_dtype(torch.device("cpu")))).exp())
 
     @property
     def _cosine_end(self) -> float:
@@ -98,8 +99,9 @@ class NoiseSchedule:
         log_alpha_bar = self.log_alpha_bar(t)
         return torch.exp(0.5 * log_alpha_bar), torch.sqrt(-torch.expm1(log_alpha_bar))
 
-    def discrete_betas(self, dtype: torch.dtype = torch.float64) -> Tensor:
-        """β_1..β_T of the discrete chain on the grid t_i = i/T."""
-        grid = torch.linspace(0, 1, self.steps + 1, dtype=dtype)
+    def discrete_betas(self, dtype: torch.dtype | None = None) -> Tensor:
+        """β_1..β_T of the discrete chain on the grid t_i = i/T (``dtype`` None: the CPU's
+        precise dtype, float64)."""
+        grid = torch.linspace(0, 1, self.steps + 1, dtype=dtype or precise_dtype(torch.device("cpu")))
         log_alpha_bar = self.log_alpha_bar(grid)
         return -torch.expm1(log_alpha_bar[1:] - log_alpha_bar[:-1])

@@ -229,11 +229,12 @@ class GAN(GenerativeModel):
         # Saved with the weights: a run stopped before the calibration cannot sample by DRS.
         self.register_buffer("calibration_steps", torch.zeros((), dtype=torch.long))
         # log M chosen on the validation split when training ended (NaN: none, use drs_log_bound).
-        self.register_buffer("selected_log_bound", torch.full((), math.nan, dtype=torch.float64))
+        # float32, as every buffer: a module moves to MPS only if none of its tensors is float64.
+        self.register_buffer("selected_log_bound", torch.full((), math.nan))
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
         # Weights saved before the selection existed have no chosen bound: they keep drs_log_bound.
-        state_dict.setdefault(prefix + "selected_log_bound", torch.full((), math.nan, dtype=torch.float64))
+        state_dict.setdefault(prefix + "selected_log_bound", torch.full((), math.nan))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
 
     # -- sampling -------------------------------------------------------------------------

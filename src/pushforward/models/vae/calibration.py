@@ -30,6 +30,7 @@ import math
 
 from torch import Tensor
 
+from pushforward.device import widened
 from pushforward.nn.logsumexp import logsumexp
 
 # The search over u = log c: a grid over [1/16, 4], then a golden-section search between the
@@ -44,7 +45,7 @@ def estimate_at_log_scale(base: Tensor, squares: Tensor, values: int, log_scale:
     """The mean over points of ``log (1/K) Σ_k w_k(c)`` at ``c = exp(log_scale)``, from
     ``base`` and ``squares`` of shape ``(K, n)``; ``values`` is D, the values per point."""
     log_weights = base - values * log_scale - squares * math.exp(-2.0 * log_scale)
-    return (logsumexp(log_weights, dim=0) - math.log(base.shape[0])).double().mean()
+    return widened(logsumexp(log_weights, dim=0) - math.log(base.shape[0])).mean()
 
 
 def best_log_scale(base: Tensor, squares: Tensor, values: int) -> tuple[float, float]:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from pushforward.errors import UserError
 from pushforward.metrics.latent import latent_activity
-from pushforward.models.base import COSTLY_DENSITY_GRID, VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, mean_in_float64, register
+from pushforward.models.base import COSTLY_DENSITY_GRID, VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, precise_mean, register
 from pushforward.models.vae.bounds import LOG_2PI, RunningLogMeanExp, beta_elbo, importance_weighted_bound
 from pushforward.models.vae.calibration import best_log_scale
 from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
@@ -255,7 +255,7 @@ class VAE(GenerativeModel):
         # A fixed seed, so successive validations compare weights, not noise.
         generator = torch.Generator(device=x.device).manual_seed(0)
         parts = [self.bound(part, generator) for part in x.split(8192)]
-        return -mean_in_float64(torch.cat(parts))
+        return -precise_mean(torch.cat(parts))
 
     def log_prob(self, x: Tensor, samples: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Importance-weighted estimate of log p(x) with K = ``samples`` (default ``eval_samples``).

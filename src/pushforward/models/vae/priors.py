@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from pushforward.device import precise_dtype
 from pushforward.models.vae.bounds import LOG_2PI, standard_normal_log_prob
 from pushforward.nn.logsumexp import logsumexp
 
@@ -52,14 +53,14 @@ class MixturePrior(nn.Module):
         (n, K, d) differences and their backward: the VAE's training step ran 4.9 → 3.4 ms
         (batch 1,024, K = 128, 1 thread). The expansion cancels large terms (z² w against
         μ² w), so the product runs in float64 (10⁻³ nats off in float32 for narrow
-        components; 10⁻⁶ in float64); MPS has no float64 and takes the direct form.
+        components; 10⁻⁶ in float64); a device without float64 (MPS) takes the direct form.
         The product, the log-sum-exp over components and their backward are one fused
         operation (:class:`_MixtureLogSumExp`), so the (n, K) matrix is never cast between
         precisions nor walked more than a few times.
         """
         flat = z.reshape(-1, self.latent_features)
         log_weights = torch.log_softmax(self.logits, dim=0)
-        if flat.device.type == "mps":
+        if precise_dtype(flat.device) is not torch.float64:
             per_component = self._component_log_densities_direct(flat)
             return logsumexp(per_component + log_weights, dim=1).reshape(z.shape[:-1])
         features, coefficients, constant = self._expansion(flat)
