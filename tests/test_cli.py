@@ -209,17 +209,20 @@ def test_eval_and_plot_into_the_run_are_refused_while_a_fit_holds_it(capsys, tmp
     assert not (run / ".pushforward.lock").exists()
 
 
-@pytest.mark.parametrize(("data", "model", "problem"), [
-    ("nosuchdata", "nsf", "unknown data set 'nosuchdata'"),
-    ("missing.csv", "nsf", "data file 'missing.csv' does not exist"),
-    ("checkerboard", "nosuchmodel", "unknown model 'nosuchmodel'"),
+@pytest.mark.parametrize(("command", "data", "model", "problem"), [
+    ("fit", "nosuchdata", "nsf", "unknown data set 'nosuchdata'"),
+    ("fit", "missing.csv", "nsf", "data file 'missing.csv' does not exist"),
+    ("fit", "checkerboard", "nosuchmodel", "unknown model 'nosuchmodel'"),
+    ("compare", "nosuchdata", "nsf", "unknown data set 'nosuchdata'"),
+    ("compare", "checkerboard", "nsf,nosuchmodel", "unknown model 'nosuchmodel'"),
 ])
-def test_fit_refuses_an_unknown_data_set_or_model_before_importing_torch(tmp_path, data, model, problem):
+def test_fit_and_compare_refuse_an_unknown_data_set_or_model_before_importing_torch(tmp_path, command, data, model, problem):
     # A fresh process, as the command is run: a mistyped name is refused in one line before
     # torch and the model families are imported (about 6 s, where the refusal takes 0.5 s).
     import pushforward
 
-    code = (f"import sys; from pushforward.cli import main; code = main(['fit', {data!r}, '--model', {model!r}]); "
+    option = "--model" if command == "fit" else "--models"
+    code = (f"import sys; from pushforward.cli import main; code = main([{command!r}, {data!r}, {option!r}, {model!r}]); "
             "print(code, 'torch' in sys.modules)")
     env = {"PYTHONPATH": str(Path(pushforward.__file__).parents[1]), "PATH": ""}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)

@@ -42,6 +42,7 @@ from typing import Any
 from pushforward import __version__
 from pushforward.atomic import finite_or_none, write_json
 from pushforward.errors import TrainingDiverged, UserError, suggest
+from pushforward.names import check_data_argument, check_model_name
 
 RANK_METRIC = "energy_ratio"
 # The metrics a comparison may be ranked by (``rank_by``): +1 = lower is better, −1 = higher.
@@ -167,18 +168,15 @@ def parse_models(models: str | Sequence[str]) -> list[str]:
     """``"nsf,realnvp"`` or ``["nsf", "realnvp"]`` → names, each checked against the registry.
 
     Every name is checked before any is used, so a typo in the last name stops the comparison
-    before the first model trains.
+    before the first model trains; and without importing torch (see :mod:`pushforward.names`),
+    so the command line refuses a typo at once.
     """
-    from pushforward.models.base import model_names
-
     names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models)]
     names = [m for m in names if m]
     if not names:
         raise UserError("no models to compare", "pass --models nsf,realnvp (see `pushforward models`)")
-    known = model_names()
     for name in names:
-        if name not in known:
-            raise UserError(f"unknown model '{name}'", suggest(name, known))
+        check_model_name(name)
     repeated = sorted({m for m in names if names.count(m) > 1})
     if repeated:
         raise UserError(f"model '{repeated[0]}' is listed twice", "list each model once (use --seeds for repeats)")
@@ -221,13 +219,16 @@ def plan_comparison(
     hyperparameter every listed model has); ``"<model>.<key>"`` applies to that model only
     (e.g. ``{"nsf.layers": 4}``). Data settings must be common, so the split is the same.
     """
+    # The names first, before torch and the model families are imported (seconds).
+    names = parse_models(models)
+    check_data_argument(data)
+
     from pushforward.data.source import load_dataset, resolve_spec
     from pushforward.models.base import get_entry, model_hyperparameters
     from pushforward.settings import DataSettings, split_settings
     from pushforward.train.config import Budget
     from pushforward.hparams import field_names
 
-    names = parse_models(models)
     if rank_by not in RANKINGS:
         raise UserError(f"unknown metric '{rank_by}' to rank by", suggest(str(rank_by), list(RANKINGS)))
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
