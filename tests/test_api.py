@@ -369,6 +369,26 @@ def test_a_fit_stopped_before_it_saved_anything_leaves_no_run_behind(tmp_path, m
     assert (again.run.path / "model.safetensors").is_file()
 
 
+def test_an_interrupted_fit_saves_the_run_without_drawing_figures(tmp_path, monkeypatch):
+    import dataclasses
+
+    from pushforward.train.trainer import Trainer
+
+    run_training = Trainer.run
+
+    def stopped_by_ctrl_c(self):
+        return dataclasses.replace(run_training(self), status="interrupted", message="stopped by SIGINT")
+
+    monkeypatch.setattr(Trainer, "run", stopped_by_ctrl_c)
+    out = tmp_path / "run"
+    stopped = pf.fit("checkerboard", model="nsf", steps=5, out=out, settings=TINY)
+    assert stopped.training.status == "interrupted"
+    assert (out / "model.safetensors").is_file() and not list(out.glob("**/*.png"))
+    monkeypatch.undo()
+    pf.fit("checkerboard", model="nsf", steps=10, out=out, resume=True)
+    assert list(out.glob("figures/*.png"))
+
+
 def test_a_sample_count_that_cannot_fit_in_memory_is_refused_at_once(fitted, monkeypatch):
     import pushforward.api as api
 

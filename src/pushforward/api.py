@@ -646,7 +646,9 @@ def _train_and_save(fitted: FittedModel, trainer: Trainer, figures: bool) -> Fit
     _finish(run, trainer, status=result.status, message=result.message)
     trainer.restore_best()
     fitted.training = result
-    if figures:
+    # Not after a Ctrl-C: whoever pressed it wants the prompt back, not 15 s of figures that a
+    # resumed run draws anyway when it ends (and `pushforward plot` draws at any time).
+    if figures and result.status != "interrupted":
         fitted.plot()
         if fitted.has_latent_space:
             fitted.plot_latent()
