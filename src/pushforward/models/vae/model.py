@@ -234,6 +234,12 @@ class VAE(GenerativeModel):
         learning-rate warm-up of 640 steps) collapsed onto one latent direction on the
         checkerboard where 8,000 steps did not. After that, steps count whole, also while the
         rate decays, so a short run still reaches β = 1 after about ``kl_warmup`` steps.
+
+        The warm-up is not shortened for a short budget: ending it by a third of 300 or 1,000
+        steps (2026-12-05, ``benchmarks/vae_blur.py``, seeds 0 and 1) collapsed every run onto
+        the noise optimum (decoder means 97-99 % outside the squares; at 1,000 steps energy
+        ratios 27.7 / 23.7 against 3.2 / 4.7 with the whole warm-up). The code needs its
+        steps at β < 1 whatever the budget; a run shorter than the warm-up is warned about.
         """
         warmup = self.hparams.kl_warmup
         if warmup == 0:
