@@ -74,9 +74,10 @@ def prdc(real: Tensor, fake: Tensor, *, k: int = DEFAULT_K, chunk: int = PRDC_CH
     """Precision, recall, density and coverage of ``fake`` against ``real`` with k-NN balls.
 
     Works on any event shape (points are flattened to vectors), on the inputs' device, in
-    float64 (float32 on MPS, which has no float64), with the distance matrices computed ``chunk`` rows at a time and never held whole:
-    O((n + m)·n) distances in all, O(chunk·max(n, m)) memory. Both sets need more than ``k``
-    points. On identical sets precision, recall and coverage are exactly 1.
+    float64 (float32 on MPS, which has no float64), with the distance matrices computed
+    ``chunk`` rows at a time and never held whole: O((n + m)·n) distances in all,
+    O(chunk·max(n, m)) memory. Both sets need more than ``k`` points. On identical sets
+    precision, recall and coverage are exactly 1.
     """
     real_points, fake_points = check_samples(real, fake)
     k_value = _whole_number(k)
