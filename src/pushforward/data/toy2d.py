@@ -181,7 +181,8 @@ def _prepare_points(x: Any) -> tuple[Tensor, tuple[int, ...], torch.dtype, torch
     dtype = x.dtype if x.dtype.is_floating_point else torch.get_default_dtype()
     device = x.device
     work = device if device.type != "mps" else torch.device("cpu")
-    return x.detach().to(device=work, dtype=torch.float64).reshape(-1, 2), tuple(x.shape[:-1]), dtype, device
+    # Moved, then widened: the cast happens where float64 exists.
+    return x.detach().to(work).to(torch.float64).reshape(-1, 2), tuple(x.shape[:-1]), dtype, device
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,7 +108,8 @@ def _density_at(
                     f"log_prob gave {values.numel()} values for {len(batch)} points (shape {tuple(values.shape)})",
                     "return one log-density per point, shape (n,)",
                 )
-            log_density[start : start + len(batch)] = values.reshape(-1).detach().double().cpu().numpy()
+            # To the CPU before the cast: MPS has no float64.
+            log_density[start : start + len(batch)] = values.reshape(-1).detach().cpu().double().numpy()
 
     with np.errstate(over="ignore", invalid="ignore"):
         density = np.exp(log_density)
