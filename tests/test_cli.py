@@ -230,6 +230,31 @@ def test_fit_and_compare_refuse_an_unknown_data_set_or_model_before_importing_to
     assert result.stderr.startswith(f"error: {problem}") and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_an_interrupted_fit_still_says_what_its_weights_lack(capsys, tmp_path, monkeypatch):
+    # A GAN stopped before its calibration samples its raw generator: fit says so, also when
+    # the stop was a Ctrl-C (it used to exit before the warnings).
+    import os
+    import signal
+    import threading
+
+    from pushforward.train.trainer import Trainer
+
+    run_training = Trainer.run
+
+    def stopped_after_a_second(self):
+        timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        timer.start()
+        try:
+            return run_training(self)  # the trainer catches SIGTERM while it runs
+        finally:
+            timer.join()
+
+    monkeypatch.setattr(Trainer, "run", stopped_after_a_second)
+    code, out, _ = run_cli(capsys, "fit", "25gaussians", "--model", "gan", "--steps", "1000000", "--out", tmp_path / "run")
+    assert code == 130 and "stopped by SIGTERM" in out and "--resume" in out
+    assert len([line for line in out.splitlines() if line.startswith("warning: ") and "never calibrated" in line]) == 1
+
+
 def test_a_ctrl_c_outside_training_says_interrupted(capsys, tmp_path, monkeypatch):
     import pushforward.api as api
 

@@ -115,6 +115,10 @@ def fit(
     )
     if result.status == "interrupted":
         out.print(f"{result.message}; continue with: pushforward fit {data} --model {model} --out {fitted.run.path} --resume")
+        # What the kept weights are short of (a GAN never calibrated, a VAE inside its
+        # warm-up) matters most after an interruption; the diagnostics take well under 1 s.
+        for warning in fitted.warnings():
+            _warn(warning)
         global _interruption_told
         _interruption_told = True
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -252,9 +252,10 @@ class GAN(GenerativeModel):
         if self.hparams.sampler == "generator" or int(self.calibration_steps) > 0:
             return None
         return (
-            "this GAN's discriminator was never calibrated (training stopped before the last "
-            f"{100 * self.hparams.drs_fraction:g} % of its budget, where the calibration runs): "
-            "these are the generator's samples, without rejection; fit with a budget it can finish"
+            "this GAN's discriminator was never calibrated (the calibration runs in the last "
+            f"{100 * self.hparams.drs_fraction:g} % of the budget, and this run took no step there: it "
+            "stopped early, or its budget was too short): these are the generator's samples, without "
+            "rejection; fit with a budget it can finish"
         )
 
     def warnings(self, diagnostics: dict[str, Any]) -> list[str]:
