@@ -181,3 +181,26 @@ def test_a_run_under_a_file_or_an_unwritable_folder_is_refused_before_anything_h
     with pytest.raises(UserError, match=r"^cannot make 'locked/deep/run': folder 'locked' is not writable"):
         RunDirectory.check_new("locked/deep/run")
     RunDirectory.check_new("other/run")  # a folder still to be made under a writable one
+
+
+def test_weights_not_yet_saved_by_a_fit_in_progress_say_to_wait(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    run = RunDirectory.create(tmp_path / "run")
+    run.write_config({"model": "nsf"})
+    run.unlock()
+    # Another live process fitting it, before its first validation has saved weights.
+    fitter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "run" / ".pushforward.lock").write_text(f"{fitter.pid} {socket.gethostname()} fitted\n")
+        with pytest.raises(UserError, match=f"no model.safetensors yet: another pushforward \\(process {fitter.pid}\\) is fitting it") as caught:
+            RunDirectory.open(tmp_path / "run").load_weights()
+        assert caught.value.fix == "wait a few seconds and try again"
+    finally:
+        fitter.kill()
+        fitter.wait()
+    # Once that process is gone, the run is one that did not finish saving.
+    with pytest.raises(UserError, match="did not finish saving"):
+        RunDirectory.open(tmp_path / "run").load_weights()

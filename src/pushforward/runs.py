@@ -129,6 +129,13 @@ class RunDirectory:
             return
         raise UserError(f"cannot lock '{self.path}'", "try again")
 
+    def fitting_process(self) -> int | None:
+        """The pid of another live process of this host fitting the run, or None."""
+        owner, doing = _lock_owner(self.path / LOCK) if (self.path / LOCK).is_file() else (None, "")
+        if owner is None or owner == os.getpid() or doing != "fitted" or not _process_alive(owner):
+            return None
+        return owner
+
     def unlock(self) -> None:
         if getattr(self, "_locked", False):
             (self.path / LOCK).unlink(missing_ok=True)
@@ -223,6 +230,13 @@ class RunDirectory:
     def load_weights(self, name: str = WEIGHTS, device: str | torch.device = "cpu") -> dict[str, Tensor]:
         target = self.path / name
         if not target.is_file():
+            fitter = self.fitting_process()
+            if fitter is not None:
+                raise UserError(
+                    f"'{self.path}' has no {name} yet: another pushforward (process {fitter}) is fitting it "
+                    "and saves weights at its first validation",
+                    "wait a few seconds and try again",
+                )
             raise UserError(f"'{self.path}' has no {name}", "the run did not finish saving; fit it again or --resume it")
         try:
             return load_file(str(target), device=str(device))

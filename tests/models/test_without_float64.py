@@ -9,6 +9,8 @@ module with a float64 buffer cannot even be moved there.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -42,7 +44,7 @@ def cpu_without_float64(monkeypatch):
     monkeypatch.setattr(devices, "DEVICE_TYPES_WITHOUT_FLOAT64", frozenset({"cpu", "mps"}))
     # torchdiffeq's Butcher tableaus are float64 constants made when it is imported; it casts
     # them to the state's dtype and device before use.
-    import torchdiffeq  # noqa: F401
+    importlib.import_module("torchdiffeq")
 
 
 @pytest.mark.parametrize("name", model_names())
