@@ -14,6 +14,7 @@ optional regularisers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -26,7 +27,8 @@ from pushforward.models.continuous.model import (
     check_choice,
     check_nonnegative,
 )
-from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_density, standard_normal_log_prob
+from pushforward.models.continuous.solvers import ADAPTIVE_METHODS, FIXED_METHODS, ODESolver, integrate_with_log_density, standard_normal_log_prob
+from pushforward.unread_settings import ReadOnlyIf
 
 
 @dataclass
@@ -49,6 +51,15 @@ class CNFHyperparameters(ContinuousHyperparameters):
     probe: str = "rademacher"
     kinetic: float = 0.0
     jacobian: float = 0.0
+
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = ContinuousHyperparameters.unread_rules + (
+        ReadOnlyIf(("probe",), lambda h: h.divergence == "hutchinson", "when divergence=hutchinson", ("divergence",),
+                   "use --set divergence=hutchinson"),
+        ReadOnlyIf(("train_steps",), lambda h: h.train_solver in FIXED_METHODS,
+                   f"by a fixed-step train_solver ({', '.join(FIXED_METHODS)})", ("train_solver",), "use --set train_solver=rk4"),
+        ReadOnlyIf(("train_rtol", "train_atol"), lambda h: h.train_solver in ADAPTIVE_METHODS,
+                   f"by an adaptive train_solver ({', '.join(ADAPTIVE_METHODS)})", ("train_solver",), "use --set train_solver=dopri5"),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -38,6 +38,7 @@ from pushforward.models.continuous.model import (
     check_positive,
 )
 from pushforward.nn.mlp import Activation
+from pushforward.unread_settings import ReadOnlyIf
 
 VALIDATION_SEED = 20230501
 VALIDATION_CHUNK = 1024
@@ -133,6 +134,16 @@ class FlowMatchingHyperparameters(ContinuousHyperparameters):
     # against 0.0257 / 0.0256 with shifts alone; energy ratio (40 draws) 1.27 / 0.88 against
     # 1.18 / 0.91, within its standard error of about 0.1.
     time_scale: bool = True
+
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = ContinuousHyperparameters.unread_rules + (
+        ReadOnlyIf(("time_power",), lambda h: h.time_sampling == "power", "when time_sampling=power", ("time_sampling",),
+                   "use --set time_sampling=power"),
+        # The v-field also clamps its time input to them.
+        ReadOnlyIf(("logit_min", "logit_max"), lambda h: h.time_sampling == "logit" or h.parameterization == "v",
+                   "when time_sampling=logit or parameterization=v", ("time_sampling", "parameterization"),
+                   "use --set time_sampling=logit"),
+        ReadOnlyIf(("ot_block",), lambda h: h.coupling == "ot", "when coupling=ot", ("coupling",), "use --model otcfm"),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -19,9 +19,12 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
+from pushforward.unread_settings import ReadOnlyIf, refuse_unread
 from pushforward.models.base import COSTLY_DENSITY_GRID, SAMPLE_CHUNK_ROWS, GenerativeModel
 from pushforward.models.continuous.fields import MLPField, RowChunkedField, VectorField
 from pushforward.models.continuous.solvers import (
+    ADAPTIVE_METHODS,
+    FIXED_METHODS,
     FlowResult,
     ODESolver,
     integrate,
@@ -80,9 +83,22 @@ class SolverSettings:
     sample_steps: int = 8
     sample_grid_power: float = 1.0
 
+    # Settings only one kind of solver reads (see pushforward.unread_settings).
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = (
+        ReadOnlyIf(("steps",), lambda h: h.solver in FIXED_METHODS, f"by a fixed-step solver ({', '.join(FIXED_METHODS)})",
+                   ("solver",), "use --set solver=rk4"),
+        ReadOnlyIf(("rtol", "atol", "max_steps"), lambda h: h.solver in ADAPTIVE_METHODS or h.sample_solver in ADAPTIVE_METHODS,
+                   f"by an adaptive solver ({', '.join(ADAPTIVE_METHODS)})", ("solver", "sample_solver"), "use --set solver=dopri5"),
+        ReadOnlyIf(("sample_steps", "sample_grid_power"), lambda h: h.sample_solver in FIXED_METHODS,
+                   f"by a fixed-step sample_solver ({', '.join(FIXED_METHODS)})", ("sample_solver",), "use --set sample_solver=rk4"),
+    )
+
     def __post_init__(self) -> None:
         self.ode_solver()
         self.sampling_solver()
+
+    def refuse_unused(self, given: set[str]) -> None:
+        refuse_unread(self, given, self.unread_rules)
 
     def ode_solver(self) -> ODESolver:
         return ODESolver(self.solver, self.steps, self.rtol, self.atol, max_steps=self.max_steps)
@@ -107,6 +123,11 @@ class ContinuousHyperparameters(SolverSettings):
     frequencies: int = 0
     space_features: int = 0
     space_scale: float = 1.0
+
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = SolverSettings.unread_rules + (
+        ReadOnlyIf(("space_scale",), lambda h: h.space_features > 0, "when space_features > 0", ("space_features",),
+                   "use --set space_features=32"),
+    )
 
     def __post_init__(self) -> None:
         check_integer("hidden_features", self.hidden_features, 1)

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.errors import NotTractable, UserError
+from pushforward.unread_settings import ReadOnlyIf, refuse_unread
 from pushforward.metrics.distances import mean_pairwise_distance
 from pushforward.metrics.two_sample import energy_distance
 from pushforward.models.base import GenerativeModel, register
@@ -128,6 +129,23 @@ class GANHyperparameters:
 
     # Runs saved before the selection existed sampled with `drs_log_bound` as it was.
     VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"drs_select_bound": False}
+
+    # Settings read only under another's value (see pushforward.unread_settings).
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = (
+        ReadOnlyIf(("r1_every",), lambda h: h.r1 > 0, "when r1 > 0", ("r1",), "use --set r1=1"),
+        ReadOnlyIf(("critic_fourier_scale",), lambda h: h.critic_fourier > 0, "when critic_fourier > 0", ("critic_fourier",),
+                   "use --set critic_fourier=64"),
+        ReadOnlyIf(("drs_fraction", "drs_log_bound", "drs_burn_in", "drs_lr", "drs_fourier", "drs_fourier_scale",
+                    "drs_min_acceptance", "drs_select_bound", "drs_selection_samples"),
+                   lambda h: h.sampler == "drs", "when sampler=drs", ("sampler",), "use --set sampler=drs"),
+        ReadOnlyIf(("drs_fourier_scale",), lambda h: h.drs_fourier > 0, "when drs_fourier > 0", ("drs_fourier",),
+                   "use --set drs_fourier=64"),
+        ReadOnlyIf(("drs_selection_samples",), lambda h: h.drs_select_bound, "when drs_select_bound=true", ("drs_select_bound",),
+                   "use --set drs_select_bound=true"),
+    )
+
+    def refuse_unused(self, given: set[str]) -> None:
+        refuse_unread(self, given, self.unread_rules)
 
     def __post_init__(self) -> None:
         checks = [

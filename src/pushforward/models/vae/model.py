@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.errors import UserError
+from pushforward.unread_settings import ReadOnlyIf, refuse_unread
 from pushforward.metrics.latent import latent_activity
 from pushforward.models.base import COSTLY_DENSITY_GRID, VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, precise_mean, register
 from pushforward.models.vae.bounds import LOG_2PI, RunningLogMeanExp, beta_elbo, importance_weighted_bound
@@ -98,6 +99,20 @@ class VAEHyperparameters:
     # Runs saved before ``posterior`` existed had a diagonal q, and those saved before the
     # calibration existed sampled with σ as trained: ``load`` (and a resume) keeps them so.
     VALUES_BEFORE_THE_SETTING_EXISTED: ClassVar[dict[str, object]] = {"posterior": "diagonal", "calibrate_noise": False}
+
+    # Settings read only under another's value (see pushforward.unread_settings).
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = (
+        ReadOnlyIf(("prior_components",), lambda h: h.prior == "mixture", "when prior=mixture", ("prior",), "use --set prior=mixture"),
+        ReadOnlyIf(("min_scale", "calibrate_noise"), lambda h: h.decoder == "gaussian", "when decoder=gaussian", ("decoder",),
+                   "use --set decoder=gaussian"),
+        ReadOnlyIf(("encoder_scale",), lambda h: h.encoder_features > 0, "when encoder_features > 0", ("encoder_features",),
+                   "use --set encoder_features=64"),
+        ReadOnlyIf(("decoder_scale",), lambda h: h.decoder_features > 0, "when decoder_features > 0", ("decoder_features",),
+                   "use --set decoder_features=64"),
+    )
+
+    def refuse_unused(self, given: set[str]) -> None:
+        refuse_unread(self, given, self.unread_rules)
 
     def __post_init__(self) -> None:
         checks = [
