@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,6 +187,15 @@ def scaled_points(folder) -> str:
     path = folder / "scaled.npy"
     np.save(path, points)
     return str(path)
+
+
+def test_resuming_a_file_run_on_other_data_names_the_file_to_give(tmp_path):
+    path = scaled_points(tmp_path)
+    pf.fit(path, model="realnvp", steps=3, out=tmp_path / "run", settings=FLOW, figures=False)
+    with pytest.raises(UserError, match="was fitted on scaled, not moons") as caught:
+        pf.fit("moons", model="realnvp", steps=6, out=tmp_path / "run", resume=True)
+    assert caught.value.fix == f"resume it with DATA = {Path(path).resolve()}"  # a path to give, not the stem
+    pf.fit(Path(path).resolve(), model="realnvp", steps=6, out=tmp_path / "run", resume=True, figures=False)
 
 
 def test_fit_reports_the_validation_nll_that_eval_gives_on_the_same_points(tmp_path):

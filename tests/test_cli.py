@@ -43,6 +43,14 @@ def test_fit_writes_a_complete_run(nsf_run):
     assert not list(nsf_run.rglob("*.pkl")) and not list(nsf_run.rglob("*.pt"))
 
 
+def test_eval_refuses_too_few_samples_for_its_metrics_in_one_line(capsys, nsf_run):
+    before = snapshot(nsf_run)
+    code, out, err = run_cli(capsys, "eval", nsf_run, "--n", "3")
+    assert code == 2 and out == ""
+    assert err.strip() == "error: --n is 3, and precision/recall need more than k = 5 samples; evaluate with at least 6 samples (default 10000)"
+    assert snapshot(nsf_run) == before
+
+
 def test_eval_json_has_the_promised_keys(capsys, nsf_run):
     code, out, _ = run_cli(capsys, "eval", nsf_run, "--n", "500", "--json")
     assert code == 0

@@ -202,6 +202,7 @@ BAD = [
     (["--set", "nsf.n_test=30"], "must be the same for every model"),
     (["--set", "nsf.layers=0"], "layers must be an integer >= 1"),  # checked before any model trains
     (["--n", "1"], "evaluation size"),
+    (["--n", "5"], "above k = 5"),  # precision and recall would fail after training
     (["--out", "{dir}/taken"], "already exists"),
     (["--rank-by", "test_nl"], "unknown metric 'test_nl' to rank by; did you mean 'test_nll'"),
 ]

@@ -576,7 +576,7 @@ def _continue(run, out, *, data, model, time, steps, seed, settings, device, pro
     if model is not None and model != config["model"]:
         raise UserError(f"'{out}' is a {config['model']} run, not {model}", f"use --model {config['model']} to resume it")
     if data is not None and str(data) not in (spec.name, spec.label) and Path(str(data)).resolve() != Path(spec.name):
-        raise UserError(f"'{out}' was fitted on {spec.label}, not {data}", f"resume it with DATA = {spec.label}")
+        raise UserError(f"'{out}' was fitted on {spec.label}, not {data}", f"resume it with DATA = {spec.name}")
     if settings:
         raise UserError("--set cannot change a run being resumed", "resume without --set, or start a new run")
     if seed is not None and seed != config["seed"]:

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from pushforward.errors import UserError
 from pushforward.metrics.classifier import c2st
-from pushforward.metrics.coverage import prdc
+from pushforward.metrics.coverage import DEFAULT_K, prdc
 from pushforward.metrics.distances import flatten_events
 from pushforward.metrics.likelihood import nll_summary
 from pushforward.metrics.two_sample import (
@@ -64,8 +64,10 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
       ``modes_total``), ``high_quality_fraction`` and ``mode_kl`` from 2,500 samples
       (:mod:`pushforward.metrics.modes`).
     """
-    if n < 2:
-        raise UserError(f"--n is {n}", "evaluate with at least 2 samples (default 10000)")
+    if n <= DEFAULT_K:
+        # Precision and recall need more points than their k nearest neighbours.
+        raise UserError(f"--n is {n}, and precision/recall need more than k = {DEFAULT_K} samples",
+                        f"evaluate with at least {DEFAULT_K + 1} samples (default 10000)")
     dataset = fitted.dataset()
     results: dict[str, Any] = {"model": fitted.name, "data": dataset.spec.label}
 
