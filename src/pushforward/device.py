@@ -21,6 +21,12 @@ def precise_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type in DEVICE_TYPES_WITHOUT_FLOAT64 else torch.float64
 
 
+def host_precise_dtype() -> torch.dtype:
+    """The CPU's :func:`precise_dtype` (float64), for scalars computed there whatever the model's
+    device (a noise schedule's coefficients)."""
+    return precise_dtype(torch.device("cpu"))
+
+
 def widened(x: torch.Tensor) -> torch.Tensor:
     """``x`` in its device's :func:`precise_dtype`."""
     return x.to(precise_dtype(x.device))

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from pushforward.device import precise_dtype
+from pushforward.device import host_precise_dtype
 from pushforward.errors import UserError
 from pushforward.models.diffusion.schedules import NoiseSchedule
 
@@ -77,13 +77,14 @@ def check_steps(steps: object) -> int:
 def sampling_times(steps: int) -> Tensor:
     """``steps + 1`` times from 1 down to 0, evenly spaced, on the CPU in its precise dtype
     (float64): every step's coefficients are scalars computed from them there."""
-    return torch.linspace(1, 0, check_steps(steps) + 1, dtype=precise_dtype(torch.device("cpu")))
+    return torch.linspace(1, 0, check_steps(steps) + 1, dtype=host_precise_dtype())
 
 
 def step_coefficients(schedule: NoiseSchedule, t: Tensor, s: Tensor, eta: float) -> tuple[float, float, float]:
     """``(a, b, c)`` of one update from ``t`` to an earlier ``s``: x_s = a x_t + b ε̂ + c z.
 
-    From x̂_0 = (x_t − σ_t ε̂)/α_t: a = α_s/α_t, b = √(1 − ᾱ_s − c²) − α_s σ_t/α_t (in ``t``'s dtype).
+    From x̂_0 = (x_t − σ_t ε̂)/α_t: a = α_s/α_t, b = √(1 − ᾱ_s − c²) − α_s σ_t/α_t, computed in
+    ``t``'s dtype.
     """
     log_bar_t, log_bar_s = schedule.log_alpha_bar(t), schedule.log_alpha_bar(s)
     alpha_t, sigma_t = torch.exp(0.5 * log_bar_t), torch.sqrt(-torch.expm1(log_bar_t))

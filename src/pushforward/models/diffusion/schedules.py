@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from pushforward.device import precise_dtype
+from pushforward.device import host_precise_dtype
 from pushforward.errors import UserError
 
 MAX_FINAL_ALPHA_BAR = 1e-3
@@ -65,7 +65,7 @@ class NoiseSchedule:
 
     @property
     def final_alpha_bar(self) -> float:
-        return float(self.log_alpha_bar(torch.ones((), dtype=precise_dtype(torch.device("cpu")))).exp())
+        return float(self.log_alpha_bar(torch.ones((), dtype=host_precise_dtype())).exp())
 
     @property
     def _cosine_end(self) -> float:
@@ -102,6 +102,6 @@ class NoiseSchedule:
     def discrete_betas(self, dtype: torch.dtype | None = None) -> Tensor:
         """β_1..β_T of the discrete chain on the grid t_i = i/T (``dtype`` None: the CPU's
         precise dtype, float64)."""
-        grid = torch.linspace(0, 1, self.steps + 1, dtype=dtype or precise_dtype(torch.device("cpu")))
+        grid = torch.linspace(0, 1, self.steps + 1, dtype=dtype or host_precise_dtype())
         log_alpha_bar = self.log_alpha_bar(grid)
         return -torch.expm1(log_alpha_bar[1:] - log_alpha_bar[:-1])
