@@ -27,6 +27,7 @@ from torch import Tensor
 
 from pushforward.device import precise_dtype, widened
 from pushforward.errors import UserError
+from pushforward.unread_settings import listed
 from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, precise_mean, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver, integrate, standard_normal_log_prob
@@ -152,7 +153,7 @@ class DDPMHyperparameters:
         unused = [name for name in LINEAR_SCHEDULE_SETTINGS if name in given]
         if not unused:
             return
-        names = unused[0] if len(unused) == 1 else f"{', '.join(unused[:-1])} and {unused[-1]}"
+        names = listed(unused)
         verb = "shapes" if len(unused) == 1 else "shape"
         schedule = "noise_schedule is cosine" + ("" if "noise_schedule" in given else " (the default)")
         drop = " and ".join(f"--set {name}" for name in unused)
