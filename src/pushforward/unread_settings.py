@@ -3,8 +3,8 @@
 ``--set time_power=0.5`` on a flow-matching model that draws its times logit-uniformly, or
 ``--set rtol=1e-3`` with a fixed-step solver, would otherwise be accepted and change nothing: the
 user believes a setting took effect that never did. A hyperparameter class lists such settings
-as :class:`ReadOnlyIf` rules in its ``unread_rules`` and refuses them through
-:func:`refuse_unread` from its ``refuse_unused(given)``, which
+as :class:`ReadOnlyIf` rules in its ``unread_rules`` and, by deriving from
+:class:`RefusesUnreadSettings`, refuses them from its ``refuse_unused(given)``, which
 :func:`~pushforward.models.base.create` calls with the names the user gave (never a default or a
 preset's value, nor a saved run's).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pushforward.errors import UserError
 
@@ -50,6 +50,15 @@ def refuse_unread(hparams: Any, given: Iterable[str], rules: Iterable[ReadOnlyIf
         verb = "is" if len(unused) == 1 else "are"
         drop = " and ".join(f"--set {name}" for name in unused)
         raise UserError(f"{listed(unused)} {verb} read only {rule.when}, and {state}", f"drop {drop}, or {rule.enable}")
+
+
+class RefusesUnreadSettings:
+    """A hyperparameter class whose ``unread_rules`` :func:`create` enforces."""
+
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = ()
+
+    def refuse_unused(self, given: set[str]) -> None:
+        refuse_unread(self, given, self.unread_rules)
 
 
 def _as_given(value: Any) -> str:

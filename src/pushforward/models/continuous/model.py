@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from pushforward.errors import UserError
-from pushforward.unread_settings import ReadOnlyIf, refuse_unread
+from pushforward.unread_settings import ReadOnlyIf, RefusesUnreadSettings
 from pushforward.models.base import COSTLY_DENSITY_GRID, SAMPLE_CHUNK_ROWS, GenerativeModel
 from pushforward.models.continuous.fields import MLPField, RowChunkedField, VectorField
 from pushforward.models.continuous.solvers import (
@@ -58,7 +58,7 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) ->
 
 
 @dataclass
-class SolverSettings:
+class SolverSettings(RefusesUnreadSettings):
     """How a continuous flow's ODE is solved for ``log_prob`` and for ``sample``.
 
     ``solver`` (one of :data:`~pushforward.models.continuous.solvers.METHODS`; ``steps`` for
@@ -96,9 +96,6 @@ class SolverSettings:
     def __post_init__(self) -> None:
         self.ode_solver()
         self.sampling_solver()
-
-    def refuse_unused(self, given: set[str]) -> None:
-        refuse_unread(self, given, self.unread_rules)
 
     def ode_solver(self) -> ODESolver:
         return ODESolver(self.solver, self.steps, self.rtol, self.atol, max_steps=self.max_steps)

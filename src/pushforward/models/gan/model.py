@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.errors import NotTractable, UserError
-from pushforward.unread_settings import ReadOnlyIf, refuse_unread
+from pushforward.unread_settings import ReadOnlyIf, RefusesUnreadSettings
 from pushforward.metrics.distances import mean_pairwise_distance
 from pushforward.metrics.two_sample import energy_distance
 from pushforward.models.base import GenerativeModel, register
@@ -67,7 +67,7 @@ Sampler = Literal["generator", "drs"]
 
 
 @dataclass
-class GANHyperparameters:
+class GANHyperparameters(RefusesUnreadSettings):
     """What defines a GAN; every field can be set with ``--set key=value``.
 
     ``generator_lr`` / ``critic_lr`` default to the trainer's ``lr``; both follow its schedule.
@@ -143,9 +143,6 @@ class GANHyperparameters:
         ReadOnlyIf(("drs_selection_samples",), lambda h: h.drs_select_bound, "when drs_select_bound=true", ("drs_select_bound",),
                    "use --set drs_select_bound=true"),
     )
-
-    def refuse_unused(self, given: set[str]) -> None:
-        refuse_unread(self, given, self.unread_rules)
 
     def __post_init__(self) -> None:
         checks = [

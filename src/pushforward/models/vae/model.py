@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from pushforward.errors import UserError
-from pushforward.unread_settings import ReadOnlyIf, refuse_unread
+from pushforward.unread_settings import ReadOnlyIf, RefusesUnreadSettings
 from pushforward.metrics.latent import latent_activity
 from pushforward.models.base import COSTLY_DENSITY_GRID, VALIDATION_CHUNK, GenerativeModel, LikelihoodKind, in_row_chunks, precise_mean, register
 from pushforward.models.vae.bounds import LOG_2PI, RunningLogMeanExp, beta_elbo, importance_weighted_bound
@@ -46,7 +46,7 @@ CALIBRATION_SHARE = 0.05
 
 
 @dataclass
-class VAEHyperparameters:
+class VAEHyperparameters(RefusesUnreadSettings):
     """VAE settings.
 
     ``latent_features`` is the size of z; none (the default) gives z as many dimensions as the
@@ -110,9 +110,6 @@ class VAEHyperparameters:
         ReadOnlyIf(("decoder_scale",), lambda h: h.decoder_features > 0, "when decoder_features > 0", ("decoder_features",),
                    "use --set decoder_features=64"),
     )
-
-    def refuse_unused(self, given: set[str]) -> None:
-        refuse_unread(self, given, self.unread_rules)
 
     def __post_init__(self) -> None:
         checks = [
