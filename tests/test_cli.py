@@ -416,6 +416,7 @@ BAD_INPUTS = [
     (["fit", "{dir}/holes.csv", "--steps", "1"], "1 missing value (empty cells or markers such as NA; the first at line 8, column 'b'); remove or impute"),
     (["fit", "{dir}/missing.csv", "--steps", "1"], "does not exist"),
     (["fit", "checkerboard", "--steps", "1", "--set", "hiden_features=3"], "unknown setting 'hiden_features'"),
+    (["fit", "checkerboard", "--steps", "1", "--set", "nsf.layers=4"], "setting 'nsf.layers' names its model, as only compare's settings do; use --set layers=4"),
     (["fit", "checkerboard", "--steps", "1", "--set", "bins=many"], "bins must be an integer"),
     (["fit", "checkerboard", "--steps", "1", "--set", "bins=1"], "bins must be an integer >= 2"),
     (["fit", "checkerboard", "--steps", "1", "--set", "lr=-1"], "lr must be a positive number, not -1.0"),

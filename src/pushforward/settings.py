@@ -56,6 +56,10 @@ def split_settings(entry: ModelEntry, values: dict[str, Any]) -> Settings:
         elif key in data_keys:
             data_values[key] = value
         else:
+            prefix, dot, rest = key.partition(".")
+            if dot and prefix == entry.name and rest in model_keys | train_keys | data_keys:
+                # compare's form for one of several models; a single model takes the plain key.
+                raise UserError(f"setting '{key}' names its model, as only compare's settings do", f"use --set {rest}={value}")
             valid = sorted(model_keys | train_keys | data_keys)
             raise UserError(f"unknown setting '{key}' for model '{entry.name}'", suggest(key, valid))
     return Settings(
