@@ -568,7 +568,7 @@ def test_ddpm_save_load_round_trip(capsys, tmp_path):
     [
         ("ddpm", ["sampler_steps=0"], "at least 1 step"),
         ("ddpm", ["noise_schedule=linear", "timesteps=100"], "alpha_bar_T"),
-        ("ddpm", ["noise_schedule=cosine", "beta_end=0.05"], "error: beta_end only shapes the linear noise schedule, and noise_schedule is cosine; drop --set beta_end, or use --set noise_schedule=linear"),
+        ("ddpm", ["noise_schedule=cosine", "beta_end=0.05"], "error: beta_end is read only by the linear noise schedule, and noise_schedule is cosine; drop --set beta_end, or use --set noise_schedule=linear"),
         ("vae", ["latent_features=0"], "latent_features"),
         ("vae", ["eval_samples=0"], "eval_samples"),
         ("iwae", ["train_samples=0"], "train_samples"),

@@ -29,6 +29,7 @@ CASES = [
     ("wgan", {"drs_lr": 1e-3}, "drs_lr", {"sampler": "drs"}),
     ("gan", {"drs_fourier": 0, "drs_fourier_scale": 1.0}, "drs_fourier_scale", {"drs_fourier": 8}),
     ("gan", {"drs_select_bound": False, "drs_selection_samples": 500}, "drs_selection_samples", {"drs_select_bound": True}),
+    ("ddpm", {"beta_end": 0.05}, "beta_end", {"noise_schedule": "linear", "timesteps": 1000}),
     ("vae", {"prior": "normal", "prior_components": 4}, "prior_components", {"prior": "mixture"}),
     ("vae", {"decoder": "bernoulli", "min_scale": 1e-2}, "min_scale", {"decoder": "gaussian"}),
     ("vae", {"encoder_scale": 2.0}, "encoder_scale", {"encoder_features": 8}),

@@ -22,13 +22,15 @@ from pushforward.errors import UserError
 class ReadOnlyIf:
     """``names`` are read only when ``applies(hparams)``; ``when`` says so in words ("when
     time_sampling=power"), ``deciders`` are the settings whose values decide it, and ``enable``
-    is the other fix ("use --set time_sampling=power")."""
+    is the other fix ("use --set time_sampling=power"). ``asides`` add a note to the fix when
+    their name was given (ddpm's ``timesteps`` is not the number of sampling steps)."""
 
     names: tuple[str, ...]
     applies: Callable[[Any], bool]
     when: str
     deciders: tuple[str, ...]
     enable: str
+    asides: tuple[tuple[str, str], ...] = ()
 
 
 def listed(names: list[str]) -> str:
@@ -49,7 +51,8 @@ def refuse_unread(hparams: Any, given: Iterable[str], rules: Iterable[ReadOnlyIf
         )
         verb = "is" if len(unused) == 1 else "are"
         drop = " and ".join(f"--set {name}" for name in unused)
-        raise UserError(f"{listed(unused)} {verb} read only {rule.when}, and {state}", f"drop {drop}, or {rule.enable}")
+        asides = "".join(f" ({text})" for name, text in rule.asides if name in unused)
+        raise UserError(f"{listed(unused)} {verb} read only {rule.when}, and {state}", f"drop {drop}{asides}, or {rule.enable}")
 
 
 class RefusesUnreadSettings:

@@ -172,13 +172,14 @@ def test_the_linear_schedules_settings_given_with_the_cosine_schedule_are_refuse
 
     with pytest.raises(UserError) as error:
         create("ddpm", (2,), noise_schedule="cosine", beta_end=0.05)
-    assert error.value.problem == "beta_end only shapes the linear noise schedule, and noise_schedule is cosine"
+    assert error.value.problem == "beta_end is read only by the linear noise schedule, and noise_schedule is cosine"
     assert error.value.fix == "drop --set beta_end, or use --set noise_schedule=linear"
     # Under the default schedule too, and every such setting is named at once.
-    with pytest.raises(UserError, match=r"^timesteps, beta_start and beta_end only shape the linear noise schedule, and noise_schedule is cosine \(the default\);"):
+    with pytest.raises(UserError, match=r"^timesteps, beta_start and beta_end are read only by the linear noise schedule, and noise_schedule is cosine \(the default\);"):
         create("ddpm", (2,), timesteps=500, beta_start=1e-3, beta_end=0.05)
-    with pytest.raises(UserError, match="sampler_steps"):  # timesteps is not the number of sampling steps
+    with pytest.raises(UserError) as error:  # timesteps is not the number of sampling steps
         create("ddpm", (2,), timesteps=50)
+    assert error.value.fix == "drop --set timesteps (sampling steps are --set sampler_steps=N), or use --set noise_schedule=linear"
 
 
 def test_the_defaults_and_the_linear_schedule_pass_and_saved_runs_load(tmp_path):

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from pushforward.device import precise_dtype, widened
 from pushforward.errors import UserError
-from pushforward.unread_settings import listed
+from pushforward.unread_settings import ReadOnlyIf, RefusesUnreadSettings
 from pushforward.models.base import COSTLY_DENSITY_GRID, GenerativeModel, LikelihoodKind, precise_mean, register, stratified_uniform
 from pushforward.models.continuous.model import NFECounter
 from pushforward.models.continuous.solvers import ODESolver, integrate, standard_normal_log_prob
@@ -41,7 +41,10 @@ from pushforward.models.diffusion.stable_target import stable_target_x0
 from pushforward.models.row_threads import on_threads_by_rows
 from pushforward.nn.mlp import ACTIVATIONS, Activation
 
-#: The settings only the linear noise schedule reads (see ``DDPMHyperparameters.refuse_unused``).
+#: The settings only the linear noise schedule reads, refused under the cosine one. The cosine
+#: schedule's ᾱ(t) has no β, and ``timesteps`` would only set the grid of
+#: :meth:`NoiseSchedule.discrete_betas`, which training (continuous time) and the samplers
+#: (``sampler_steps``) never use: accepted, a value there would silently change nothing.
 LINEAR_SCHEDULE_SETTINGS = ("timesteps", "beta_start", "beta_end")
 
 #: The ``sampler`` settings, the default first.
@@ -49,14 +52,14 @@ SAMPLERS = ("dpm-solver++", "ddim", "ddpm", "ode")
 
 
 @dataclass
-class DDPMHyperparameters:
+class DDPMHyperparameters(RefusesUnreadSettings):
     """Diffusion settings.
 
     Network: ``hidden_layers`` × ``hidden_features`` MLP, time through a sinusoidal embedding
     of ``embedding_features`` that shifts and (``time_scale``) scales every hidden layer.
     Process: ``noise_schedule``, "cosine" or "linear" with ``beta_start``, ``beta_end`` over
     ``timesteps`` = T discrete steps (those three are the linear schedule's alone: given with
-    the cosine schedule, they are refused, see :meth:`refuse_unused`); must end at
+    the cosine schedule, they are refused, see :data:`LINEAR_SCHEDULE_SETTINGS`); must end at
     ᾱ_T < 1e-3. ``prediction``:
     the network's target, "epsilon" or "v". Sampling: ``sampler`` "dpm-solver++" (default:
     DPM-Solver++(2M), the second-order multistep solver of the probability-flow ODE at DDIM's
@@ -119,6 +122,13 @@ class DDPMHyperparameters:
     # Runs saved before 2026-12-04 named the noise schedule ``schedule``.
     SETTINGS_RENAMED: ClassVar[dict[str, str]] = {"schedule": "noise_schedule"}
 
+    unread_rules: ClassVar[tuple[ReadOnlyIf, ...]] = (
+        ReadOnlyIf(LINEAR_SCHEDULE_SETTINGS, lambda h: h.noise_schedule == "linear", "by the linear noise schedule",
+                   ("noise_schedule",), "use --set noise_schedule=linear",
+                   # Someone who set timesteps may have meant the number of sampling steps.
+                   asides=(("timesteps", "sampling steps are --set sampler_steps=N"),)),
+    )
+
     def __post_init__(self) -> None:
         for name, minimum in (("hidden_features", 1), ("hidden_layers", 1), ("embedding_features", 2), ("input_frequencies", 0), ("space_features", 0), ("points_per_level", 1), ("reference_points", 1)):
             value = getattr(self, name)
@@ -137,32 +147,6 @@ class DDPMHyperparameters:
         for name in ("ode_rtol", "ode_atol"):
             if not 0 < getattr(self, name) < 1:
                 raise UserError(f"{name} must lie in (0, 1), not {getattr(self, name)!r}", f"use --set {name}=1e-5")
-
-    def refuse_unused(self, given: set[str]) -> None:
-        """Refuse the linear schedule's settings, among those the user ``given``, under the
-        cosine schedule.
-
-        The cosine schedule reads none of them: its ᾱ(t) has no β, and ``timesteps`` would only
-        set the grid of :meth:`NoiseSchedule.discrete_betas`, which training (continuous time)
-        and the samplers (``sampler_steps``) never use. Accepted, a value there would silently
-        change nothing. Their defaults are nobody's choice and pass, as does every value of a
-        saved run (:func:`~pushforward.models.base.create` with ``check_unused=False``).
-        """
-        if self.noise_schedule != "cosine":
-            return
-        unused = [name for name in LINEAR_SCHEDULE_SETTINGS if name in given]
-        if not unused:
-            return
-        names = listed(unused)
-        verb = "shapes" if len(unused) == 1 else "shape"
-        schedule = "noise_schedule is cosine" + ("" if "noise_schedule" in given else " (the default)")
-        drop = " and ".join(f"--set {name}" for name in unused)
-        # A user who set timesteps may have meant the number of sampling steps.
-        hint = " (sampling steps are --set sampler_steps=N)" if "timesteps" in unused else ""
-        raise UserError(
-            f"{names} only {verb} the linear noise schedule, and {schedule}",
-            f"drop {drop}{hint}, or use --set noise_schedule=linear",
-        )
 
     def make_noise_schedule(self) -> NoiseSchedule:
         return NoiseSchedule(self.noise_schedule, self.timesteps, self.beta_start, self.beta_end)
