@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from pushforward.device import precise_dtype
+from pushforward.device import widened
 from pushforward.errors import NotTractable, UserError, suggest
 from pushforward.hparams import build
 from pushforward.names import BUILTIN_MODELS
@@ -41,10 +41,8 @@ LikelihoodKind = Literal["exact", "estimate", "bound", "none"]
 def precise_mean(values: Tensor) -> float:
     """The mean of ``values`` summed in float64 on the CPU: a score summed over many points in
     float32 loses digits that successive validations compare. Moved to the CPU first because
-    MPS has no float64 (its tensors refuse the cast); the CPU's precise dtype comes from
-    :func:`~pushforward.device.precise_dtype` like every other widening."""
-    host = values.detach().cpu()
-    return float(host.to(precise_dtype(host.device)).mean())
+    MPS has no float64 (its tensors refuse the cast); then widened like every other sum."""
+    return float(widened(values.detach().cpu()).mean())
 
 
 class GenerativeModel(nn.Module, abc.ABC):
