@@ -201,8 +201,8 @@ BAD = [
     (["--set", "maf.layers=3"], "names model 'maf', which is not compared"),
     (["--set", "nsf.n_test=30"], "must be the same for every model"),
     (["--set", "nsf.layers=0"], "layers must be an integer >= 1"),  # checked before any model trains
-    (["--n", "1"], "evaluation size"),
-    (["--n", "5"], "above k = 5"),  # precision and recall would fail after training
+    (["--n", "1"], "--n is 1, and precision/recall need more than k = 5 samples"),
+    (["--n", "5"], "--n is 5, and precision/recall"),  # they would fail after training
     (["--out", "{dir}/taken"], "already exists"),
     (["--rank-by", "test_nl"], "unknown metric 'test_nl' to rank by; did you mean 'test_nll'"),
 ]
@@ -296,7 +296,7 @@ def test_the_demo_refuses_bad_input_before_its_speed_probe(capsys, tmp_path, mon
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "results.txt").write_text("precious")
-    for args, message in ((["--out", taken], "already exists"), (["--n", "1", "--out", tmp_path / "d"], "evaluation size")):
+    for args, message in ((["--out", taken], "already exists"), (["--n", "1", "--out", tmp_path / "d"], "precision/recall need more than k")):
         code, _, err = run_cli(capsys, "demo", *args)
         assert code == 2 and message in err and len(err.splitlines()) == 1, err
     assert probes == [] and not (tmp_path / "d").exists() and (taken / "results.txt").read_text() == "precious"

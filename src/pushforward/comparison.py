@@ -228,15 +228,13 @@ def plan_comparison(
     from pushforward.settings import DataSettings, split_settings
     from pushforward.train.config import Budget
     from pushforward.hparams import field_names
-    from pushforward.metrics.coverage import DEFAULT_K
+    from pushforward.evaluation import check_evaluation_size
 
     if rank_by not in RANKINGS:
         raise UserError(f"unknown metric '{rank_by}' to rank by", suggest(str(rank_by), list(RANKINGS)))
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise UserError(f"--seeds must be a whole number ≥ 1, not {seeds!r}", "use --seeds 1 (or 3 for error bars)")
-    # Precision and recall need more points than their k nearest neighbours (as eval checks).
-    if isinstance(eval_n, bool) or not isinstance(eval_n, int) or eval_n <= DEFAULT_K:
-        raise UserError(f"the evaluation size must be a whole number above k = {DEFAULT_K}, not {eval_n!r}", f"use --n {DEFAULT_EVAL_N}")
+    check_evaluation_size(eval_n)  # as eval checks it, but before anything trains
     if time is None and steps is None:
         time = 60.0
     Budget(seconds=time, steps=steps)  # raises on time ≤ 0 or steps < 1

@@ -38,6 +38,15 @@ models by chance. Five draws per side take it to about 0.3, for about 3.5× the 
 computations of one draw each (the reference's own term is computed once)."""
 
 
+def check_evaluation_size(n: object) -> int:
+    """``n`` if it is enough samples for every metric, else a :class:`UserError`: precision and
+    recall need more points than their k nearest neighbours. ``compare`` asks it before training."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= DEFAULT_K:
+        raise UserError(f"--n is {n!r}, and precision/recall need more than k = {DEFAULT_K} samples",
+                        f"evaluate with at least {DEFAULT_K + 1} samples (default 10000)")
+    return n
+
+
 def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
     """Test NLL (nats, bits/dim) and KL gap where known; energy distance with its noise floor;
     two-sample tests, a classifier test and precision/recall/density/coverage (:func:`_test_metrics`).
@@ -64,10 +73,7 @@ def evaluate_model(fitted: FittedModel, *, n: int, seed: int) -> dict[str, Any]:
       ``modes_total``), ``high_quality_fraction`` and ``mode_kl`` from 2,500 samples
       (:mod:`pushforward.metrics.modes`).
     """
-    if n <= DEFAULT_K:
-        # Precision and recall need more points than their k nearest neighbours.
-        raise UserError(f"--n is {n}, and precision/recall need more than k = {DEFAULT_K} samples",
-                        f"evaluate with at least {DEFAULT_K + 1} samples (default 10000)")
+    check_evaluation_size(n)
     dataset = fitted.dataset()
     results: dict[str, Any] = {"model": fitted.name, "data": dataset.spec.label}
 
