@@ -1,13 +1,17 @@
 """Benchmark (not a test): wall time of 100,000 ddpm samples against the rows per network call.
 
-On the CPU the diffusion samplers push their points through the denoiser in chunks of
-``DEFAULT_CHUNK_ROWS`` (``pushforward.models.diffusion.samplers``). This script draws 100,000
+On the CPU the diffusion samplers push their points through the denoiser in chunks: the
+ancestral sampler (``ddpm``) in chunks of ``DEFAULT_CHUNK_ROWS`` with the threads inside each
+operation, the deterministic ones (``ddim``, ``dpm-solver++``) in chunks of ``THREAD_CHUNK_ROWS``
+on each thread's block of rows (``pushforward.models.diffusion.samplers``). For each sampler the
+script sets the constant that sampler reads. It draws 100,000
 samples from a briefly trained default ``ddpm`` (sampling costs the same whatever the weights)
 with each sampler and each chunk size in interleaved rounds (``rounds.py``), because this
 machine's speed drifts by up to 1.4x within minutes, and prints per chunk size the median time
 and the median of the rounds' ratios to the first size, with quartiles.
 
-    python benchmarks/sampling_chunks.py --threads 2 --rows 4096,32768
+    python benchmarks/sampling_chunks.py --threads 2 --rows 8192,2048,4096 --samplers ddim
+    python benchmarks/sampling_chunks.py --threads 2 --rows 32768,4096 --samplers ddpm
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ import pushforward.models.diffusion.model as diffusion_model
 
 
 def sample_seconds(fitted: pf.FittedModel, rows: int) -> float:
-    """Wall seconds for 100,000 samples drawn ``rows`` points per network call."""
-    diffusion_model.DEFAULT_CHUNK_ROWS = rows
+    """Wall seconds for 100,000 samples drawn ``rows`` points per network call (per thread for
+    the deterministic samplers)."""
+    if fitted.model.hparams.sampler == "ddpm":
+        diffusion_model.DEFAULT_CHUNK_ROWS = rows
+    else:
+        diffusion_model.THREAD_CHUNK_ROWS = rows
     started = time.perf_counter()
     fitted.sample_tensor(100_000, seed=1)
     return time.perf_counter() - started
