@@ -45,7 +45,7 @@ def sample_seconds(fitted: pf.FittedModel, rows: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rows", default="4096,32768", help="comma-separated chunk sizes; the first is the reference")
+    parser.add_argument("--rows", default="8192,4096,16384", help="comma-separated chunk sizes; the first is the reference")
     parser.add_argument("--samplers", default="ddim,dpm-solver++")
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()

@@ -44,8 +44,9 @@ the CPU's threads (:mod:`pushforward.models.row_threads`). Measured for the defa
 the threads inside each operation at 32,768-row chunks: 8,192 rows 0.81 (quartiles 0.77–0.87),
 16,384 0.89, 32,768 0.91; in an earlier series 2,048 0.96, 4,096 0.81. On one thread the chunk
 size made no difference (see :data:`DEFAULT_CHUNK_ROWS`). On an Intel Xeon with 1.25 MiB of L2 a
-core (2026-12-05), against 8,192 rows: 4,096 1.08, 2,048 1.32, 1,024 2.03; smaller chunks fit the
-cache but pay about 0.6 ms of dispatch per network call."""
+core (2026-12-05), against 8,192 rows: 1,024 2.03, 2,048 1.32, 4,096 1.08, 16,384 1.11, 50,000
+1.12. Smaller chunks fit the cache, but each network call costs about 0.6 ms of dispatch and
+waiting for the interpreter lock (estimated from the sweep)."""
 
 
 class AffineEpsilon(NamedTuple):
