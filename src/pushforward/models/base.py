@@ -332,8 +332,9 @@ def create(name: str, event_shape: tuple[int, ...], *, check_unused: bool = True
 
     Hyperparameters may be typed values or strings (as from ``--set``); unknown names raise a
     :class:`UserError` that lists the valid ones, and so does a hyperparameter given here that
-    the others leave unused, where the hyperparameter class says which (its
-    ``refuse_unused(given)``: ddpm's linear-schedule settings under the cosine schedule).
+    the others leave unused, where the hyperparameter class says which (the ``unread_rules`` of a
+    :class:`~pushforward.unread_settings.RefusesUnreadSettings`, e.g. ``rtol`` with a fixed-step
+    solver; classes without rules, such as the discrete flows', refuse nothing).
     ``check_unused=False`` is for rebuilding a saved run, whose config lists every value,
     defaults included, so none of them was the user's choice.
     """
