@@ -19,6 +19,7 @@ from pushforward.nn.fastest_form import form_for, numpy_form, numpy_form_, regis
 # One choice for both functions: they come from the same library's kernels.
 _SIN = {"torch": torch.sin, "numpy": numpy_form(numpy.sin)}
 register_forms("sin", _SIN)
+_SIN_IN_PLACE = {"torch": torch.sin_, "numpy": numpy_form_(numpy.sin)}
 _COS = {"torch": torch.cos, "numpy": numpy_form(numpy.cos)}
 _COS_IN_PLACE = {"torch": torch.cos_, "numpy": numpy_form_(numpy.cos)}
 
@@ -26,6 +27,11 @@ _COS_IN_PLACE = {"torch": torch.cos_, "numpy": numpy_form_(numpy.cos)}
 def sin(a: Tensor) -> Tensor:
     """sin a, a new tensor, by the faster form."""
     return _SIN[form_for("sin", a)](a)
+
+
+def sin_(h: Tensor) -> Tensor:
+    """sin of ``h`` in place, by the faster form."""
+    return _SIN_IN_PLACE[form_for("sin", h)](h)
 
 
 def cos(a: Tensor) -> Tensor:
