@@ -1,0 +1,79 @@
+"""The points-as-columns inference MLP computes what the same layers compute on rows."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pushforward.nn.feature_major import FeatureMajorMLP, with_bias_column
+
+
+def layers_on_rows(x, projection, first, hidden, last, activations):
+    """The written-out network: features [x, sin Bx, cos Bx], then σ(h Wᵀ + b) per layer."""
+    angles = x @ projection.T
+    h = torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=1)
+    for (weight, bias), activation in zip([first, *hidden], activations):
+        h = activation(h @ weight.T + bias)
+    return h @ last[0].T + last[1]
+
+
+def random_network(dimension, waves, width, hidden_layers, outputs, activation):
+    generator = torch.Generator().manual_seed(0)
+
+    def layer(out_features, in_features):
+        weight = torch.randn(out_features, in_features, generator=generator, dtype=torch.float64) / in_features**0.5
+        return weight, torch.randn(out_features, generator=generator, dtype=torch.float64)
+
+    projection = 3 * torch.randn(waves, dimension, generator=generator, dtype=torch.float64)
+    first = layer(width, dimension + 2 * waves)
+    hidden = [layer(width, width) for _ in range(hidden_layers - 1)]
+    activations = [activation() for _ in range(hidden_layers)]
+    return projection, first, hidden, layer(outputs, width), activations
+
+
+@pytest.mark.parametrize("waves", [0, 5])
+@pytest.mark.parametrize("activation", [nn.SiLU, nn.Tanh, nn.GELU])
+@pytest.mark.parametrize("hidden_layers", [1, 3])
+def test_it_equals_the_layers_on_rows(waves, activation, hidden_layers):
+    network = random_network(3, waves, 7, hidden_layers, 2, activation)
+    x = torch.randn(11, 3, dtype=torch.float64)
+    with torch.no_grad():
+        expected = layers_on_rows(x, *network)
+        got = FeatureMajorMLP(*network)(x)
+    assert got.shape == (11, 2)
+    torch.testing.assert_close(got, expected)
+
+
+def test_it_casts_its_weights_to_each_dtype_it_is_called_with():
+    network = FeatureMajorMLP(*random_network(2, 4, 6, 2, 2, nn.SiLU))
+    x = torch.randn(5, 2, dtype=torch.float64)
+    with torch.no_grad():
+        in_float64 = network(x)
+        in_float32 = network(x.float())
+    assert in_float32.dtype == torch.float32
+    torch.testing.assert_close(in_float32, in_float64.float(), rtol=1e-5, atol=1e-5)
+
+
+def test_its_input_is_left_as_it_was():
+    network = FeatureMajorMLP(*random_network(2, 4, 6, 2, 2, nn.SiLU))
+    x = torch.randn(5, 2)
+    kept = x.clone()
+    with torch.no_grad():
+        network(x)
+    assert torch.equal(x, kept)
+
+
+def test_with_bias_column_puts_the_bias_last():
+    weight, bias = torch.arange(6.0).view(2, 3), torch.tensor([7.0, 8.0])
+    assert torch.equal(with_bias_column(weight, bias), torch.tensor([[0.0, 1, 2, 7], [3, 4, 5, 8]]))
+
+
+def test_mismatched_layers_are_refused():
+    projection, first, hidden, last, activations = random_network(2, 4, 6, 3, 2, nn.SiLU)
+    with pytest.raises(ValueError, match="features"):
+        FeatureMajorMLP(projection[:3], first, hidden, last, activations)
+    with pytest.raises(ValueError, match="activations"):
+        FeatureMajorMLP(projection, first, hidden, last, activations[:2])
+    with pytest.raises(ValueError, match="hidden layer"):
+        FeatureMajorMLP(projection, first, [(torch.randn(5, 6), torch.randn(5))] * 2, last, activations)
