@@ -77,3 +77,28 @@ def test_mismatched_layers_are_refused():
         FeatureMajorMLP(projection, first, hidden, last, activations[:2])
     with pytest.raises(ValueError, match="hidden layer"):
         FeatureMajorMLP(projection, first, [(torch.randn(5, 6), torch.randn(5))] * 2, last, activations)
+
+
+@pytest.mark.parametrize("waves", [0, 5])
+def test_affine_update_is_a_times_x_plus_b_times_the_network(waves):
+    network = FeatureMajorMLP(*random_network(3, waves, 7, 3, 3, nn.SiLU))
+    x = torch.randn(11, 3, dtype=torch.float64)
+    with torch.no_grad():
+        expected = 0.7 * x - 1.3 * network(x)
+        returned = network.affine_update_(x, 0.7, -1.3)
+    assert returned is x
+    torch.testing.assert_close(x, expected)
+
+
+def test_a_reused_workspace_gives_each_call_its_own_values():
+    # The CPU keeps one workspace per thread and shape: a second call on other points must
+    # not see the first one's, in inference mode or, later, outside it (under no_grad).
+    network = FeatureMajorMLP(*random_network(2, 4, 6, 2, 2, nn.SiLU))
+    first, second = torch.randn(9, 2), torch.randn(9, 2)
+    with torch.no_grad():
+        expected_first, expected_second = network(first.clone()).clone(), network(second.clone()).clone()
+    with torch.inference_mode():
+        torch.testing.assert_close(network(second), expected_second)
+        torch.testing.assert_close(network(first), expected_first)
+    with torch.no_grad():
+        torch.testing.assert_close(network(second), expected_second)

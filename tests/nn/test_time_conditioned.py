@@ -109,3 +109,20 @@ def test_time_scales_start_at_one():
     plain.load_state_dict(state)
     x, c = torch.randn(6, 2, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
     torch.testing.assert_close(scaled(x, c), plain(x, c))
+
+
+@pytest.mark.parametrize("input_frequencies", [0, 2])
+@pytest.mark.parametrize("grad", [False, True])
+def test_a_fused_sampler_step_is_a_times_x_plus_b_times_the_network(input_frequencies, grad):
+    # Without autograd and octave features the step runs fused into the last layer; otherwise
+    # it is computed from the network's output. Either way x <- a x + b network(x).
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=True)
+    network = perturbed(network.double())
+    x, c = torch.randn(9, 2, dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
+    with torch.no_grad():
+        expected = 0.9 * x + 0.2 * network(x, c.expand(9))
+    with torch.set_grad_enabled(grad):
+        updated = network.at_time(c).affine_update_(x, 0.9, 0.2)
+    assert updated is x
+    torch.testing.assert_close(x.detach(), expected)

@@ -12,10 +12,17 @@ is built the same way, ``[sin θ; cos θ; x; 1]`` with θ = B x written into the
 rows by one product of ``[B; B]`` with the ``x`` rows, each function then applied in place to
 its contiguous block, with no concatenated copy of the features.
 
+Two more savings for samplers on the CPU: each thread keeps its buffers for the shapes it
+last used (:func:`workspace`), so a chunk's call allocates nothing and writes the ones rows
+never again; and :meth:`FeatureMajorMLP.affine_update_` does a deterministic step
+x ← a x + b·network(x) as the last layer's product added onto the ``a``-scaled points.
+
 Measured for the default ``ddpm`` denoiser (48 wide, 3 hidden layers, 32 Fourier projections),
 8,192 points a call on one thread, 21 interleaved rounds on an Intel Xeon (2026-12-05): 2.27 ms
 against 2.89 ms for the points-as-rows path (median ratio 0.79). The values agree to float32
-rounding (the products sum in another order).
+rounding (the products sum in another order). In the threaded DDIM-50 sampler, 100,000
+points, interleaved rounds: 0.90× the points-as-rows path (10 rounds), reused buffers a further
+0.95× (8 rounds, scratch), the fused step a further 0.98× (12 rounds).
 
 Random Fourier features: Tancik et al., "Fourier Features Let Networks Learn High Frequency
 Functions in Low Dimensional Domains", NeurIPS 2020.
@@ -23,7 +30,9 @@ Functions in Low Dimensional Domains", NeurIPS 2020.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -95,25 +104,92 @@ class FeatureMajorMLP:
         """The network on the rows of ``x`` ``(n, d)``: ``(n, outputs)``, a transposed view of
         the last product."""
         matrices = self._matrices_for(x)
-        n, waves, dimension, width = x.shape[0], self.waves, self.dimension, self.width
-        # Allocated per call: the row-splitting samplers call this from several threads at once.
-        features = torch.empty(2 * waves + dimension + 1, n, dtype=x.dtype, device=x.device)
-        features[2 * waves : -1].copy_(x.T)
-        features[-1].fill_(1.0)
-        if waves:
-            torch.mm(matrices["angles"], features[2 * waves : -1], out=features[: 2 * waves])
-            sin_(features[:waves])
-            cos_(features[waves : 2 * waves])
-        buffers = [torch.empty(width + 1, n, dtype=x.dtype, device=x.device) for _ in range(2)]
-        for buffer in buffers:
-            buffer[-1].fill_(1.0)
-        h = features
+        _, last_hidden = self._through_hidden_layers(x, matrices)
+        return torch.mm(matrices["last"], last_hidden).T
+
+    def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
+        """``x ← a x + b · network(x)`` in place, for a network with as many outputs as inputs:
+        one step of a deterministic sampler or Euler's method. The last layer's product adds
+        onto the ``a``-scaled points in the buffer that holds them (one ``addmm_``), so the
+        step costs no separate passes for the scaling and the sum."""
+        matrices = self._matrices_for(x)
+        points, last_hidden = self._through_hidden_layers(x, matrices)
+        points.addmm_(matrices["last"], last_hidden, beta=a, alpha=b)
+        return x.copy_(points.T)
+
+    def _through_hidden_layers(self, x: Tensor, matrices: dict) -> tuple[Tensor, Tensor]:
+        """Fill a workspace from ``x`` and run the hidden layers: ``(the points' rows ``(d, n)``,
+        the last hidden buffer ``[h; 1]``)``, both views of the workspace."""
+        work = workspace(x.shape[0], self.waves, self.dimension, self.width, x.dtype, x.device)
+        work.points.copy_(x.T)
+        if self.waves:
+            torch.mm(matrices["angles"], work.points, out=work.angles)
+            sin_(work.sines)
+            cos_(work.cosines)
+        h = work.features
         for index, (matrix, activation) in enumerate(zip([matrices["first"], *matrices["hidden"]], self.activations)):
-            out = buffers[index % 2]
-            units = out[:width]
+            units = work.units[index % 2]
             torch.mm(matrix, h, out=units)
             activated = activate(activation, units, in_place=True)
             if activated is not units:  # an activation without an in-place form (GELU)
                 units.copy_(activated)
-            h = out
-        return torch.mm(matrices["last"], h).T
+            h = work.buffers[index % 2]
+        return work.points, h
+
+
+class Workspace(NamedTuple):
+    """The buffers of one call and views into them: ``features`` ``[sin θ; cos θ; x; 1]``, whose
+    ``angles`` rows hold θ then its ``sines`` and ``cosines``, and whose ``points`` rows hold x;
+    two hidden ``buffers`` ``[h; 1]`` taking turns, and their ``units`` rows h."""
+
+    features: Tensor
+    angles: Tensor
+    sines: Tensor
+    cosines: Tensor
+    points: Tensor
+    buffers: tuple[Tensor, Tensor]
+    units: tuple[Tensor, Tensor]
+
+
+_PER_THREAD = threading.local()
+MAX_CACHED_SHAPES = 4
+"""Workspaces kept per thread: a sampler's full chunks and its last, shorter one, for a float32
+and a float64 model."""
+
+
+def workspace(rows: int, waves: int, dimension: int, width: int, dtype: torch.dtype, device: torch.device) -> Workspace:
+    """A :class:`Workspace` for ``rows`` points; on the CPU the same one each time the calling
+    thread asks for these shapes, its ones rows written once.
+
+    Kept per thread because the row-splitting samplers call the network from several threads at
+    once. Reused on the CPU because there a sampler's chunk costs about 2 ms and allocating and
+    filling three fresh buffers for it cost measurably (100,000 DDIM-50 samples took 0.95× the
+    time with reused buffers, Intel Xeon, 2026-12-05); a GPU's caching allocator already reuses
+    memory, and keeping buffers alive there would hold device memory after sampling.
+    """
+    key = (rows, waves, dimension, width, dtype, device)
+    cache: dict | None = getattr(_PER_THREAD, "workspaces", None) if device.type == "cpu" else None
+    if cache is not None and key in cache:
+        return cache[key]
+    # Ordinary tensors even when made in inference mode: a later call of the same thread
+    # outside it (under no_grad) may then still write into them.
+    with torch.inference_mode(False):
+        features = torch.empty(2 * waves + dimension + 1, rows, dtype=dtype, device=device)
+        buffers = (torch.empty(width + 1, rows, dtype=dtype, device=device), torch.empty(width + 1, rows, dtype=dtype, device=device))
+    features[-1].fill_(1.0)
+    for buffer in buffers:
+        buffer[-1].fill_(1.0)
+    made = Workspace(
+        features,
+        features[: 2 * waves],
+        features[:waves],
+        features[waves : 2 * waves],
+        features[2 * waves : -1],
+        buffers,
+        (buffers[0][:width], buffers[1][:width]),
+    )
+    if device.type == "cpu":
+        if cache is None or len(cache) >= MAX_CACHED_SHAPES:
+            cache = _PER_THREAD.workspaces = {}
+        cache[key] = made
+    return made

@@ -34,6 +34,35 @@ TimeModulation = tuple[tuple[Tensor, ...], tuple[Tensor, ...] | None]
 """Per hidden layer, the time path's additive shifts and (or ``None``) multiplicative scales."""
 
 
+class NetworkAtTime:
+    """The network at one time, its time path already run: call it on points ``(n, *event)``.
+
+    Without autograd it runs as ``feature_major`` (when given), which also offers a sampler's
+    whole step fused (:meth:`affine_update_`); otherwise ``on_rows``, the points-as-rows path.
+    """
+
+    def __init__(self, on_rows: Callable[[Tensor], Tensor], feature_major: FeatureMajorMLP | None) -> None:
+        self.on_rows, self.feature_major = on_rows, feature_major
+
+    def _fast(self, x: Tensor) -> bool:
+        return self.feature_major is not None and not torch.is_grad_enabled()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self._fast(x):
+            assert self.feature_major is not None
+            return self.feature_major(x.flatten(1)).reshape(x.shape)
+        return self.on_rows(x)
+
+    def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
+        """``x ← a x + b · network(x)`` in place: a deterministic sampler's step."""
+        if self._fast(x) and x.is_contiguous():
+            assert self.feature_major is not None
+            self.feature_major.affine_update_(x.flatten(1), a, b)
+            return x
+        out = self(x)
+        return x.mul_(a).add_(out, alpha=b)
+
+
 class TimeConditionedMLP(nn.Module):
     def __init__(
         self,
@@ -104,7 +133,7 @@ class TimeConditionedMLP(nn.Module):
             h = activation(h + shifts[index].unsqueeze(1))
         return self.last(h).view_as(x)
 
-    def at_time(self, t: Tensor) -> Callable[[Tensor], Tensor]:
+    def at_time(self, t: Tensor) -> NetworkAtTime:
         """``x ↦ network(x, t)`` for one time ``t`` shared by the whole batch (sampling).
 
         The time path runs once, here, and its output is folded into each layer's bias (the
@@ -140,9 +169,7 @@ class TimeConditionedMLP(nn.Module):
             else None
         )
 
-        def network_at_t(x: Tensor) -> Tensor:
-            if feature_major is not None and not torch.is_grad_enabled():
-                return feature_major(x.flatten(1)).reshape(x.shape)
+        def on_rows(x: Tensor) -> Tensor:
             in_place = not torch.is_grad_enabled()
             h = F.linear(self._features(x), weights[0].to(x.dtype), folded[0].to(x.dtype))
             h = activate(self.activations[0], h, in_place)
@@ -151,7 +178,7 @@ class TimeConditionedMLP(nn.Module):
                 h = activate(activation, h, in_place)
             return self.last(h).view_as(x)
 
-        return network_at_t
+        return NetworkAtTime(on_rows, feature_major)
 
     def _time_biases_of_runs(self, t: Tensor) -> tuple[TimeModulation, int]:
         """:meth:`_time_biases` of ``(n,)`` times, the time path run once per run of equal times,

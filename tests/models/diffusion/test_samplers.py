@@ -107,3 +107,17 @@ def test_model_samples_do_not_depend_on_the_chunk_size(monkeypatch):
         monkeypatch.setattr(model_module, "DEFAULT_CHUNK_ROWS", rows)
         drawn[rows] = model.sample(500, torch.Generator().manual_seed(5))
     torch.testing.assert_close(drawn[64], drawn[100_000], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("prediction", ["v", "epsilon"])
+def test_a_step_with_or_without_the_networks_fused_update_is_a_x_plus_b_epsilon(prediction):
+    model = random_ddpm(prediction)
+    t, x = torch.tensor(0.4, dtype=torch.float64), torch.randn(50, 2, dtype=torch.float64)
+    with torch.no_grad():
+        expected = 0.8 * x - 0.3 * model.epsilon(x, t)
+        epsilon = model.epsilon_at(t)
+        assert epsilon.g_update_ is not None
+        fused = epsilon.step_(x.clone(), 0.8, -0.3)
+        written_out = epsilon._replace(g_update_=None).step_(x.clone(), 0.8, -0.3)
+    torch.testing.assert_close(fused, expected)
+    torch.testing.assert_close(written_out, expected)

@@ -247,9 +247,9 @@ class DDPM(GenerativeModel):
         """
         network = self.network.at_time(self.noise_level(t).to(next(self.parameters()).dtype))
         if self.hparams.prediction == "epsilon":
-            return AffineEpsilon(network, 0.0, 1.0)
+            return AffineEpsilon(network, 0.0, 1.0, network.affine_update_)
         alpha, sigma = self.schedule.alpha_sigma(widened(t))
-        return AffineEpsilon(network, float(sigma), float(alpha))
+        return AffineEpsilon(network, float(sigma), float(alpha), network.affine_update_)
 
     def log_snr(self, t: Tensor) -> Tensor:
         """λ(t) = log(ᾱ / (1 − ᾱ)), the log signal-to-noise ratio."""

@@ -56,12 +56,23 @@ class AffineEpsilon(NamedTuple):
 
     A network predicting ε has (p, q) = (0, 1); one predicting v = α ε − σ x_0 has
     (p, q) = (σ, α), since ε = σ x + α v. Keeping the network output apart lets a sampling
-    step fold the whole update into one linear combination of x and g(x).
+    step fold the whole update into one linear combination of x and g(x). ``g_update_``, when
+    the network offers it, computes such a combination x ← A x + B g(x) in place, fused into
+    its last layer (:meth:`~pushforward.nn.time_conditioned.NetworkAtTime.affine_update_`).
     """
 
     g: Callable[[Tensor], Tensor]
     p: float
     q: float
+    g_update_: Callable[[Tensor, float, float], Tensor] | None = None
+
+    def step_(self, x: Tensor, a: float, b: float) -> Tensor:
+        """``x ← a x + b ε̂(x)`` in place."""
+        a, b = a + b * self.p, b * self.q
+        if self.g_update_ is not None:
+            return self.g_update_(x, a, b)
+        update = torch.mul(self.g(x), b)
+        return x.copy_(update.add_(x, alpha=a))
 
 
 EpsilonAtTime = Callable[[Tensor], AffineEpsilon]
@@ -130,7 +141,7 @@ def sample_chain(
     """Run ``steps`` updates from x_1 (noise) to x_0; η = 0: DDIM, η = 1: ancestral DDPM.
 
     Each step is x ← A x + B g(x) (+ c z) with A = a + b p, B = b q (see
-    :func:`step_coefficients` and :class:`AffineEpsilon`), evaluated ``chunk_rows`` points at
+    :func:`step_coefficients` and :meth:`AffineEpsilon.step_`), evaluated ``chunk_rows`` points at
     a time (``None``: all at once). Chunking changes neither the result nor the random draws:
     a step's noise is drawn for the whole batch before its chunks are visited.
     """
@@ -145,11 +156,8 @@ def sample_chain(
             epsilon = epsilon_at(t.to(x.dtype))
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if c > 0 else None
             for start in range(0, x.shape[0], rows):
-                part = x[start : start + rows]
-                update = torch.mul(epsilon.g(part), b * epsilon.q)
-                update.add_(part, alpha=a + b * epsilon.p)
+                part = epsilon.step_(x[start : start + rows], a, b)
                 if noise is not None:
-                    update.add_(noise[start : start + rows], alpha=c)
-                part.copy_(update)
+                    part.add_(noise[start : start + rows], alpha=c)
     # Out of inference mode, so the caller gets an ordinary tensor autograd may use later.
     return x.clone()
