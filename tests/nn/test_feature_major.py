@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from pushforward.nn.feature_major import FeatureMajorMLP, with_bias_column
+from pushforward.nn.feature_major import FeatureMajorMLP, first_layer_matrix, with_bias_column
 
 
 def layers_on_rows(x, projection, first, hidden, last, activations):
@@ -40,13 +40,13 @@ def test_it_equals_the_layers_on_rows(waves, activation, hidden_layers):
     x = torch.randn(11, 3, dtype=torch.float64)
     with torch.no_grad():
         expected = layers_on_rows(x, *network)
-        got = FeatureMajorMLP(*network)(x)
+        got = FeatureMajorMLP.from_layers(*network)(x)
     assert got.shape == (11, 2)
     torch.testing.assert_close(got, expected)
 
 
 def test_it_casts_its_weights_to_each_dtype_it_is_called_with():
-    network = FeatureMajorMLP(*random_network(2, 4, 6, 2, 2, nn.SiLU))
+    network = FeatureMajorMLP.from_layers(*random_network(2, 4, 6, 2, 2, nn.SiLU))
     x = torch.randn(5, 2, dtype=torch.float64)
     with torch.no_grad():
         in_float64 = network(x)
@@ -56,7 +56,7 @@ def test_it_casts_its_weights_to_each_dtype_it_is_called_with():
 
 
 def test_its_input_is_left_as_it_was():
-    network = FeatureMajorMLP(*random_network(2, 4, 6, 2, 2, nn.SiLU))
+    network = FeatureMajorMLP.from_layers(*random_network(2, 4, 6, 2, 2, nn.SiLU))
     x = torch.randn(5, 2)
     kept = x.clone()
     with torch.no_grad():
@@ -69,19 +69,27 @@ def test_with_bias_column_puts_the_bias_last():
     assert torch.equal(with_bias_column(weight, bias), torch.tensor([[0.0, 1, 2, 7], [3, 4, 5, 8]]))
 
 
+def test_the_first_layer_matrix_puts_the_sinusoids_first_then_x_then_the_bias():
+    # Columns [x1, x2, s1, c1] (d = 2, F = 1) become [s1, c1, x1, x2, b], per time if batched.
+    weight, bias = torch.arange(8.0).view(2, 4), torch.tensor([7.0, 8.0])
+    expected = torch.tensor([[2.0, 3, 0, 1, 7], [6, 7, 4, 5, 8]])
+    assert torch.equal(first_layer_matrix(weight, bias, 2), expected)
+    assert torch.equal(first_layer_matrix(weight.expand(3, 2, 4), bias.expand(3, 2), 2), expected.expand(3, 2, 5))
+
+
 def test_mismatched_layers_are_refused():
     projection, first, hidden, last, activations = random_network(2, 4, 6, 3, 2, nn.SiLU)
     with pytest.raises(ValueError, match="features"):
-        FeatureMajorMLP(projection[:3], first, hidden, last, activations)
+        FeatureMajorMLP.from_layers(projection[:3], first, hidden, last, activations)
     with pytest.raises(ValueError, match="activations"):
-        FeatureMajorMLP(projection, first, hidden, last, activations[:2])
+        FeatureMajorMLP.from_layers(projection, first, hidden, last, activations[:2])
     with pytest.raises(ValueError, match="hidden layer"):
-        FeatureMajorMLP(projection, first, [(torch.randn(5, 6), torch.randn(5))] * 2, last, activations)
+        FeatureMajorMLP.from_layers(projection, first, [(torch.randn(5, 6), torch.randn(5))] * 2, last, activations)
 
 
 @pytest.mark.parametrize("waves", [0, 5])
 def test_affine_update_is_a_times_x_plus_b_times_the_network(waves):
-    network = FeatureMajorMLP(*random_network(3, waves, 7, 3, 3, nn.SiLU))
+    network = FeatureMajorMLP.from_layers(*random_network(3, waves, 7, 3, 3, nn.SiLU))
     x = torch.randn(11, 3, dtype=torch.float64)
     with torch.no_grad():
         expected = 0.7 * x - 1.3 * network(x)
@@ -93,7 +101,7 @@ def test_affine_update_is_a_times_x_plus_b_times_the_network(waves):
 def test_a_reused_workspace_gives_each_call_its_own_values():
     # The CPU keeps one workspace per thread and shape: a second call on other points must
     # not see the first one's, in inference mode or, later, outside it (under no_grad).
-    network = FeatureMajorMLP(*random_network(2, 4, 6, 2, 2, nn.SiLU))
+    network = FeatureMajorMLP.from_layers(*random_network(2, 4, 6, 2, 2, nn.SiLU))
     first, second = torch.randn(9, 2), torch.randn(9, 2)
     with torch.no_grad():
         expected_first, expected_second = network(first.clone()).clone(), network(second.clone()).clone()

@@ -126,3 +126,19 @@ def test_a_fused_sampler_step_is_a_times_x_plus_b_times_the_network(input_freque
         updated = network.at_time(c).affine_update_(x, 0.9, 0.2)
     assert updated is x
     torch.testing.assert_close(x.detach(), expected)
+
+
+@pytest.mark.parametrize("input_frequencies", [0, 2])
+@pytest.mark.parametrize("time_scale", [False, True])
+@pytest.mark.parametrize("grad", [False, True])
+def test_the_network_at_several_times_at_once_is_the_network_at_each(input_frequencies, time_scale, grad):
+    # at_times runs the time path and folds the weights for all times in batched operations.
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=time_scale)
+    network = perturbed(network.double())
+    x, times = torch.randn(9, 2, dtype=torch.float64), torch.tensor([-0.7, 0.0, 0.4, 1.3], dtype=torch.float64)
+    with torch.set_grad_enabled(grad):
+        at_times = network.at_times(times)
+        assert len(at_times) == 4
+        for at_time, c in zip(at_times, times):
+            torch.testing.assert_close(at_time(x), network(x, c.expand(9)))

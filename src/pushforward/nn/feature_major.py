@@ -43,28 +43,48 @@ from pushforward.nn.sinusoids import cos_, sin_
 
 def with_bias_column(weight: Tensor, bias: Tensor) -> Tensor:
     """``[W | b]``: a layer's weight with its bias as a last column, which multiplies the ones
-    row of a points-as-columns buffer."""
-    return torch.cat([weight, bias[:, None]], dim=1)
+    row of a points-as-columns buffer. Leading dimensions (one layer per time) are kept."""
+    return torch.cat([weight, bias[..., None]], dim=-1)
+
+
+def first_layer_matrix(weight: Tensor, bias: Tensor, dimension: int) -> Tensor:
+    """``[W_sin W_cos | W_x | b]`` of a first layer whose columns are ordered as the features
+    ``[x, sin θ, cos θ]``: ordered as the buffer's rows ``[sin θ; cos θ; x; 1]``. The angles come
+    first so that the product that forms them writes one block and reads the x rows right after
+    it. Leading dimensions (one layer per time) are kept."""
+    return torch.cat([weight[..., dimension:], weight[..., :dimension], bias[..., None]], dim=-1)
 
 
 class FeatureMajorMLP:
     """``x ↦ last(σ(… σ(first([x, sin Bx, cos Bx])) …))`` for a batch of rows ``x`` ``(n, d)``,
     computed with the points as columns (see the module's docstring); inference only.
 
-    ``first_weight``'s columns are ordered as the features ``[x, sin Bx, cos Bx]`` (``B`` is
-    ``projection``, ``(F, d)``; ``F = 0``: the features are ``x`` alone). Every hidden layer
-    must map the hidden width to itself, so two buffers take turns. The weights are cast once
-    to each dtype and device they are called with.
+    Made from the layers by :meth:`from_layers`; the constructor takes the matrices already in
+    the buffers' layout: ``angles`` ``[B; B]`` ``(2F, d)``, ``first`` from
+    :func:`first_layer_matrix`, ``hidden`` and ``last`` from :func:`with_bias_column`. Every
+    hidden layer maps the hidden width to itself, so two buffers take turns. The matrices are
+    cast once to each other dtype and device the network is called with.
     """
 
-    def __init__(
-        self,
+    def __init__(self, angles: Tensor, first: Tensor, hidden: Sequence[Tensor], last: Tensor, activations: Sequence[nn.Module]) -> None:
+        self.waves, self.dimension = angles.shape[0] // 2, angles.shape[1]
+        self.width = first.shape[0]
+        self._matrices = {"angles": angles, "first": first, "hidden": list(hidden), "last": last}
+        self._home = (first.dtype, first.device)
+        self._cast: dict[tuple[torch.dtype, torch.device], dict] = {}
+        self.activations = list(activations)
+
+    @classmethod
+    def from_layers(
+        cls,
         projection: Tensor,
         first: tuple[Tensor, Tensor],
         hidden: Sequence[tuple[Tensor, Tensor]],
         last: tuple[Tensor, Tensor],
         activations: Sequence[nn.Module],
-    ) -> None:
+    ) -> FeatureMajorMLP:
+        """From each layer's ``(weight, bias)``: ``first``'s columns ordered as the features
+        ``[x, sin Bx, cos Bx]`` (``B`` is ``projection``, ``(F, d)``; ``F = 0``: ``x`` alone)."""
         waves, dimension = projection.shape
         first_weight, first_bias = first
         if first_weight.shape[1] != dimension + 2 * waves:
@@ -74,21 +94,18 @@ class FeatureMajorMLP:
         width = first_weight.shape[0]
         if any(weight.shape != (width, width) for weight, _ in hidden):
             raise ValueError(f"every hidden layer must map {width} units to {width}")
-        self.waves, self.dimension, self.width = waves, dimension, width
-        # Reordered to the buffer's rows [sin θ; cos θ; x; 1]: the angles come first, so the
-        # product that forms them writes one block and reads the x rows right after it.
-        reordered = torch.cat([first_weight[:, dimension:], first_weight[:, :dimension]], dim=1)
-        self._matrices = {
-            "angles": torch.cat([projection, projection]),
-            "first": with_bias_column(reordered, first_bias),
-            "hidden": [with_bias_column(weight, bias) for weight, bias in hidden],
-            "last": with_bias_column(*last),
-        }
-        self._cast: dict[tuple[torch.dtype, torch.device], dict] = {}
-        self.activations = list(activations)
+        return cls(
+            torch.cat([projection, projection]),
+            first_layer_matrix(first_weight, first_bias, dimension),
+            [with_bias_column(weight, bias) for weight, bias in hidden],
+            with_bias_column(*last),
+            activations,
+        )
 
     def _matrices_for(self, x: Tensor) -> dict:
         key = (x.dtype, x.device)
+        if key == self._home:
+            return self._matrices
         if key not in self._cast:
             cast = lambda m: m.to(device=x.device, dtype=x.dtype).contiguous()  # noqa: E731
             matrices = self._matrices

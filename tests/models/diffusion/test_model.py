@@ -137,29 +137,44 @@ def test_the_learning_rate_schedule_is_a_trainer_setting_for_ddpm_too():
     assert settings.model == {"noise_schedule": "linear"}
 
 
-def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws():
+def test_deterministic_samplers_split_across_threads_draw_what_one_thread_draws(monkeypatch):
     """On the CPU DDIM and DPM-Solver++ give each thread a block of rows (row_threads): the
-    samples are those of one thread, and the ancestral sampler's noise stream is unchanged."""
+    samples are those of one thread, and the ancestral sampler's noise stream is unchanged.
+    Each step's network weights are computed once, in the caller's thread, for all of them."""
+    from pushforward.nn.feature_major import FeatureMajorMLP
+
+    network_callers = []
+    for method in ("__call__", "affine_update_"):
+        original = getattr(FeatureMajorMLP, method)
+
+        def recording(self, *args, _original=original):
+            network_callers.append(threading.current_thread().name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(FeatureMajorMLP, method, recording)
     for sampler in ("ddim", "dpm-solver++", "ddpm"):
         model = create("ddpm", (2,), hidden_features=16, hidden_layers=2, sampler=sampler, sampler_steps=5)
-        epsilon_at, callers = model.epsilon_at, []
+        epsilon_at_times, weight_callers = model.epsilon_at_times, []
 
-        def recording_epsilon_at(t):
-            callers.append(threading.current_thread().name)
-            return epsilon_at(t)
+        def recording_epsilon_at_times(times):
+            weight_callers.append(threading.current_thread().name)
+            return epsilon_at_times(times)
 
-        model.epsilon_at = recording_epsilon_at
+        model.epsilon_at_times = recording_epsilon_at_times
         samples = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            callers.clear()
+            weight_callers.clear()
+            network_callers.clear()
             samples[threads] = model.sample(2_500, torch.Generator().manual_seed(3))
         torch.testing.assert_close(samples[2], samples[1], rtol=1e-5, atol=1e-5)
+        # Deterministic: all 5 steps' weights in one call; ancestral: one call per step.
+        assert weight_callers == [threading.current_thread().name] * (1 if sampler != "ddpm" else 5)
         # Split: each of the 2 blocks runs the 5 steps in a worker (the pool may hand both
         # blocks to one worker when the first finishes early); ancestral: 5 steps here.
         split = sampler != "ddpm"
-        assert len(callers) == (2 * 5 if split else 5)
-        assert all(name.startswith("pushforward-rows") == split for name in callers)
+        assert len(network_callers) == (2 * 5 if split else 5)
+        assert all(name.startswith("pushforward-rows") == split for name in network_callers)
 
 
 # -- settings the noise schedule does not read -------------------------------------------------

@@ -121,3 +121,12 @@ def test_a_step_with_or_without_the_networks_fused_update_is_a_x_plus_b_epsilon(
         written_out = epsilon._replace(g_update_=None).step_(x.clone(), 0.8, -0.3)
     torch.testing.assert_close(fused, expected)
     torch.testing.assert_close(written_out, expected)
+
+
+@pytest.mark.parametrize("prediction", ["v", "epsilon"])
+def test_the_model_at_several_times_at_once_predicts_the_noise_at_each(prediction):
+    model = random_ddpm(prediction)
+    times, x = torch.tensor([0.9, 0.5, 0.02], dtype=torch.float64), torch.randn(20, 2, dtype=torch.float64)
+    with torch.no_grad():
+        for epsilon, t in zip(model.epsilon_at_times(times), times):
+            torch.testing.assert_close(epsilon.p * x + epsilon.q * epsilon.g(x), model.epsilon(x, t))

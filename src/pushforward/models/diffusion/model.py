@@ -35,7 +35,7 @@ from pushforward.models.diffusion.dpm_solver import sample_dpm_solver
 from pushforward.nn.time_conditioned import TimeConditionedMLP
 from pushforward.models.diffusion.noising import epsilon_from_v, velocity
 from pushforward.models.diffusion.probability_flow import probability_flow_field, probability_flow_log_prob, probability_flow_sample
-from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, THREAD_CHUNK_ROWS, AffineEpsilon, check_steps, sample_chain
+from pushforward.models.diffusion.samplers import DEFAULT_CHUNK_ROWS, THREAD_CHUNK_ROWS, AffineEpsilon, check_steps, precomputed, sample_chain
 from pushforward.models.diffusion.schedules import NoiseSchedule, ScheduleKind
 from pushforward.models.diffusion.stable_target import stable_target_x0
 from pushforward.models.row_threads import on_threads_by_rows
@@ -245,11 +245,18 @@ class DDPM(GenerativeModel):
         The time path runs once per call (not once per chunk of points), and for v-prediction
         ε̂ = σ x + α v is left to the sampler, which folds it into its update.
         """
-        network = self.network.at_time(self.noise_level(t).to(next(self.parameters()).dtype))
+        return self.epsilon_at_times(t.reshape(1))[0]
+
+    def epsilon_at_times(self, times: Tensor) -> list[AffineEpsilon]:
+        """:meth:`epsilon_at` at each of ``times`` ``(T,)``, the network's time path run once for all."""
+        networks = self.network.at_times(self.noise_level(times).to(next(self.parameters()).dtype))
         if self.hparams.prediction == "epsilon":
-            return AffineEpsilon(network, 0.0, 1.0, network.affine_update_)
-        alpha, sigma = self.schedule.alpha_sigma(widened(t))
-        return AffineEpsilon(network, float(sigma), float(alpha), network.affine_update_)
+            return [AffineEpsilon(network, 0.0, 1.0, network.affine_update_) for network in networks]
+        alpha, sigma = self.schedule.alpha_sigma(widened(times))
+        return [
+            AffineEpsilon(network, float(s), float(a), network.affine_update_)
+            for network, a, s in zip(networks, alpha.reshape(-1).tolist(), sigma.reshape(-1).tolist())
+        ]
 
     def log_snr(self, t: Tensor) -> Tensor:
         """λ(t) = log(ᾱ / (1 − ᾱ)), the log signal-to-noise ratio."""
@@ -329,11 +336,13 @@ class DDPM(GenerativeModel):
         # take blocks of rows through the whole chain (row_threads), in chunks of
         # THREAD_CHUNK_ROWS; a GPU takes the whole batch in one pass.
         chunk_rows = THREAD_CHUNK_ROWS if x1.device.type == "cpu" else None
+        # Each step's network weights, computed once for all the threads.
+        epsilon_at = precomputed(self.epsilon_at_times, hp.sampler_steps, x1.dtype)
 
         def deterministic_chain(x: Tensor) -> Tensor:
             if hp.sampler == "dpm-solver++":
-                return sample_dpm_solver(self.schedule, self.epsilon_at, x, hp.sampler_steps, chunk_rows)
-            return sample_chain(self.schedule, self.epsilon_at, x, hp.sampler_steps, 0.0, None, chunk_rows)
+                return sample_dpm_solver(self.schedule, epsilon_at, x, hp.sampler_steps, chunk_rows)
+            return sample_chain(self.schedule, epsilon_at, x, hp.sampler_steps, 0.0, None, chunk_rows)
 
         return on_threads_by_rows(deterministic_chain, x1)
 
