@@ -9,7 +9,7 @@ import torch
 
 from pushforward.models.continuous.divergence import divergence_exact
 from pushforward.models.base import create
-from pushforward.models.continuous.fields import MLPField, RowChunkedField, VPredictionField, mlp_field
+from pushforward.models.continuous.fields import MLPField, RowChunkedField, SharedAtTime, VPredictionField, mlp_field
 from pushforward.models.continuous.solvers import ODESolver, integrate_with_log_density, standard_normal_log_prob
 
 
@@ -174,3 +174,29 @@ def test_a_row_chunked_field_equals_the_field_and_forms_its_time_path_once(name)
     assert len(calls) == 2  # once for the 5 pieces, once for the whole batch
     with pytest.raises(ValueError):
         RowChunkedField(field, 0)
+
+
+def test_a_shared_field_forms_each_times_weights_once_for_all_its_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.manual_seed(0)
+    field = create("rectified", (2,)).double().field
+    with torch.no_grad():
+        for parameter in field.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    calls = []
+    at_time = field.at_time
+    field.at_time = lambda t: calls.append(float(t)) or at_time(t)
+    shared = SharedAtTime(field)
+    times = [torch.tensor(value, dtype=torch.float64) for value in (0.1, 0.5, 0.9)]
+    blocks = [torch.randn(7, 2, dtype=torch.float64) for _ in range(4)]
+    with torch.no_grad():
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda x: [shared(t, x) for t in times], blocks))
+        for x, values in zip(blocks, got):
+            for t, value in zip(times, values):
+                torch.testing.assert_close(value, at_time(t)(x))
+    assert sorted(calls) == [0.1, 0.5, 0.9]  # once per time, whichever thread came first
+    per_point = torch.full((7,), 0.5, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(shared(per_point, blocks[0]), field(per_point, blocks[0]))

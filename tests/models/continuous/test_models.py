@@ -82,15 +82,23 @@ def test_cpu_sampling_in_pieces_equals_one_solve_of_the_same_noise(name, sample_
 
     monkeypatch.setattr(model.field, "at_time", recording_at_time)
     samples = model.sample(30, generator=torch.Generator().manual_seed(5))
-    evaluations, evaluated = len(times), list(pieces)
+    sampling_times, evaluated = list(times), list(pieces)  # before the reference solve
     noise = torch.randn((30, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     with torch.no_grad():  # the arithmetic sampling uses (fields fuse differently under autograd)
         whole = integrate(model.field, noise, [0.0, 1.0], model.sample_solver).final
     torch.testing.assert_close(samples, whole, atol=1e-12, rtol=0)
-    # One time path per evaluation of the field, as many as the solve counts.
-    assert evaluations == model.nfe_sample.per_solve() > 0
+    nfe = int(model.nfe_sample.per_solve())
+    if sample_solver == "dopri5":
+        # One time path per evaluation of the field, as many as the solve counts.
+        assert len(sampling_times) == nfe > 0
+    else:
+        # One time path per time of the solve: a fixed-step solve forms each time's once,
+        # however often it evaluates there (RK4's two midpoint stages, a step's end and the
+        # next step's start).
+        assert sorted(set(sampling_times)) == sorted(sampling_times)
+        assert len(sampling_times) == (2 * 5 + 1 if sample_solver == "rk4" else 5) and nfe == (4 * 5 if sample_solver == "rk4" else 5)
     # Every solver evaluates the field piecewise (an adaptive one still steps the whole batch).
-    assert evaluated == [7, 7, 7, 7, 2] * evaluations
+    assert evaluated == [7, 7, 7, 7, 2] * nfe
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+import threading
 from collections.abc import Callable
 
 import torch
@@ -64,6 +65,36 @@ class RowChunkedField(VectorField):
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         return in_row_chunks(self.field.at_time(t), x, self.rows)
+
+
+class SharedAtTime(VectorField):
+    """``field`` whose :meth:`~VectorField.at_time` is computed once per time and shared by every
+    caller: the view of a field for the threads of one row-split solve (``row_threads``).
+
+    Each thread steps its block of points through the same times, so without sharing each would
+    run the field's time path (for a flow-matching field about 300 small operations) at every
+    evaluation, and those hold the interpreter lock the other thread waits for. The first thread
+    to reach a time computes it under a lock; the others wait for it without holding the
+    interpreter lock. Only for a solve that does not change the weights (sampling).
+    """
+
+    def __init__(self, field: VectorField) -> None:
+        super().__init__(field.event_shape)
+        self.field = field
+        self._lock = threading.Lock()
+        self._by_time: dict[float, Callable[[Tensor], Tensor]] = {}
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        if isinstance(t, Tensor) and t.ndim > 0:
+            return self.field(t, x)
+        return self.at_time(t)(x)
+
+    def at_time(self, t: Tensor | float) -> Callable[[Tensor], Tensor]:
+        key = float(t)
+        with self._lock:
+            if key not in self._by_time:
+                self._by_time[key] = self.field.at_time(t)
+            return self._by_time[key]
 
 
 class MLPField(VectorField):

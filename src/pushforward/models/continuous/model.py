@@ -21,7 +21,7 @@ from torch import Tensor
 from pushforward.errors import UserError
 from pushforward.unread_settings import ReadOnlyIf, RefusesUnreadSettings
 from pushforward.models.base import COSTLY_DENSITY_GRID, SAMPLE_CHUNK_ROWS, GenerativeModel
-from pushforward.models.continuous.fields import MLPField, RowChunkedField, VectorField
+from pushforward.models.continuous.fields import MLPField, RowChunkedField, SharedAtTime, VectorField
 from pushforward.models.continuous.solvers import (
     ADAPTIVE_METHODS,
     FIXED_METHODS,
@@ -200,13 +200,17 @@ class ContinuousFlow(GenerativeModel):
         # picks the steps one solve would.
         if self.sample_solver.adaptive:
             return self.push_noise(z, SAMPLE_CHUNK_ROWS)
-        return on_threads_by_rows(lambda block: self.push_noise(block, SAMPLE_CHUNK_ROWS), z)
+        # The threads evaluate the field at the same times: each time's weights are computed once.
+        shared = SharedAtTime(self.field)
+        return on_threads_by_rows(lambda block: self.push_noise(block, SAMPLE_CHUNK_ROWS, shared), z)
 
     @torch.no_grad()
-    def push_noise(self, z: Tensor, chunk_rows: int | None = None) -> Tensor:
+    def push_noise(self, z: Tensor, chunk_rows: int | None = None, field: VectorField | None = None) -> Tensor:
         """The sample solve: the noise ``z`` at t = 0 carried to t = 1 (one solve, NFE counted),
-        the field evaluated ``chunk_rows`` points at a time (``None``: all at once)."""
-        field = self.field if chunk_rows is None else RowChunkedField(self.field, chunk_rows)
+        along ``field`` (default: the model's), evaluated ``chunk_rows`` points at a time
+        (``None``: all at once)."""
+        field = self.field if field is None else field
+        field = field if chunk_rows is None else RowChunkedField(field, chunk_rows)
         solution = integrate(field, z, [0.0, 1.0], self.sample_solver)
         self.nfe_sample.add(solution.nfe)
         final = solution.final
