@@ -45,18 +45,18 @@ class NetworkAtTime:
     def __init__(self, on_rows: Callable[[Tensor], Tensor], feature_major: FeatureMajorMLP | None) -> None:
         self.on_rows, self.feature_major = on_rows, feature_major
 
-    def _fast(self, x: Tensor) -> bool:
+    def _fast(self) -> bool:
         return self.feature_major is not None and not torch.is_grad_enabled()
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self._fast(x):
+        if self._fast():
             assert self.feature_major is not None
             return self.feature_major(x.flatten(1)).reshape(x.shape)
         return self.on_rows(x)
 
     def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
         """``x ← a x + b · network(x)`` in place: a deterministic sampler's step."""
-        if self._fast(x) and x.is_contiguous():
+        if self._fast() and x.is_contiguous():
             assert self.feature_major is not None
             self.feature_major.affine_update_(x.flatten(1), a, b)
             return x
@@ -140,10 +140,10 @@ class TimeConditionedMLP(nn.Module):
         The time path runs once, here, and its output is folded into each layer's bias (the
         shifts) and weight rows (the scales), so the returned function costs one fused matrix
         product per layer (no extra pass over the ``(n, hidden)`` activations), however many
-        chunks of points it is then called on. Without autograd (sampling) it runs with the
-        points as columns, each layer's bias folded into its product and its activation in
-        place (:class:`~pushforward.nn.feature_major.FeatureMajorMLP`); the octave features
-        (``input_frequencies``) keep the points-as-rows path, with in-place activations.
+        chunks of points it is then called on. Made and called without autograd (sampling), it
+        runs with the points as columns, each layer's bias folded into its product and its
+        activation in place (:class:`~pushforward.nn.feature_major.FeatureMajorMLP`); the octave
+        features (``input_frequencies``) keep the points-as-rows path, with in-place activations.
         """
         return self.at_times(t.reshape(1))[0]
 
@@ -161,7 +161,8 @@ class TimeConditionedMLP(nn.Module):
             # A per-unit scale of the layer's output is a scaling of its weight rows and bias.
             weights = [layer.weight * scale[:, :, None] for layer, scale in zip(layers, scales)]
             folded = [layer.bias * scale + shift for layer, scale, shift in zip(layers, scales, shifts)]
-        if self.input_frequencies:
+        if self.input_frequencies or torch.is_grad_enabled():
+            # Under autograd the points-as-rows path runs, whose operations autograd records.
             feature_major: list[FeatureMajorMLP | None] = [None] * count
         else:
             # Without autograd (sampling) and without octave features: the points-as-columns
