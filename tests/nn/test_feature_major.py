@@ -110,3 +110,17 @@ def test_a_reused_workspace_gives_each_call_its_own_values():
         torch.testing.assert_close(network(first), expected_first)
     with torch.no_grad():
         torch.testing.assert_close(network(second), expected_second)
+
+
+def test_a_thread_keeps_small_workspaces_and_not_large_ones():
+    from pushforward.nn.feature_major import MAX_CACHED_BYTES, workspace
+
+    def bytes_for(rows):
+        return (2 * 4 + 2 + 1 + 2 * (6 + 1)) * rows * 4  # [sin; cos; x; 1] and two [h; 1], float32
+
+    small = 1000
+    large = MAX_CACHED_BYTES // bytes_for(1) + 1
+    assert bytes_for(small) <= MAX_CACHED_BYTES < bytes_for(large)
+    arguments = (4, 2, 6, torch.float32, torch.device("cpu"))
+    assert workspace(small, *arguments) is workspace(small, *arguments)
+    assert workspace(large, *arguments) is not workspace(large, *arguments)

@@ -172,11 +172,16 @@ _PER_THREAD = threading.local()
 MAX_CACHED_SHAPES = 4
 """Workspaces kept per thread: a sampler's full chunks and its last, shorter one, for a float32
 and a float64 model."""
+MAX_CACHED_BYTES = 8 * 2**20
+"""Larger workspaces are made afresh at each call and freed after it, so that memory a thread
+keeps after sampling stays bounded (at most 4 × 8 MiB). The row-splitting samplers' 8,192-row
+chunks of the default denoiser need 5.4 MiB; the ancestral sampler's 32,768-row chunks, on the
+caller's thread, 22 MiB, and their calls are four times longer, so allocating costs them less."""
 
 
 def workspace(rows: int, waves: int, dimension: int, width: int, dtype: torch.dtype, device: torch.device) -> Workspace:
-    """A :class:`Workspace` for ``rows`` points; on the CPU the same one each time the calling
-    thread asks for these shapes, its ones rows written once.
+    """A :class:`Workspace` for ``rows`` points; on the CPU, up to :data:`MAX_CACHED_BYTES`, the
+    same one each time the calling thread asks for these shapes, its ones rows written once.
 
     Kept per thread because the row-splitting samplers call the network from several threads at
     once. Reused on the CPU because there a sampler's chunk costs about 2 ms and allocating and
@@ -205,7 +210,8 @@ def workspace(rows: int, waves: int, dimension: int, width: int, dtype: torch.dt
         buffers,
         (buffers[0][:width], buffers[1][:width]),
     )
-    if device.type == "cpu":
+    size = (features.numel() + 2 * buffers[0].numel()) * features.element_size()
+    if device.type == "cpu" and size <= MAX_CACHED_BYTES:
         if cache is None or len(cache) >= MAX_CACHED_SHAPES:
             cache = _PER_THREAD.workspaces = {}
         cache[key] = made
