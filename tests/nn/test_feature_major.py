@@ -124,3 +124,22 @@ def test_a_thread_keeps_small_workspaces_and_not_large_ones():
     arguments = (4, 2, 6, torch.float32, torch.device("cpu"))
     assert workspace(small, *arguments) is workspace(small, *arguments)
     assert workspace(large, *arguments) is not workspace(large, *arguments)
+
+
+def test_a_chain_of_steps_equals_the_steps_one_by_one():
+    from pushforward.nn.feature_major import affine_steps_
+
+    networks = [FeatureMajorMLP.from_layers(*random_network(2, 3, 5, 2, 2, nn.SiLU)) for _ in range(3)]
+    for index, network in enumerate(networks):  # three different networks of one shape
+        network._matrices["first"] = network._matrices["first"] * (1 + index)
+    steps = [(networks[0], 0.9, 0.1), (networks[1], 1.1, -0.2), (networks[2], 0.7, 0.3)]
+    x = torch.randn(13, 2, dtype=torch.float64)
+    with torch.no_grad():
+        expected = x.clone()
+        for network, a, b in steps:
+            expected = a * expected + b * network(expected)
+        assert affine_steps_(x, steps) is x
+    torch.testing.assert_close(x, expected)
+    other = FeatureMajorMLP.from_layers(*random_network(2, 3, 6, 2, 2, nn.SiLU))
+    with pytest.raises(ValueError, match="same shapes"):
+        affine_steps_(x, [(networks[0], 1.0, 1.0), (other, 1.0, 1.0)])

@@ -9,7 +9,7 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.models.base import create
-from pushforward.nn.time_conditioned import TimeConditionedMLP
+from pushforward.nn.time_conditioned import NetworkAtTime, TimeConditionedMLP
 
 
 def written_out(network: TimeConditionedMLP, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -142,3 +142,23 @@ def test_the_network_at_several_times_at_once_is_the_network_at_each(input_frequ
         assert len(at_times) == 4
         for at_time, c in zip(at_times, times):
             torch.testing.assert_close(at_time(x), network(x, c.expand(9)))
+
+
+@pytest.mark.parametrize("input_frequencies", [0, 2])
+@pytest.mark.parametrize("grad", [False, True])
+def test_a_fused_chain_of_sampler_steps_equals_the_steps_one_by_one(input_frequencies, grad):
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=True)
+    network = perturbed(network.double())
+    times = torch.tensor([0.8, 0.3, -0.5], dtype=torch.float64)
+    coefficients = [(0.9, 0.2), (1.1, -0.1), (0.95, 0.3)]
+    x = torch.randn(9, 2, dtype=torch.float64)
+    with torch.no_grad():
+        expected = x.clone()
+        for c, (a, b) in zip(times, coefficients):
+            expected = a * expected + b * network(expected, c.expand(9))
+    with torch.set_grad_enabled(grad):
+        at_times = network.at_times(times)
+        result = NetworkAtTime.affine_steps_(x, [(at_time, a, b) for at_time, (a, b) in zip(at_times, coefficients)])
+    assert result is x
+    torch.testing.assert_close(x.detach(), expected)

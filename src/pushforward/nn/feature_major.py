@@ -121,24 +121,25 @@ class FeatureMajorMLP:
         """The network on the rows of ``x`` ``(n, d)``: ``(n, outputs)``, a transposed view of
         the last product."""
         matrices = self._matrices_for(x)
-        _, last_hidden = self._through_hidden_layers(x, matrices)
-        return torch.mm(matrices["last"], last_hidden).T
+        work = self._workspace_holding(x)
+        return torch.mm(matrices["last"], self._hidden_layers(work, matrices)).T
 
     def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
         """``x ← a x + b · network(x)`` in place, for a network with as many outputs as inputs:
         one step of a deterministic sampler or Euler's method. The last layer's product adds
         onto the ``a``-scaled points in the buffer that holds them (one ``addmm_``), so the
         step costs no separate passes for the scaling and the sum."""
-        matrices = self._matrices_for(x)
-        points, last_hidden = self._through_hidden_layers(x, matrices)
-        points.addmm_(matrices["last"], last_hidden, beta=a, alpha=b)
-        return x.copy_(points.T)
+        return affine_steps_(x, [(self, a, b)])
 
-    def _through_hidden_layers(self, x: Tensor, matrices: dict) -> tuple[Tensor, Tensor]:
-        """Fill a workspace from ``x`` and run the hidden layers: ``(the points' rows ``(d, n)``,
-        the last hidden buffer ``[h; 1]``)``, both views of the workspace."""
+    def _workspace_holding(self, x: Tensor) -> Workspace:
+        """This thread's workspace for ``x``'s rows, with ``x`` in its points' rows."""
         work = workspace(x.shape[0], self.waves, self.dimension, self.width, x.dtype, x.device)
         work.points.copy_(x.T)
+        return work
+
+    def _hidden_layers(self, work: Workspace, matrices: dict) -> Tensor:
+        """Run the layers up to the last on the points in ``work``: the last hidden buffer
+        ``[h; 1]``, a view of the workspace."""
         if self.waves:
             torch.mm(matrices["angles"], work.points, out=work.angles)
             sin_(work.sines)
@@ -151,7 +152,29 @@ class FeatureMajorMLP:
             if activated is not units:  # an activation without an in-place form (GELU)
                 units.copy_(activated)
             h = work.buffers[index % 2]
-        return work.points, h
+        return h
+
+
+def affine_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float]]) -> Tensor:
+    """``x ← a x + b · network(x)`` for each ``(network, a, b)`` of ``steps`` in turn, in place on
+    the rows ``x`` ``(n, d)``: a deterministic sampler's whole chain on one chunk of points.
+
+    The points stay in the workspace's rows from the first step to the last, so a step costs
+    the network's products and activations and nothing else: no copies in and out, no Python
+    layers between the sampler and the products. The networks must share their shapes (one
+    model at several times). 100,000 DDIM-50 samples, 2 threads, against one
+    :meth:`FeatureMajorMLP.affine_update_` per chunk and step: 0.84–0.90 (12 interleaved rounds,
+    twice; Intel Xeon, 2026-12-05).
+    """
+    first = steps[0][0]
+    shapes = (first.waves, first.dimension, first.width)
+    if any((network.waves, network.dimension, network.width) != shapes for network, _, _ in steps):
+        raise ValueError("the steps' networks must have the same shapes")
+    work = first._workspace_holding(x)
+    for network, a, b in steps:
+        matrices = network._matrices_for(x)
+        work.points.addmm_(matrices["last"], network._hidden_layers(work, matrices), beta=a, alpha=b)
+    return x.copy_(work.points.T)
 
 
 class Workspace(NamedTuple):

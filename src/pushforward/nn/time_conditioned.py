@@ -19,7 +19,7 @@ same slot.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
-from pushforward.nn.feature_major import FeatureMajorMLP, first_layer_matrix, with_bias_column
+from pushforward.nn.feature_major import FeatureMajorMLP, affine_steps_, first_layer_matrix, with_bias_column
 from pushforward.nn.mlp import Activation, activate, activation_module
 
 
@@ -56,12 +56,22 @@ class NetworkAtTime:
 
     def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
         """``x ← a x + b · network(x)`` in place: a deterministic sampler's step."""
-        if self._fast() and x.is_contiguous():
-            assert self.feature_major is not None
-            self.feature_major.affine_update_(x.flatten(1), a, b)
+        return NetworkAtTime.affine_steps_(x, [(self, a, b)])
+
+    @staticmethod
+    def affine_steps_(x: Tensor, steps: Sequence[tuple[NetworkAtTime, float, float]]) -> Tensor:
+        """``x ← a x + b · network(x)`` for each ``(network, a, b)`` of ``steps`` in turn, in place:
+        a deterministic sampler's chain on one chunk of points. Without autograd, on networks
+        that all run with the points as columns, the points stay in one workspace through
+        every step (:func:`~pushforward.nn.feature_major.affine_steps_`)."""
+        fast = [network.feature_major for network, _, _ in steps if network._fast()]
+        if len(fast) == len(steps) and x.is_contiguous():
+            affine_steps_(x.flatten(1), [(network, a, b) for network, (_, a, b) in zip(fast, steps)])  # type: ignore[misc]
             return x
-        out = self(x)
-        return x.mul_(a).add_(out, alpha=b)
+        for network, a, b in steps:
+            out = network(x)
+            x.mul_(a).add_(out, alpha=b)
+        return x
 
 
 class TimeConditionedMLP(nn.Module):

@@ -13,7 +13,7 @@ written in x̄ = x/α against σ̄ = σ/α: x̄_s = x̄_t + (σ̄_s − σ̄_t) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -22,6 +22,7 @@ from torch import Tensor
 from pushforward.device import host_precise_dtype
 from pushforward.errors import UserError
 from pushforward.models.diffusion.schedules import NoiseSchedule
+from pushforward.nn.time_conditioned import NetworkAtTime
 
 EpsilonFunction = Callable[[Tensor, Tensor], Tensor]
 """``(x_t, t) → ε̂``, with ``t`` a 0-d tensor shared by the whole batch."""
@@ -99,6 +100,19 @@ def precomputed(epsilon_at_times: Callable[[Tensor], list[AffineEpsilon]], steps
     return lambda t: table[float(t)]
 
 
+def chain_steps_(x: Tensor, plan: Sequence[tuple[AffineEpsilon, float, float]]) -> Tensor:
+    """``x ← a x + b ε̂(x)`` for each ``(ε̂, a, b)`` of ``plan`` in turn, in place: DDIM's chain on
+    one chunk. When every ε̂ is a time-conditioned network's
+    (:class:`~pushforward.nn.time_conditioned.NetworkAtTime`), the network runs the chain fused,
+    the points kept in its buffers from the first step to the last."""
+    if all(isinstance(epsilon.g, NetworkAtTime) for epsilon, _, _ in plan):
+        steps = [(epsilon.g, a + b * epsilon.p, b * epsilon.q) for epsilon, a, b in plan]
+        return NetworkAtTime.affine_steps_(x, steps)  # type: ignore[arg-type]
+    for epsilon, a, b in plan:
+        epsilon.step_(x, a, b)
+    return x
+
+
 def check_steps(steps: object) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise UserError(f"a sampler needs at least 1 step, not {steps!r}", "use --set sampler_steps=50")
@@ -166,13 +180,20 @@ def sample_chain(
     with torch.inference_mode():
         x = x1.clone()
         rows = chunk_rows or max(x.shape[0], 1)
-        for t, s in zip(times[:-1], times[1:]):
-            a, b, c = step_coefficients(schedule, t, s, eta)
-            epsilon = epsilon_at(t.to(x.dtype))
-            noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if c > 0 else None
+        if eta == 0:
+            # Deterministic: each point's path is its own, so each chunk goes through every step
+            # before the next chunk starts, and the network may run the whole chain fused.
+            plan = [(epsilon_at(t.to(x.dtype)), *step_coefficients(schedule, t, s, eta)[:2]) for t, s in zip(times[:-1], times[1:])]
             for start in range(0, x.shape[0], rows):
-                part = epsilon.step_(x[start : start + rows], a, b)
-                if noise is not None:
-                    part.add_(noise[start : start + rows], alpha=c)
+                chain_steps_(x[start : start + rows], plan)
+        else:
+            for t, s in zip(times[:-1], times[1:]):
+                a, b, c = step_coefficients(schedule, t, s, eta)
+                epsilon = epsilon_at(t.to(x.dtype))
+                noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if c > 0 else None
+                for start in range(0, x.shape[0], rows):
+                    part = epsilon.step_(x[start : start + rows], a, b)
+                    if noise is not None:
+                        part.add_(noise[start : start + rows], alpha=c)
     # Out of inference mode, so the caller gets an ordinary tensor autograd may use later.
     return x.clone()
