@@ -143,3 +143,21 @@ def test_a_chain_of_steps_equals_the_steps_one_by_one():
     other = FeatureMajorMLP.from_layers(*random_network(2, 3, 6, 2, 2, nn.SiLU))
     with pytest.raises(ValueError, match="same shapes"):
         affine_steps_(x, [(networks[0], 1.0, 1.0), (other, 1.0, 1.0)])
+
+
+def test_a_chain_of_multistep_predictions_equals_the_steps_one_by_one():
+    from pushforward.nn.feature_major import prediction_steps_
+
+    networks = [FeatureMajorMLP.from_layers(*random_network(2, 3, 5, 2, 2, nn.SiLU)) for _ in range(3)]
+    for index, network in enumerate(networks):  # three different networks of one shape
+        network._matrices["first"] = network._matrices["first"] * (1 + index)
+    steps = [(networks[0], 0.9, 0.1, 0.5, 0.4, 0.0), (networks[1], 1.1, -0.2, 0.8, 0.3, -0.1), (networks[2], 0.7, 0.3, 0.0, 1.0, 0.2)]
+    x = torch.randn(13, 2, dtype=torch.float64)
+    with torch.no_grad():
+        expected, previous = x.clone(), None
+        for network, alpha, beta, a, b, c in steps:
+            prediction = alpha * expected + beta * network(expected)
+            expected = a * expected + b * prediction + (c * previous if c else 0)
+            previous = prediction
+        assert prediction_steps_(x, steps) is x
+    torch.testing.assert_close(x, expected)

@@ -162,3 +162,23 @@ def test_a_fused_chain_of_sampler_steps_equals_the_steps_one_by_one(input_freque
         result = NetworkAtTime.affine_steps_(x, [(at_time, a, b) for at_time, (a, b) in zip(at_times, coefficients)])
     assert result is x
     torch.testing.assert_close(x.detach(), expected)
+
+
+@pytest.mark.parametrize("input_frequencies", [0, 2])
+def test_a_fused_chain_of_multistep_predictions_equals_the_steps_one_by_one(input_frequencies):
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=True)
+    network = perturbed(network.double())
+    times = torch.tensor([0.8, 0.3, -0.5], dtype=torch.float64)
+    coefficients = [(0.9, 0.2, 0.5, 0.4, 0.0), (1.1, -0.1, 0.8, 0.3, -0.2), (0.95, 0.3, 0.0, 1.0, 0.1)]
+    x = torch.randn(9, 2, dtype=torch.float64)
+    with torch.no_grad():
+        expected, previous = x.clone(), None
+        for c_time, (alpha, beta, a, b, c) in zip(times, coefficients):
+            prediction = alpha * expected + beta * network(expected, c_time.expand(9))
+            expected = a * expected + b * prediction + (c * previous if c else 0)
+            previous = prediction
+        at_times = network.at_times(times)
+        result = NetworkAtTime.prediction_steps_(x, [(at_time, *numbers) for at_time, numbers in zip(at_times, coefficients)])
+    assert result is x
+    torch.testing.assert_close(x, expected)

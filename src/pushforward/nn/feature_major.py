@@ -177,6 +177,32 @@ def affine_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float
     return x.copy_(work.points.T)
 
 
+def prediction_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float, float, float, float]]) -> Tensor:
+    """A multistep solver's chain on one chunk of points, in place on the rows ``x`` ``(n, d)``:
+    for each ``(network, α, β, a, b, c)`` of ``steps`` in turn, the prediction
+    y = α x + β network(x), then x ← a x + b y + c y_prev, with y_prev the previous step's
+    prediction (``c`` = 0 at the first step). DPM-Solver++(2M) is this with y = x̂_0.
+
+    As in :func:`affine_steps_`, the points stay in the workspace's rows through every step;
+    the prediction is the last layer's product added onto the α-scaled points (one ``addmm``),
+    into one of two small buffers that take turns as y and y_prev.
+    """
+    first = steps[0][0]
+    shapes = (first.waves, first.dimension, first.width)
+    if any((step[0].waves, step[0].dimension, step[0].width) != shapes for step in steps):
+        raise ValueError("the steps' networks must have the same shapes")
+    work = first._workspace_holding(x)
+    predictions = (torch.empty_like(work.points), torch.empty_like(work.points))
+    for index, (network, alpha, beta, a, b, c) in enumerate(steps):
+        prediction, previous = predictions[index % 2], predictions[(index + 1) % 2]
+        matrices = network._matrices_for(x)
+        torch.addmm(work.points, matrices["last"], network._hidden_layers(work, matrices), beta=alpha, alpha=beta, out=prediction)
+        work.points.mul_(a).add_(prediction, alpha=b)
+        if c != 0.0:
+            work.points.add_(previous, alpha=c)
+    return x.copy_(work.points.T)
+
+
 class Workspace(NamedTuple):
     """The buffers of one call and views into them: ``features`` ``[sin θ; cos θ; x; 1]``, whose
     ``angles`` rows hold θ then its ``sines`` and ``cosines``, and whose ``points`` rows hold x;

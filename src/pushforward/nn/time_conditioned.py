@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
-from pushforward.nn.feature_major import FeatureMajorMLP, affine_steps_, first_layer_matrix, with_bias_column
+from pushforward.nn.feature_major import FeatureMajorMLP, affine_steps_, first_layer_matrix, prediction_steps_, with_bias_column
 from pushforward.nn.mlp import Activation, activate, activation_module
 
 
@@ -71,6 +71,26 @@ class NetworkAtTime:
         for network, a, b in steps:
             out = network(x)
             x.mul_(a).add_(out, alpha=b)
+        return x
+
+    @staticmethod
+    def prediction_steps_(x: Tensor, steps: Sequence[tuple[NetworkAtTime, float, float, float, float, float]]) -> Tensor:
+        """A multistep solver's chain on one chunk, in place: for each ``(network, α, β, a, b,
+        c)``, y = α x + β network(x), then x ← a x + b y + c y_prev. Without autograd, on
+        networks that all run with the points as columns, the points stay in one workspace
+        through every step (:func:`~pushforward.nn.feature_major.prediction_steps_`)."""
+        fast = [step[0].feature_major for step in steps if step[0]._fast()]
+        if len(fast) == len(steps) and x.is_contiguous():
+            prediction_steps_(x.flatten(1), [(network, *step[1:]) for network, step in zip(fast, steps)])  # type: ignore[misc]
+            return x
+        previous: Tensor | None = None
+        for network, alpha, beta, a, b, c in steps:
+            prediction = torch.mul(network(x), beta).add_(x, alpha=alpha)
+            x.mul_(a).add_(prediction, alpha=b)
+            if c != 0.0:
+                assert previous is not None
+                x.add_(previous, alpha=c)
+            previous = prediction
         return x
 
 

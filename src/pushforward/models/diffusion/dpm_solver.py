@@ -24,12 +24,14 @@ The last step, to σ = 0 where λ = ∞, is first order (x_0 = x̂_0), as in the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from pushforward.models.diffusion.samplers import EpsilonAtTime, sampling_times
 from pushforward.models.diffusion.schedules import NoiseSchedule
+from pushforward.nn.time_conditioned import NetworkAtTime
 
 
 def _alpha_sigma(schedule: NoiseSchedule, t: Tensor) -> tuple[float, float]:
@@ -63,15 +65,18 @@ def sample_dpm_solver(
     """``steps`` steps of DPM-Solver++(2M) from x_1 (noise) to x_0, on DDIM's time grid.
 
     Per chunk of ``chunk_rows`` points (``None``: all at once) a step is one network call and a
-    few fused updates; x̂_0 of the previous step is kept for the whole batch.
+    few fused updates; each chunk goes through every step before the next chunk starts, with
+    its own x̂_0 of the previous step.
     """
     if chunk_rows is not None and chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, not {chunk_rows}")
     times = sampling_times(steps)
     with torch.inference_mode():
         x = x1.clone()
-        previous = torch.empty_like(x)
         rows = chunk_rows or max(x.shape[0], 1)
+        # Every step's coefficients and network first: then each chunk of points goes through
+        # the whole chain (each point's path is its own), with its own previous prediction.
+        plan = []
         h_previous: float | None = None
         for t, s in zip(times[:-1], times[1:]):
             alpha_t, sigma_t = _alpha_sigma(schedule, t)
@@ -80,16 +85,27 @@ def sample_dpm_solver(
             epsilon = epsilon_at(t.to(x.dtype))
             # x̂_0 = (x − σ_t ε̂)/α_t with ε̂ = p x + q g(x): an affine function of x and g(x).
             x_weight, g_weight = (1.0 - sigma_t * epsilon.p) / alpha_t, -sigma_t * epsilon.q / alpha_t
-            for start in range(0, x.shape[0], rows):
-                part, before = x[start : start + rows], previous[start : start + rows]
-                prediction = torch.mul(epsilon.g(part), g_weight)
-                prediction.add_(part, alpha=x_weight)
-                update = torch.mul(prediction, b)
-                update.add_(part, alpha=a)
-                if c != 0.0:
-                    update.add_(before, alpha=c)
-                part.copy_(update)
-                before.copy_(prediction)
+            plan.append((epsilon.g, x_weight, g_weight, a, b, c))
             h_previous = h
+        for start in range(0, x.shape[0], rows):
+            _chain_(x[start : start + rows], plan)
     # Out of inference mode, so the caller gets an ordinary tensor autograd may use later.
     return x.clone()
+
+
+def _chain_(x: Tensor, plan: list[tuple[Callable[[Tensor], Tensor], float, float, float, float, float]]) -> Tensor:
+    """The whole chain on one chunk, in place: for each ``(g, α, β, a, b, c)``, the prediction
+    x̂_0 = α x + β g(x), then x ← a x + b x̂_0 + c x̂_0(previous step). Fused by the network when
+    every g is a time-conditioned network's
+    (:meth:`~pushforward.nn.time_conditioned.NetworkAtTime.prediction_steps_`)."""
+    if all(isinstance(step[0], NetworkAtTime) for step in plan):
+        return NetworkAtTime.prediction_steps_(x, plan)  # type: ignore[arg-type]
+    previous: Tensor | None = None
+    for g, alpha, beta, a, b, c in plan:
+        prediction = torch.mul(g(x), beta).add_(x, alpha=alpha)
+        x.mul_(a).add_(prediction, alpha=b)
+        if c != 0.0:
+            assert previous is not None
+            x.add_(previous, alpha=c)
+        previous = prediction
+    return x
