@@ -155,6 +155,14 @@ class FeatureMajorMLP:
         return h
 
 
+def _shared_workspace(networks: Sequence[FeatureMajorMLP], x: Tensor) -> Workspace:
+    """The workspace that a chain of ``networks`` (one model at several times) runs in, holding ``x``."""
+    shapes = {(network.waves, network.dimension, network.width) for network in networks}
+    if len(shapes) != 1:
+        raise ValueError("the steps' networks must have the same shapes")
+    return networks[0]._workspace_holding(x)
+
+
 def affine_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float]]) -> Tensor:
     """``x ← a x + b · network(x)`` for each ``(network, a, b)`` of ``steps`` in turn, in place on
     the rows ``x`` ``(n, d)``: a deterministic sampler's whole chain on one chunk of points.
@@ -164,13 +172,10 @@ def affine_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float
     layers between the sampler and the products. The networks must share their shapes (one
     model at several times). 100,000 DDIM-50 samples, 2 threads, against one
     :meth:`FeatureMajorMLP.affine_update_` per chunk and step: 0.83–0.90 (three series of 12–14
-    interleaved rounds; Intel Xeon, 2026-12-05), with the same samples bit for bit.
+    interleaved rounds; Intel Xeon, 2026-12-05), with the same samples bit for bit. Written out:
+    :func:`~pushforward.nn.chains.affine_steps_written_out_`.
     """
-    first = steps[0][0]
-    shapes = (first.waves, first.dimension, first.width)
-    if any((network.waves, network.dimension, network.width) != shapes for network, _, _ in steps):
-        raise ValueError("the steps' networks must have the same shapes")
-    work = first._workspace_holding(x)
+    work = _shared_workspace([step[0] for step in steps], x)
     for network, a, b in steps:
         matrices = network._matrices_for(x)
         work.points.addmm_(matrices["last"], network._hidden_layers(work, matrices), beta=a, alpha=b)
@@ -185,13 +190,10 @@ def prediction_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, f
 
     As in :func:`affine_steps_`, the points stay in the workspace's rows through every step;
     the prediction is the last layer's product added onto the α-scaled points (one ``addmm``),
-    into one of two small buffers that take turns as y and y_prev.
+    into one of two small buffers that take turns as y and y_prev. Written out:
+    :func:`~pushforward.nn.chains.prediction_steps_written_out_`.
     """
-    first = steps[0][0]
-    shapes = (first.waves, first.dimension, first.width)
-    if any((step[0].waves, step[0].dimension, step[0].width) != shapes for step in steps):
-        raise ValueError("the steps' networks must have the same shapes")
-    work = first._workspace_holding(x)
+    work = _shared_workspace([step[0] for step in steps], x)
     predictions = (torch.empty_like(work.points), torch.empty_like(work.points))
     for index, (network, alpha, beta, a, b, c) in enumerate(steps):
         prediction, previous = predictions[index % 2], predictions[(index + 1) % 2]

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pushforward.nn.chains import affine_steps_written_out_, prediction_steps_written_out_
 from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
 from pushforward.nn.feature_major import FeatureMajorMLP, affine_steps_, first_layer_matrix, prediction_steps_, with_bias_column
 from pushforward.nn.mlp import Activation, activate, activation_module
@@ -68,10 +69,7 @@ class NetworkAtTime:
         if len(fast) == len(steps) and x.is_contiguous():
             affine_steps_(x.flatten(1), [(network, a, b) for network, (_, a, b) in zip(fast, steps)])  # type: ignore[misc]
             return x
-        for network, a, b in steps:
-            out = network(x)
-            x.mul_(a).add_(out, alpha=b)
-        return x
+        return affine_steps_written_out_(x, steps)
 
     @staticmethod
     def prediction_steps_(x: Tensor, steps: Sequence[tuple[NetworkAtTime, float, float, float, float, float]]) -> Tensor:
@@ -83,15 +81,7 @@ class NetworkAtTime:
         if len(fast) == len(steps) and x.is_contiguous():
             prediction_steps_(x.flatten(1), [(network, *step[1:]) for network, step in zip(fast, steps)])  # type: ignore[misc]
             return x
-        previous: Tensor | None = None
-        for network, alpha, beta, a, b, c in steps:
-            prediction = torch.mul(network(x), beta).add_(x, alpha=alpha)
-            x.mul_(a).add_(prediction, alpha=b)
-            if c != 0.0:
-                assert previous is not None
-                x.add_(previous, alpha=c)
-            previous = prediction
-        return x
+        return prediction_steps_written_out_(x, steps)
 
 
 class TimeConditionedMLP(nn.Module):

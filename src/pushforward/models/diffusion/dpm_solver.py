@@ -31,6 +31,7 @@ from torch import Tensor
 
 from pushforward.models.diffusion.samplers import EpsilonAtTime, sampling_times
 from pushforward.models.diffusion.schedules import NoiseSchedule
+from pushforward.nn.chains import prediction_steps_written_out_
 from pushforward.nn.time_conditioned import NetworkAtTime
 
 
@@ -100,12 +101,4 @@ def _chain_(x: Tensor, plan: list[tuple[Callable[[Tensor], Tensor], float, float
     (:meth:`~pushforward.nn.time_conditioned.NetworkAtTime.prediction_steps_`)."""
     if all(isinstance(step[0], NetworkAtTime) for step in plan):
         return NetworkAtTime.prediction_steps_(x, plan)  # type: ignore[arg-type]
-    previous: Tensor | None = None
-    for g, alpha, beta, a, b, c in plan:
-        prediction = torch.mul(g(x), beta).add_(x, alpha=alpha)
-        x.mul_(a).add_(prediction, alpha=b)
-        if c != 0.0:
-            assert previous is not None
-            x.add_(previous, alpha=c)
-        previous = prediction
-    return x
+    return prediction_steps_written_out_(x, plan)
