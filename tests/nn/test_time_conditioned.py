@@ -111,14 +111,20 @@ def test_time_scales_start_at_one():
     torch.testing.assert_close(scaled(x, c), plain(x, c))
 
 
+def perturbed_sampling_network(input_frequencies: int, time_scale: bool = True) -> TimeConditionedMLP:
+    """A float64 network as samplers use it (SiLU, 4 Fourier projections), away from its
+    initialisation; ``input_frequencies`` > 0 takes it off the points-as-columns path."""
+    torch.manual_seed(0)
+    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=time_scale)
+    return perturbed(network.double())
+
+
 @pytest.mark.parametrize("input_frequencies", [0, 2])
 @pytest.mark.parametrize("grad", [False, True])
 def test_a_fused_sampler_step_is_a_times_x_plus_b_times_the_network(input_frequencies, grad):
     # Without autograd and octave features the step runs fused into the last layer; otherwise
     # it is computed from the network's output. Either way x <- a x + b network(x).
-    torch.manual_seed(0)
-    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=True)
-    network = perturbed(network.double())
+    network = perturbed_sampling_network(input_frequencies)
     x, c = torch.randn(9, 2, dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
     with torch.no_grad():
         expected = 0.9 * x + 0.2 * network(x, c.expand(9))
@@ -133,9 +139,7 @@ def test_a_fused_sampler_step_is_a_times_x_plus_b_times_the_network(input_freque
 @pytest.mark.parametrize("grad", [False, True])
 def test_the_network_at_several_times_at_once_is_the_network_at_each(input_frequencies, time_scale, grad):
     # at_times runs the time path and folds the weights for all times in batched operations.
-    torch.manual_seed(0)
-    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=time_scale)
-    network = perturbed(network.double())
+    network = perturbed_sampling_network(input_frequencies, time_scale)
     x, times = torch.randn(9, 2, dtype=torch.float64), torch.tensor([-0.7, 0.0, 0.4, 1.3], dtype=torch.float64)
     with torch.set_grad_enabled(grad):
         at_times = network.at_times(times)
@@ -147,9 +151,7 @@ def test_the_network_at_several_times_at_once_is_the_network_at_each(input_frequ
 @pytest.mark.parametrize("input_frequencies", [0, 2])
 @pytest.mark.parametrize("grad", [False, True])
 def test_a_fused_chain_of_sampler_steps_equals_the_steps_one_by_one(input_frequencies, grad):
-    torch.manual_seed(0)
-    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=True)
-    network = perturbed(network.double())
+    network = perturbed_sampling_network(input_frequencies)
     times = torch.tensor([0.8, 0.3, -0.5], dtype=torch.float64)
     coefficients = [(0.9, 0.2), (1.1, -0.1), (0.95, 0.3)]
     x = torch.randn(9, 2, dtype=torch.float64)
@@ -166,9 +168,7 @@ def test_a_fused_chain_of_sampler_steps_equals_the_steps_one_by_one(input_freque
 
 @pytest.mark.parametrize("input_frequencies", [0, 2])
 def test_a_fused_chain_of_multistep_predictions_equals_the_steps_one_by_one(input_frequencies):
-    torch.manual_seed(0)
-    network = TimeConditionedMLP((2,), 16, 3, 8, "silu", input_frequencies, space_features=4, time_scale=True)
-    network = perturbed(network.double())
+    network = perturbed_sampling_network(input_frequencies)
     times = torch.tensor([0.8, 0.3, -0.5], dtype=torch.float64)
     coefficients = [(0.9, 0.2, 0.5, 0.4, 0.0), (1.1, -0.1, 0.8, 0.3, -0.2), (0.95, 0.3, 0.0, 1.0, 0.1)]
     x = torch.randn(9, 2, dtype=torch.float64)
