@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from pushforward.nn.feature_major import FeatureMajorMLP, first_layer_matrix, with_bias_column
+from pushforward.nn.feature_major import FeatureMajorMLP, affine_steps_, first_layer_matrix, with_bias_column
 
 
 def layers_on_rows(x, projection, first, hidden, last, activations):
@@ -88,12 +88,12 @@ def test_mismatched_layers_are_refused():
 
 
 @pytest.mark.parametrize("waves", [0, 5])
-def test_affine_update_is_a_times_x_plus_b_times_the_network(waves):
+def test_one_affine_step_is_a_times_x_plus_b_times_the_network(waves):
     network = FeatureMajorMLP.from_layers(*random_network(3, waves, 7, 3, 3, nn.SiLU))
     x = torch.randn(11, 3, dtype=torch.float64)
     with torch.no_grad():
         expected = 0.7 * x - 1.3 * network(x)
-        returned = network.affine_update_(x, 0.7, -1.3)
+        returned = affine_steps_(x, [(network, 0.7, -1.3)])
     assert returned is x
     torch.testing.assert_close(x, expected)
 
@@ -127,8 +127,6 @@ def test_a_thread_keeps_small_workspaces_and_not_large_ones():
 
 
 def test_a_chain_of_steps_equals_the_steps_one_by_one():
-    from pushforward.nn.feature_major import affine_steps_
-
     networks = [FeatureMajorMLP.from_layers(*random_network(2, 3, 5, 2, 2, nn.SiLU)) for _ in range(3)]
     for index, network in enumerate(networks):  # three different networks of one shape
         network._matrices["first"] = network._matrices["first"] * (1 + index)

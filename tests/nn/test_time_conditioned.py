@@ -9,7 +9,7 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.models.base import create
-from pushforward.nn.time_conditioned import NetworkAtTime, TimeConditionedMLP
+from pushforward.nn.time_conditioned import TimeConditionedMLP
 
 
 def written_out(network: TimeConditionedMLP, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -120,21 +120,6 @@ def perturbed_sampling_network(input_frequencies: int, time_scale: bool = True) 
 
 
 @pytest.mark.parametrize("input_frequencies", [0, 2])
-@pytest.mark.parametrize("grad", [False, True])
-def test_a_fused_sampler_step_is_a_times_x_plus_b_times_the_network(input_frequencies, grad):
-    # Without autograd and octave features the step runs fused into the last layer; otherwise
-    # it is computed from the network's output. Either way x <- a x + b network(x).
-    network = perturbed_sampling_network(input_frequencies)
-    x, c = torch.randn(9, 2, dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
-    with torch.no_grad():
-        expected = 0.9 * x + 0.2 * network(x, c.expand(9))
-    with torch.set_grad_enabled(grad):
-        updated = network.at_time(c).affine_update_(x, 0.9, 0.2)
-    assert updated is x
-    torch.testing.assert_close(x.detach(), expected)
-
-
-@pytest.mark.parametrize("input_frequencies", [0, 2])
 @pytest.mark.parametrize("time_scale", [False, True])
 @pytest.mark.parametrize("grad", [False, True])
 def test_the_network_at_several_times_at_once_is_the_network_at_each(input_frequencies, time_scale, grad):
@@ -146,39 +131,3 @@ def test_the_network_at_several_times_at_once_is_the_network_at_each(input_frequ
         assert len(at_times) == 4
         for at_time, c in zip(at_times, times):
             torch.testing.assert_close(at_time(x), network(x, c.expand(9)))
-
-
-@pytest.mark.parametrize("input_frequencies", [0, 2])
-@pytest.mark.parametrize("grad", [False, True])
-def test_a_fused_chain_of_sampler_steps_equals_the_steps_one_by_one(input_frequencies, grad):
-    network = perturbed_sampling_network(input_frequencies)
-    times = torch.tensor([0.8, 0.3, -0.5], dtype=torch.float64)
-    coefficients = [(0.9, 0.2), (1.1, -0.1), (0.95, 0.3)]
-    x = torch.randn(9, 2, dtype=torch.float64)
-    with torch.no_grad():
-        expected = x.clone()
-        for c, (a, b) in zip(times, coefficients):
-            expected = a * expected + b * network(expected, c.expand(9))
-    with torch.set_grad_enabled(grad):
-        at_times = network.at_times(times)
-        result = NetworkAtTime.affine_steps_(x, [(at_time, a, b) for at_time, (a, b) in zip(at_times, coefficients)])
-    assert result is x
-    torch.testing.assert_close(x.detach(), expected)
-
-
-@pytest.mark.parametrize("input_frequencies", [0, 2])
-def test_a_fused_chain_of_multistep_predictions_equals_the_steps_one_by_one(input_frequencies):
-    network = perturbed_sampling_network(input_frequencies)
-    times = torch.tensor([0.8, 0.3, -0.5], dtype=torch.float64)
-    coefficients = [(0.9, 0.2, 0.5, 0.4, 0.0), (1.1, -0.1, 0.8, 0.3, -0.2), (0.95, 0.3, 0.0, 1.0, 0.1)]
-    x = torch.randn(9, 2, dtype=torch.float64)
-    with torch.no_grad():
-        expected, previous = x.clone(), None
-        for c_time, (alpha, beta, a, b, c) in zip(times, coefficients):
-            prediction = alpha * expected + beta * network(expected, c_time.expand(9))
-            expected = a * expected + b * prediction + (c * previous if c else 0)
-            previous = prediction
-        at_times = network.at_times(times)
-        result = NetworkAtTime.prediction_steps_(x, [(at_time, *numbers) for at_time, numbers in zip(at_times, coefficients)])
-    assert result is x
-    torch.testing.assert_close(x, expected)

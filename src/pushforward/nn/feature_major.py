@@ -14,8 +14,9 @@ its contiguous block, with no concatenated copy of the features.
 
 Two more savings for samplers on the CPU: each thread keeps its buffers for the shapes it
 last used (:func:`workspace`), so a chunk's call allocates nothing and writes the ones rows
-never again; and :meth:`FeatureMajorMLP.affine_update_` does a deterministic step
-x ← a x + b·network(x) as the last layer's product added onto the ``a``-scaled points.
+never again; and :func:`affine_steps_` does a deterministic step x ← a x + b·network(x) as the
+last layer's product added onto the ``a``-scaled points (:func:`prediction_steps_` likewise
+for a multistep solver), for a whole chain of steps on one chunk.
 
 Measured for the default ``ddpm`` denoiser (48 wide, 3 hidden layers, 32 Fourier projections),
 8,192 points a call on one thread, 21 interleaved rounds on an Intel Xeon (2026-12-05): 2.27 ms
@@ -124,13 +125,6 @@ class FeatureMajorMLP:
         work = self._workspace_holding(x)
         return torch.mm(matrices["last"], self._hidden_layers(work, matrices)).T
 
-    def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
-        """``x ← a x + b · network(x)`` in place, for a network with as many outputs as inputs:
-        one step of a deterministic sampler or Euler's method. The last layer's product adds
-        onto the ``a``-scaled points in the buffer that holds them (one ``addmm_``), so the
-        step costs no separate passes for the scaling and the sum."""
-        return affine_steps_(x, [(self, a, b)])
-
     def _workspace_holding(self, x: Tensor) -> Workspace:
         """This thread's workspace for ``x``'s rows, with ``x`` in its points' rows."""
         work = workspace(x.shape[0], self.waves, self.dimension, self.width, x.dtype, x.device)
@@ -170,8 +164,8 @@ def affine_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float
     The points stay in the workspace's rows from the first step to the last, so a step costs
     the network's products and activations and nothing else: no copies in and out, no Python
     layers between the sampler and the products. The networks must share their shapes (one
-    model at several times). 100,000 DDIM-50 samples, 2 threads, against one
-    :meth:`FeatureMajorMLP.affine_update_` per chunk and step: 0.83–0.90 (three series of 12–14
+    model at several times). 100,000 DDIM-50 samples, 2 threads, against one such fused step per
+    chunk and step: 0.83–0.90 (three series of 12–14
     interleaved rounds; Intel Xeon, 2026-12-05), with the same samples bit for bit. Written out:
     :func:`~pushforward.nn.chains.affine_steps_written_out_`.
     """

@@ -19,16 +19,15 @@ same slot.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pushforward.nn.chains import affine_steps_written_out_, prediction_steps_written_out_
 from pushforward.nn.embeddings import FourierFeatures, SinusoidalEmbedding
-from pushforward.nn.feature_major import FeatureMajorMLP, affine_steps_, first_layer_matrix, prediction_steps_, with_bias_column
+from pushforward.nn.feature_major import FeatureMajorMLP, first_layer_matrix, with_bias_column
 from pushforward.nn.mlp import Activation, activate, activation_module
 
 
@@ -39,49 +38,23 @@ TimeModulation = tuple[tuple[Tensor, ...], tuple[Tensor, ...] | None]
 class NetworkAtTime:
     """The network at one time, its time path already run: call it on points ``(n, *event)``.
 
-    Without autograd it runs as ``feature_major`` (when given), which also offers a sampler's
-    whole step fused (:meth:`affine_update_`); otherwise ``on_rows``, the points-as-rows path.
+    Without autograd it runs as ``feature_major`` (when given), the points-as-columns form,
+    which a sampler's chain can also run fused (:mod:`pushforward.nn.chains`); otherwise
+    ``on_rows``, the points-as-rows path.
     """
 
     def __init__(self, on_rows: Callable[[Tensor], Tensor], feature_major: FeatureMajorMLP | None) -> None:
         self.on_rows, self.feature_major = on_rows, feature_major
 
-    def _fast(self) -> bool:
-        return self.feature_major is not None and not torch.is_grad_enabled()
+    def points_as_columns(self) -> FeatureMajorMLP | None:
+        """The points-as-columns form, if there is one and autograd is off (it records nothing)."""
+        return None if torch.is_grad_enabled() else self.feature_major
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self._fast():
-            assert self.feature_major is not None
-            return self.feature_major(x.flatten(1)).reshape(x.shape)
+        form = self.points_as_columns()
+        if form is not None:
+            return form(x.flatten(1)).reshape(x.shape)
         return self.on_rows(x)
-
-    def affine_update_(self, x: Tensor, a: float, b: float) -> Tensor:
-        """``x ← a x + b · network(x)`` in place: a deterministic sampler's step."""
-        return NetworkAtTime.affine_steps_(x, [(self, a, b)])
-
-    @staticmethod
-    def affine_steps_(x: Tensor, steps: Sequence[tuple[NetworkAtTime, float, float]]) -> Tensor:
-        """``x ← a x + b · network(x)`` for each ``(network, a, b)`` of ``steps`` in turn, in place:
-        a deterministic sampler's chain on one chunk of points. Without autograd, on networks
-        that all run with the points as columns, the points stay in one workspace through
-        every step (:func:`~pushforward.nn.feature_major.affine_steps_`)."""
-        fast = [network.feature_major for network, _, _ in steps if network._fast()]
-        if len(fast) == len(steps) and x.is_contiguous():
-            affine_steps_(x.flatten(1), [(network, a, b) for network, (_, a, b) in zip(fast, steps)])  # type: ignore[misc]
-            return x
-        return affine_steps_written_out_(x, steps)
-
-    @staticmethod
-    def prediction_steps_(x: Tensor, steps: Sequence[tuple[NetworkAtTime, float, float, float, float, float]]) -> Tensor:
-        """A multistep solver's chain on one chunk, in place: for each ``(network, α, β, a, b,
-        c)``, y = α x + β network(x), then x ← a x + b y + c y_prev. Without autograd, on
-        networks that all run with the points as columns, the points stay in one workspace
-        through every step (:func:`~pushforward.nn.feature_major.prediction_steps_`)."""
-        fast = [step[0].feature_major for step in steps if step[0]._fast()]
-        if len(fast) == len(steps) and x.is_contiguous():
-            prediction_steps_(x.flatten(1), [(network, *step[1:]) for network, step in zip(fast, steps)])  # type: ignore[misc]
-            return x
-        return prediction_steps_written_out_(x, steps)
 
 
 class TimeConditionedMLP(nn.Module):

@@ -24,15 +24,13 @@ The last step, to σ = 0 where λ = ∞, is first order (x_0 = x̂_0), as in the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from pushforward.models.diffusion.samplers import EpsilonAtTime, sampling_times
 from pushforward.models.diffusion.schedules import NoiseSchedule
-from pushforward.nn.chains import prediction_steps_written_out_
-from pushforward.nn.time_conditioned import NetworkAtTime
+from pushforward.nn.chains import prediction_steps_
 
 
 def _alpha_sigma(schedule: NoiseSchedule, t: Tensor) -> tuple[float, float]:
@@ -76,7 +74,8 @@ def sample_dpm_solver(
         x = x1.clone()
         rows = chunk_rows or max(x.shape[0], 1)
         # Every step's coefficients and network first: then each chunk of points goes through
-        # the whole chain (each point's path is its own), with its own previous prediction.
+        # the whole chain (each point's path is its own), with its own previous prediction, as
+        # x̂_0 = α x + β g(x) and x ← a x + b x̂_0 + c x̂_0,prev (fused by a time-conditioned network).
         plan = []
         h_previous: float | None = None
         for t, s in zip(times[:-1], times[1:]):
@@ -89,16 +88,7 @@ def sample_dpm_solver(
             plan.append((epsilon.g, x_weight, g_weight, a, b, c))
             h_previous = h
         for start in range(0, x.shape[0], rows):
-            _chain_(x[start : start + rows], plan)
+            prediction_steps_(x[start : start + rows], plan)
     # Out of inference mode, so the caller gets an ordinary tensor autograd may use later.
     return x.clone()
 
-
-def _chain_(x: Tensor, plan: list[tuple[Callable[[Tensor], Tensor], float, float, float, float, float]]) -> Tensor:
-    """The whole chain on one chunk, in place: for each ``(g, α, β, a, b, c)``, the prediction
-    x̂_0 = α x + β g(x), then x ← a x + b x̂_0 + c x̂_0(previous step). Fused by the network when
-    every g is a time-conditioned network's
-    (:meth:`~pushforward.nn.time_conditioned.NetworkAtTime.prediction_steps_`)."""
-    if all(isinstance(step[0], NetworkAtTime) for step in plan):
-        return NetworkAtTime.prediction_steps_(x, plan)  # type: ignore[arg-type]
-    return prediction_steps_written_out_(x, plan)

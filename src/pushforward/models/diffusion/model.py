@@ -251,10 +251,10 @@ class DDPM(GenerativeModel):
         """:meth:`epsilon_at` at each of ``times`` ``(T,)``, the network's time path run once for all."""
         networks = self.network.at_times(self.noise_level(times).to(next(self.parameters()).dtype))
         if self.hparams.prediction == "epsilon":
-            return [AffineEpsilon(network, 0.0, 1.0, network.affine_update_) for network in networks]
+            return [AffineEpsilon(network, 0.0, 1.0) for network in networks]
         alpha, sigma = self.schedule.alpha_sigma(widened(times))
         return [
-            AffineEpsilon(network, float(s), float(a), network.affine_update_)
+            AffineEpsilon(network, float(s), float(a))
             for network, a, s in zip(networks, alpha.reshape(-1).tolist(), sigma.reshape(-1).tolist())
         ]
 

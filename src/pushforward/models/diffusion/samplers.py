@@ -22,7 +22,7 @@ from torch import Tensor
 from pushforward.device import host_precise_dtype
 from pushforward.errors import UserError
 from pushforward.models.diffusion.schedules import NoiseSchedule
-from pushforward.nn.time_conditioned import NetworkAtTime
+from pushforward.nn.chains import affine_steps_
 
 EpsilonFunction = Callable[[Tensor, Tensor], Tensor]
 """``(x_t, t) → ε̂``, with ``t`` a 0-d tensor shared by the whole batch."""
@@ -57,23 +57,17 @@ class AffineEpsilon(NamedTuple):
 
     A network predicting ε has (p, q) = (0, 1); one predicting v = α ε − σ x_0 has
     (p, q) = (σ, α), since ε = σ x + α v. Keeping the network output apart lets a sampling
-    step fold the whole update into one linear combination of x and g(x). ``g_update_``, when
-    the network offers it, computes such a combination x ← A x + B g(x) in place, fused into
-    its last layer (:meth:`~pushforward.nn.time_conditioned.NetworkAtTime.affine_update_`).
+    step fold the whole update into one linear combination of x and g(x), which a
+    time-conditioned network computes fused into its last layer (:mod:`pushforward.nn.chains`).
     """
 
     g: Callable[[Tensor], Tensor]
     p: float
     q: float
-    g_update_: Callable[[Tensor, float, float], Tensor] | None = None
 
     def step_(self, x: Tensor, a: float, b: float) -> Tensor:
         """``x ← a x + b ε̂(x)`` in place."""
-        a, b = a + b * self.p, b * self.q
-        if self.g_update_ is not None:
-            return self.g_update_(x, a, b)
-        update = torch.mul(self.g(x), b)
-        return x.copy_(update.add_(x, alpha=a))
+        return chain_steps_(x, [(self, a, b)])
 
 
 EpsilonAtTime = Callable[[Tensor], AffineEpsilon]
@@ -102,15 +96,9 @@ def precomputed(epsilon_at_times: Callable[[Tensor], list[AffineEpsilon]], steps
 
 def chain_steps_(x: Tensor, plan: Sequence[tuple[AffineEpsilon, float, float]]) -> Tensor:
     """``x ← a x + b ε̂(x)`` for each ``(ε̂, a, b)`` of ``plan`` in turn, in place: DDIM's chain on
-    one chunk. When every ε̂ is a time-conditioned network's
-    (:class:`~pushforward.nn.time_conditioned.NetworkAtTime`), the network runs the chain fused,
-    the points kept in its buffers from the first step to the last."""
-    if all(isinstance(epsilon.g, NetworkAtTime) for epsilon, _, _ in plan):
-        steps = [(epsilon.g, a + b * epsilon.p, b * epsilon.q) for epsilon, a, b in plan]
-        return NetworkAtTime.affine_steps_(x, steps)  # type: ignore[arg-type]
-    for epsilon, a, b in plan:
-        epsilon.step_(x, a, b)
-    return x
+    one chunk, as x ← (a + b p) x + b q g(x), which a time-conditioned network runs fused, the
+    points kept in its buffers from the first step to the last (:mod:`pushforward.nn.chains`)."""
+    return affine_steps_(x, [(epsilon.g, a + b * epsilon.p, b * epsilon.q) for epsilon, a, b in plan])
 
 
 def check_steps(steps: object) -> int:
