@@ -165,8 +165,8 @@ def affine_steps_(x: Tensor, steps: Sequence[tuple[FeatureMajorMLP, float, float
     the network's products and activations and nothing else: no copies in and out, no Python
     layers between the sampler and the products. The networks must share their shapes (one
     model at several times). 100,000 DDIM-50 samples, 2 threads, against one such fused step per
-    chunk and step: 0.83–0.90 (three series of 12–14
-    interleaved rounds; Intel Xeon, 2026-12-05), with the same samples bit for bit. Written out:
+    chunk and step: 0.83–0.90 (three series of 12–14 interleaved rounds; Intel Xeon,
+    2026-12-05), with the same samples bit for bit. Written out:
     :func:`~pushforward.nn.chains.affine_steps_written_out_`.
     """
     work = _shared_workspace([step[0] for step in steps], x)
