@@ -24,9 +24,11 @@ from torch.autograd.function import once_differentiable
 
 from pushforward.models.continuous.potential_fused import (
     Intermediates,
+    RowMajorFactors,
     TwoLayerWeights,
     derivatives,
     derivatives_vjp,
+    row_major_factors,
 )
 from pushforward.models.continuous.solvers import fixed_step_nodes
 
@@ -43,9 +45,9 @@ class _Stage:
         self.saved, self.gradient, self.sign = saved, gradient, sign
 
 
-def cost_dynamics(x: Tensor, t: float, weights: TwoLayerWeights, step: float) -> tuple[Tensor, _Stage]:
+def cost_dynamics(x: Tensor, t: float, weights: TwoLayerWeights, factors: RowMajorFactors, step: float) -> tuple[Tensor, _Stage]:
     """``d[x, Δlog p, L, R]/dt`` at points ``x`` ``(n, d)`` and time ``t``, ``(n, d + 3)``."""
-    gradient, trace, saved = derivatives(x, t, weights, step)
+    gradient, trace, saved = derivatives(x, t, weights, step, factors)
     d = x.shape[1]
     gradient_x = gradient[:, :d]
     speed = 0.5 * gradient_x.square().sum(dim=1)
@@ -54,7 +56,9 @@ def cost_dynamics(x: Tensor, t: float, weights: TwoLayerWeights, step: float) ->
     return torch.cat([gradient_x.neg(), rate], dim=1), _Stage(saved, gradient, residual.sign())
 
 
-def cost_dynamics_vjp(stage: _Stage, weights: TwoLayerWeights, step: float, upstream: Tensor, accumulate: TwoLayerWeights) -> Tensor:
+def cost_dynamics_vjp(
+    stage: _Stage, weights: TwoLayerWeights, factors: RowMajorFactors, step: float, upstream: Tensor, accumulate: TwoLayerWeights
+) -> Tensor:
     """The vector-Jacobian product of :func:`cost_dynamics` in x, ``(n, d)``; the weights'
     gradients are added into ``accumulate``."""
     gradient = stage.gradient
@@ -63,7 +67,7 @@ def cost_dynamics_vjp(stage: _Stage, weights: TwoLayerWeights, step: float, upst
     # ∂/∂(∇ₓΦ) of −v̄·∇ₓΦ + L̄ ½‖∇ₓΦ‖² + R̄ |∂ₜΦ − ½‖∇ₓΦ‖²|, and ∂/∂(∂ₜΦ) = R̄ sign(·).
     grad_x = torch.addcmul(upstream[:, :d].neg(), (upstream[:, d + 1] - hjb).unsqueeze(1), gradient[:, :d])
     grad_gradient = torch.cat([grad_x, hjb.unsqueeze(1)], dim=1)
-    d_x, _ = derivatives_vjp(stage.saved, weights, step, grad_gradient, upstream[:, d], accumulate)
+    d_x, _ = derivatives_vjp(stage.saved, weights, step, grad_gradient, upstream[:, d], accumulate, factors)
     return d_x
 
 
@@ -78,16 +82,17 @@ class OTFlowRK4Solve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, t_start: float, t_end: float, steps: int, grid_power: float, step: float, *tensors: Tensor) -> Tensor:  # type: ignore[override]
         weights = TwoLayerWeights(*tensors)
+        factors = row_major_factors(weights)
         n, d = x.shape
         nodes = fixed_step_nodes(t_start, t_end, steps, grid_power)
         y = torch.cat([x, x.new_zeros(n, 3)], dim=1)
         records: list[tuple[float, list[_Stage]]] = []
         for start, end in zip(nodes[:-1], nodes[1:]):
             h = end - start
-            k1, s1 = cost_dynamics(y[:, :d], start, weights, step)
-            k2, s2 = cost_dynamics(torch.add(y[:, :d], k1[:, :d], alpha=h / 2), start + h / 2, weights, step)
-            k3, s3 = cost_dynamics(torch.add(y[:, :d], k2[:, :d], alpha=h / 2), start + h / 2, weights, step)
-            k4, s4 = cost_dynamics(torch.add(y[:, :d], k3[:, :d], alpha=h), start + h, weights, step)
+            k1, s1 = cost_dynamics(y[:, :d], start, weights, factors, step)
+            k2, s2 = cost_dynamics(torch.add(y[:, :d], k1[:, :d], alpha=h / 2), start + h / 2, weights, factors, step)
+            k3, s3 = cost_dynamics(torch.add(y[:, :d], k2[:, :d], alpha=h / 2), start + h / 2, weights, factors, step)
+            k4, s4 = cost_dynamics(torch.add(y[:, :d], k3[:, :d], alpha=h), start + h, weights, factors, step)
             for k, b in zip((k1, k2, k3, k4), _RK4_WEIGHTS):
                 y = y.add(k, alpha=b * h)
             records.append((h, [s1, s2, s3, s4]))
@@ -99,21 +104,22 @@ class OTFlowRK4Solve(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, upstream: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         weights = TwoLayerWeights(*ctx.saved_tensors)
+        factors = row_major_factors(weights)
         d, step = ctx.dimension, ctx.step
         gradients = weights.zeros()
         y_bar = upstream.clone()  # ∂loss/∂y at the end of the step being undone
         for h, (s1, s2, s3, s4) in reversed(ctx.records):
             # y' = y + h Σ bᵢ kᵢ with stage inputs y, y + h/2 k₁, y + h/2 k₂, y + h k₃ (x part).
-            x4 = cost_dynamics_vjp(s4, weights, step, y_bar * (_RK4_WEIGHTS[3] * h), gradients)
+            x4 = cost_dynamics_vjp(s4, weights, factors, step, y_bar * (_RK4_WEIGHTS[3] * h), gradients)
             k3_bar = y_bar * (_RK4_WEIGHTS[2] * h)
             k3_bar[:, :d].add_(x4, alpha=h)
-            x3 = cost_dynamics_vjp(s3, weights, step, k3_bar, gradients)
+            x3 = cost_dynamics_vjp(s3, weights, factors, step, k3_bar, gradients)
             k2_bar = y_bar * (_RK4_WEIGHTS[1] * h)
             k2_bar[:, :d].add_(x3, alpha=h / 2)
-            x2 = cost_dynamics_vjp(s2, weights, step, k2_bar, gradients)
+            x2 = cost_dynamics_vjp(s2, weights, factors, step, k2_bar, gradients)
             k1_bar = y_bar * (_RK4_WEIGHTS[0] * h)
             k1_bar[:, :d].add_(x2, alpha=h / 2)
-            x1 = cost_dynamics_vjp(s1, weights, step, k1_bar, gradients)
+            x1 = cost_dynamics_vjp(s1, weights, factors, step, k1_bar, gradients)
             y_bar[:, :d].add_(x1).add_(x2).add_(x3).add_(x4)
         ctx.records = None  # free the stages' tensors now rather than with the graph
         return (y_bar[:, :d] if ctx.needs_input_grad[0] else None, None, None, None, None, None, *gradients)

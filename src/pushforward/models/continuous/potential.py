@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pushforward.models.continuous.log_cosh import log_cosh
+from pushforward.models.continuous.log_cosh import log_cosh, log_cosh_from_tanh
 from pushforward.models.continuous.potential_fused import TwoLayerPotentialDerivatives, TwoLayerWeights
 from pushforward.nn.tanh import tanh
 
@@ -247,12 +247,13 @@ class _LogCosh(torch.autograd.Function):
 
     Autograd's own backward of :func:`log_cosh` would evaluate two more exponentials per entry.
     The backward is written with differentiable operations, so higher derivatives still work.
+    The forward reuses the slope as well (:func:`log_cosh_from_tanh`).
     """
 
     @staticmethod
     def forward(ctx, a: Tensor, slope: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(slope)
-        return log_cosh(a)
+        return log_cosh_from_tanh(a, slope)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
