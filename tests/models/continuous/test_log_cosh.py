@@ -21,8 +21,9 @@ def test_log_cosh_from_tanh_in_float32_is_within_float32_rounding_of_the_float64
     a = a64.float()
     exact = torch.log(torch.cosh(a.double()))  # of the float32 arguments themselves
     error = (log_cosh_from_tanh(a, torch.tanh(a)).double() - exact).abs()
-    # A few units in the last place of results up to log cosh 8 ≈ 7.3 (float32 spacing 4.8e-7 there).
-    assert error.max() < 1e-6
+    # Within one unit in the last place of results up to log cosh 8 ≈ 7.3 (float32 spacing 4.8e-7
+    # there; the direct form's worst is 2.4e-7, this one's 2.8e-7).
+    assert error.max() < 4e-7
     # Near zero, where log cosh a ≈ a²/2 is tiny, the error stays far below the 1e-7 of the direct
     # form's rounded log 2: the subtraction |a| − log1p(|tanh a|) is then exact to float32.
     small = a.abs() < 1e-3
