@@ -86,3 +86,21 @@ def graph_node_names(tensor) -> set[str]:
         names.add(type(node).__name__)
         stack.extend(next_node for next_node, _ in node.next_functions)
     return names
+
+
+def test_fused_solve_hands_autograd_normal_tensors_that_training_can_update_in_place():
+    # The solve runs in inference mode inside its node. Its output, the points' gradient and the
+    # weights' gradients must still be normal tensors: autograd attaches to the output, a second
+    # backward adds into .grad, and gradient clipping scales .grad in place.
+    potential = randomized(seed=5)
+    x = torch.randn(6, 2, dtype=F64, requires_grad=True)
+    for _ in range(2):
+        final = OTFlowRK4Solve.apply(x, 1.0, 0.0, 2, 1.0, potential.step, *potential.two_layer_weights())
+        assert not final.is_inference() and final.grad_fn is not None
+        final.square().sum().backward()
+    assert not x.grad.is_inference()
+    for parameter in potential.parameters():
+        assert parameter.grad is None or not parameter.grad.is_inference()
+    torch.nn.utils.clip_grad_norm_(potential.parameters(), 1e-3)
+    total = torch.sqrt(sum(p.grad.square().sum() for p in potential.parameters() if p.grad is not None))
+    assert float(total) == pytest.approx(1e-3, rel=1e-6)
