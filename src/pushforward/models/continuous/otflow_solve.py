@@ -165,9 +165,9 @@ class OTFlowRK4Solve(torch.autograd.Function):
     The solve and its backward run in inference mode: their operations skip autograd's
     bookkeeping, about 1.3 µs of the 10–15 µs each costs at toy sizes, so the solve takes 0.91×
     the time (512 points, one thread, Intel Xeon, 2026-12-05: 4 alternating pairs of processes,
-    and 20 interleaved rounds in one process, median 0.905, quartiles 0.88–0.93). Their
-    tensors stay inside the node: the records for the backward, the output and the gradients
-    are normal tensors, made outside inference mode.
+    and 20 interleaved rounds in one process, median 0.905, quartiles 0.88–0.93). The inference
+    tensors stay inside the node (the records its backward reads); the output and the gradients
+    it hands to autograd are normal tensors, made outside inference mode.
     """
 
     @staticmethod
