@@ -91,4 +91,3 @@ def sample_dpm_solver(
             prediction_steps_(x[start : start + rows], plan)
     # Out of inference mode, so the caller gets an ordinary tensor autograd may use later.
     return x.clone()
-
