@@ -93,16 +93,17 @@ class OTFlowHyperparameters(SolverSettings):
     # against 1.00 s at 8 steps.
     sample_steps: int = 4
     transport: float = 0.01
-    # hjb 0.5, ten times Onken et al.'s toy weighting (0.05 against the NLL, with 8 training
-    # RK4 steps where we take 4). With 0.05 the field learns, around iteration 700-1,000 at lr
-    # 1e-2, to exploit the 4 training steps: their NLL stays near 2.0 while the transport and
-    # HJB costs grow tenfold, the true NLL rises from 3.7 to 5-27 and the gradient norm's median
-    # (per 50 steps) from 4-8 to 16-54; the dopri5 validation then needs 116-188 evaluations
-    # instead of 32-56, and the run stops early on weights from its middle. Checkerboard, one thread, 2026-12-05 (BENCHMARKS.md): at 60 s, hjb 0.05 stopped
-    # early on seeds 0 / 1 / 2 (KL gap 0.2036 / 0.2408 / 0.2570). On 1,800 steps, 0.2 still
-    # broke on seed 0 (HJB up to 0.36; and at 60 s on two threads); 0.5 stayed stable on seeds
-    # 0-4 (HJB at most 0.051) with KL gaps 0.1733 / 0.1839 / 0.2304 / 0.2244 / 0.1784. A random
-    # training grid (interior nodes moved by up to a quarter step) did not stop the exploit.
+    # hjb 0.5, ten times Onken et al.'s toy weighting (0.05 against the NLL, with 8 training RK4
+    # steps where we take 4). With 0.05 the field learns, around iteration 700-1,000 at lr 1e-2, to
+    # exploit the 4 training steps: their NLL stays near 2.0 while the transport and HJB costs grow
+    # tenfold, the true NLL rises from 3.7 to 5-27 and the gradient norm's median (per 50 steps)
+    # from 4-8 to 16-54; the dopri5 validation then needs 116-188 evaluations instead of 32-56, and
+    # the run stops early on weights from its middle. Checkerboard, one thread, 2026-12-05
+    # (BENCHMARKS.md): at 60 s, hjb 0.05 stopped early on seeds 0 / 1 / 2 (KL gap 0.2036 / 0.2408 /
+    # 0.2570). On 1,800 steps, 0.2 still broke on seed 0 (HJB up to 0.36; and at 60 s on two
+    # threads); 0.5 stayed stable on seeds 0-4 (HJB at most 0.051) with KL gaps 0.1733 / 0.1839 /
+    # 0.2304 / 0.2244 / 0.1784. A random training grid (interior nodes moved by up to a quarter
+    # step) did not stop the exploit.
     hjb: float = 0.5
 
     def __post_init__(self) -> None:
