@@ -4,7 +4,8 @@ normflows, a FFJORD-style reference and torchcfm.
 Protocol: every model gets the same data (the toy's seeded train / validation / test splits,
 standardised the same way), the same wall-clock training budget and the same number of CPU
 threads. pushforward's recipes run with the defaults a user gets from
-``pushforward fit TOY --model NAME --time T``. Peers run with their documented defaults and
+``pushforward fit TOY --model NAME --time T``; ``--set KEY=VALUE`` changes one of their settings
+for a comparison, and their rows then name it. Peers run with their documented defaults and
 Adam at 1e-3, batch 512 (what a user of those libraries would write), in a plain loop.
 
 Reported per model and toy: test NLL (nats, data units), KL gap (= test NLL − true entropy),
@@ -31,6 +32,7 @@ second row for the same model sampled by DDIM in 50 steps.
     python benchmarks/toy2d.py --toys all --time 20      # every toy, shorter budget
     python benchmarks/toy2d.py --peers none --models nsf
     python benchmarks/toy2d.py --models otflow,otcfm --peers "FFJORD (reference),torchcfm CFM"
+    python benchmarks/toy2d.py --models vae --peers none --seed 3 --set batch_size=512 --set lr=7e-3
 """
 
 from __future__ import annotations
@@ -94,18 +96,21 @@ def timed(function: Callable[[], object], repeats: int = 3) -> float:
 SAMPLER_VARIANTS: dict[str, list[dict[str, object]]] = {"ddpm": [{"sampler": "ddim", "sampler_steps": 50}]}
 
 
-def run_ours(toy: str, model: str, seconds: float, seed: int) -> list[Row]:
-    """The default recipe's row, then one row per entry of :data:`SAMPLER_VARIANTS`."""
+def run_ours(toy: str, model: str, seconds: float, seed: int, settings: dict[str, str] | None = None) -> list[Row]:
+    """The recipe's row (its defaults, or with ``settings`` as ``--set`` gives them), then one row
+    per entry of :data:`SAMPLER_VARIANTS`."""
+    settings = settings or {}
     with tempfile.TemporaryDirectory() as folder:
-        fitted = pf.fit(toy, model=model, time=seconds, seed=seed, out=f"{folder}/run", figures=False)
+        fitted = pf.fit(toy, model=model, time=seconds, seed=seed, out=f"{folder}/run", figures=False, settings=settings)
         nll, gap = test_nll_and_kl_gap(fitted, toy)
         floors = noise_floors(fitted.dataset())  # the data's own: every sampler's row shares them
-        rows = [_measure(fitted, toy, f"pushforward {model}", gap, nll, floors)]
+        name = f"pushforward {model}" + (f" [{', '.join(f'{k}={v}' for k, v in settings.items())}]" if settings else "")
+        rows = [_measure(fitted, toy, name, gap, nll, floors)]
         for variant in SAMPLER_VARIANTS.get(model, []):
             for key, value in variant.items():
                 setattr(fitted.model.hparams, key, value)
             label = ", ".join(f"{key}={value}" for key, value in variant.items())
-            rows.append(_measure(fitted, toy, f"pushforward {model} ({label})", gap, nll, floors))
+            rows.append(_measure(fitted, toy, f"{name} ({label})", gap, nll, floors))
         return rows
 
 
@@ -486,7 +491,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="a setting for our models, as the CLI's --set (repeatable); every model listed must accept it",
+    )
     args = parser.parse_args()
+    malformed = [item for item in args.set if "=" not in item]
+    if malformed:
+        parser.error(f"--set takes KEY=VALUE, not {malformed[0]!r}")
+    settings = dict(item.split("=", 1) for item in args.set)
 
     torch.set_num_threads(args.threads)
     toys = toy_names() if args.toys == "all" else args.toys.split(",")
@@ -498,7 +511,7 @@ def main() -> None:
     rows: list[Row] = []
     for toy in toys:
         for model in args.models.split(","):
-            for row in run_ours(toy, model, args.time, args.seed):  # a sampler variant adds rows
+            for row in run_ours(toy, model, args.time, args.seed, settings):  # a sampler variant adds rows
                 rows.append(row)
                 print(json.dumps(row.__dict__), flush=True)
         for name, build in peers.items():
