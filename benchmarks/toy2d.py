@@ -102,6 +102,10 @@ def run_ours(toy: str, model: str, seconds: float, seed: int, settings: dict[str
     settings = settings or {}
     with tempfile.TemporaryDirectory() as folder:
         fitted = pf.fit(toy, model=model, time=seconds, seed=seed, out=f"{folder}/run", figures=False, settings=settings)
+        # What the CLI's fit prints (a VAE's collapsed latent direction): a collapsed run's row
+        # would otherwise read as the recipe's typical figures.
+        for warning in fitted.warnings():
+            print(f"# warning, {model} on {toy}: {warning}", flush=True)
         nll, gap = test_nll_and_kl_gap(fitted, toy)
         floors = noise_floors(fitted.dataset())  # the data's own: every sampler's row shares them
         name = f"pushforward {model}" + (f" [{', '.join(f'{k}={v}' for k, v in settings.items())}]" if settings else "")
