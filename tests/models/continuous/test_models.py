@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -9,8 +10,9 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.data.toy2d import get_toy
-from pushforward.models.base import create
+from pushforward.models.base import create, get_entry, model_hyperparameters
 from pushforward.models.continuous.solvers import ODESolver, integrate, integrate_with_log_density, standard_normal_log_prob
+from pushforward.settings import split_settings
 from tests.conftest import time_scale_rows
 
 NAMES = ["cnf", "otflow", "cfm", "otcfm", "rectified"]
@@ -269,3 +271,28 @@ def test_default_sampling_of_a_trained_flow_matching_model_is_close_to_the_tight
     exact = model.sample(2000, generator=torch.Generator().manual_seed(0))
     # Mean displacement against the data's unit scale (the squares are ~0.9 wide).
     assert float((fast - exact).norm(dim=1).mean()) < 0.01
+
+
+def suggested_settings(advice: str) -> dict[str, str]:
+    """The ``--set key=value`` pairs a piece of advice names."""
+    return dict(re.findall(r"--set (\w+)=([^\s)]+)", advice))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_divergence_advice_names_settings_the_model_accepts(name):
+    """What a diverging run prints must be actionable: every ``--set key=value`` it names is a
+    setting this model (or the trainer) accepts, at a valid value."""
+    advice = create(name, (2,)).divergence_advice() or ""
+    suggested = suggested_settings(advice)
+    concrete = {key: value for key, value in suggested.items() if value != "..."}
+    settings = split_settings(get_entry(name), concrete)  # unknown keys and bad values raise
+    model_hyperparameters(name, **settings.model)
+
+
+def test_otflow_divergence_advice_weighs_its_costs_more_than_the_defaults():
+    """The advice says to weigh the transport and HJB costs more: its values must lie above the
+    defaults (the advice once suggested hjb=0.5, which became the default)."""
+    model = create("otflow", (2,))
+    suggested = suggested_settings(model.divergence_advice() or "")
+    assert float(suggested["hjb"]) > model.hparams.hjb
+    assert float(suggested["transport"]) > model.hparams.transport
