@@ -44,6 +44,7 @@ import torch
 
 import pushforward as pf
 from pushforward.data import get_toy
+from pushforward.hparams import parse_assignments
 from pushforward.metrics.modes import PROTOCOL_SAMPLES, mode_coverage
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -193,7 +194,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end as well")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = dict(item.split("=", 1) for item in args.set)
+    settings = parse_assignments(args.set)
     what = f"{args.steps} steps" if args.steps is not None else f"{args.time:g} s"
     print(f"{args.model} {settings or ''} on 25gaussians, {what} per seed, {args.threads} threads, "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}")

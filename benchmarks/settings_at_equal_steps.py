@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 import pushforward as pf
+from pushforward.hparams import parse_assignments
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toy2d import sample_quality, test_nll_and_kl_gap  # noqa: E402
@@ -87,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    settings = dict(item.split("=", 1) for item in args.set)
+    settings = parse_assignments(args.set)
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} · {platform.processor() or platform.machine()} · "
           f"{args.threads} threads · torch {torch.__version__} · {args.toy} · {args.steps:,} steps per run")
     runs: list[Run] = []

@@ -55,6 +55,8 @@ import pushforward as pf
 from pushforward.data import get_toy, load_dataset, resolve_spec, toy_names
 from pushforward.data.preprocessing import Standardize
 from pushforward.data.source import Dataset
+from pushforward.errors import UserError
+from pushforward.hparams import parse_assignments
 
 from machine import header, speed_probe  # this folder's helper: a script's folder is on sys.path
 
@@ -500,10 +502,10 @@ def main() -> None:
         help="a setting for our models, as the CLI's --set (repeatable); every model listed must accept it",
     )
     args = parser.parse_args()
-    malformed = [item for item in args.set if "=" not in item]
-    if malformed:
-        parser.error(f"--set takes KEY=VALUE, not {malformed[0]!r}")
-    settings = dict(item.split("=", 1) for item in args.set)
+    try:
+        settings = parse_assignments(args.set)
+    except UserError as error:
+        parser.error(error.one_line())
 
     torch.set_num_threads(args.threads)
     toys = toy_names() if args.toys == "all" else args.toys.split(",")

@@ -30,6 +30,7 @@ import torch
 
 import pushforward as pf
 from pushforward.data.toy2d import get_toy
+from pushforward.hparams import parse_assignments
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toy2d import sample_quality  # noqa: E402
@@ -85,7 +86,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    settings = dict(item.split("=", 1) for item in args.set)
+    settings = parse_assignments(args.set)
     print(json.dumps(measure(args.model, args.steps, args.seed, settings)))
 
 
