@@ -190,6 +190,73 @@ def test_kl_warmup_counts_the_learning_rate_warmups_steps_by_their_rate():
     assert model.kl_weight() == 1.0
 
 
+def test_the_reconstruction_is_balanced_during_the_kl_warmup_and_the_elbo_after_it():
+    model = small_vae(kl_warmup=4).train()
+    evenness = []
+    for _ in range(6):
+        evenness.append(float(model.objective(torch.zeros(1, 2, dtype=torch.float64), "model")["evenness"]))
+        model.after_step("model")
+    assert evenness == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    # After the warm-up the objective is the β-ELBO itself; during it, not.
+    x = torch.randn(32, 2, dtype=torch.float64)
+    torch.manual_seed(5)
+    after = model.objective(x, "model")["loss"]
+    torch.manual_seed(5)
+    elbo = model.bound(x, beta=1.0).mean()
+    torch.testing.assert_close(after, -elbo, rtol=1e-12, atol=1e-12)
+    model.updates.zero_()
+    torch.manual_seed(5)
+    during = model.objective(x, "model")["loss"]
+    torch.manual_seed(5)
+    unbalanced = -model.bound(x, beta=0.0).mean()
+    assert abs(float((during - unbalanced).detach())) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"balance_warmup": False}, {"kl_warmup": 0}, {"objective": "iwae"}, {"decoder": "bernoulli"}],
+)
+def test_without_a_balanced_warmup_the_objective_is_the_bound_from_the_start(settings):
+    model = small_vae(**settings).train()
+    assert model.reconstruction_evenness() == 0.0
+    x = (torch.rand(16, 2, dtype=torch.float64) > 0.5).double()
+    torch.manual_seed(3)
+    loss = model.objective(x, "model")["loss"]
+    torch.manual_seed(3)
+    torch.testing.assert_close(loss, -model.bound(x, beta=model.kl_weight()).mean(), rtol=1e-12, atol=1e-12)
+
+
+def test_validation_scores_the_bound_whatever_the_warmups_state():
+    model = small_vae(kl_warmup=10)
+    x = torch.randn(64, 2, dtype=torch.float64)
+    during = model.validation_score(x)
+    model.updates.fill_(10.0)
+    assert model.validation_score(x) == during
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"balance_warmup": True, "objective": "iwae"}, "objective is iwae"),
+        ({"balance_warmup": False, "kl_warmup": 0}, "kl_warmup is 0"),
+        ({"balance_warmup": True, "decoder": "bernoulli"}, "decoder is bernoulli"),
+    ],
+)
+def test_balance_warmup_is_refused_where_it_would_change_nothing(settings, named):
+    with pytest.raises(UserError, match=named):
+        create("vae", (2,), **settings)
+
+
+def test_a_run_saved_before_the_balanced_warmup_resumes_without_it(tmp_path):
+    import pushforward as pf
+
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4"}
+    run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "run", settings=tiny, figures=False)
+    assert run.model.hparams.balance_warmup is True
+    forget_setting(run.run.path, "balance_warmup")
+    assert pf.load(run.run.path).model.hparams.balance_warmup is False
+
+
 def test_a_run_saved_with_whole_step_counts_loads_and_continues_its_warmup():
     # Before the count was weighted by the learning rate it was an integer buffer.
     model = small_vae(kl_warmup=1000)

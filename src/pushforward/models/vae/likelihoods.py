@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pushforward.models.vae.balance import balanced_normal_log_prob
 from pushforward.models.vae.bounds import diagonal_normal_log_prob
 
 
@@ -84,6 +85,12 @@ class GaussianLikelihood(DecoderLikelihood):
     def log_prob(self, x: Tensor, raw: Tensor) -> Tensor:
         mean, log_scale = self.split(raw)
         return diagonal_normal_log_prob(x, mean, log_scale)
+
+    def balanced_log_prob(self, x: Tensor, raw: Tensor, evenness: float) -> Tensor:
+        """The training objective's reconstruction term with its precision spread evenly over
+        the values (:mod:`~pushforward.models.vae.balance`); :meth:`log_prob` at ``evenness`` 0."""
+        mean, log_scale = self.split(raw)
+        return balanced_normal_log_prob(x, mean, log_scale, evenness)
 
     def sample(self, raw: Tensor, generator: torch.Generator | None = None) -> Tensor:
         mean, log_scale = self.split(raw)
