@@ -97,6 +97,17 @@ def forget_setting(run_path: Path, name: str) -> None:
     config_path.write_text(json.dumps(config))
 
 
+def setting_before_and_after_forgetting(model: str, name: str, settings: dict[str, str], folder: Path, steps: int = 2) -> tuple[object, object]:
+    """Fit a tiny run of ``model`` on the checkerboard, then load it as if it had been saved
+    before the hyperparameter ``name`` existed: ``(its value as fitted, its value as loaded)``."""
+    import pushforward as pf
+
+    run = pf.fit("checkerboard", model=model, steps=steps, seed=0, out=folder / "run", settings=settings, figures=False)
+    fitted = getattr(run.model.hparams, name)
+    forget_setting(run.run.path, name)
+    return fitted, getattr(pf.load(run.run.path).model.hparams, name)
+
+
 def time_scale_rows(network: nn.Module) -> list[tuple[Tensor, int]]:
     """The parameters of a ``TimeConditionedMLP``'s time path that hold the scales of its hidden
     units (``time_scale``), each with the row where the scales start (the shifts come first);

@@ -76,14 +76,10 @@ def test_a_run_saved_before_shared_noise_levels_resumes_with_a_level_per_point(t
 
 
 def test_a_run_saved_before_the_stable_target_resumes_with_the_plain_target(tmp_path):
-    import pushforward as pf
-    from tests.conftest import forget_setting
+    from tests.conftest import setting_before_and_after_forgetting
 
     tiny = {"hidden_features": "8", "hidden_layers": "1", "space_features": "4", "batch_size": "64"}
-    run = pf.fit("checkerboard", model="ddpm", steps=2, seed=0, out=tmp_path / "old", settings=tiny, figures=False)
-    assert run.model.hparams.stable_target is True
-    forget_setting(run.run.path, "stable_target")
-    assert pf.load(run.run.path).model.hparams.stable_target is False
+    assert setting_before_and_after_forgetting("ddpm", "stable_target", tiny, tmp_path) == (True, False)
 
 
 def test_the_stable_target_changes_the_training_loss_but_not_validation():

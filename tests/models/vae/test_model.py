@@ -9,7 +9,7 @@ import torch
 
 from pushforward.errors import UserError
 from pushforward.models.base import create
-from tests.conftest import forget_setting
+from tests.conftest import forget_setting, setting_before_and_after_forgetting
 
 
 def small_vae(**options):
@@ -248,13 +248,8 @@ def test_balance_warmup_is_refused_where_it_would_change_nothing(settings, named
 
 
 def test_a_run_saved_before_the_balanced_warmup_resumes_without_it(tmp_path):
-    import pushforward as pf
-
     tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4"}
-    run = pf.fit("checkerboard", model="vae", steps=3, seed=1, out=tmp_path / "run", settings=tiny, figures=False)
-    assert run.model.hparams.balance_warmup is True
-    forget_setting(run.run.path, "balance_warmup")
-    assert pf.load(run.run.path).model.hparams.balance_warmup is False
+    assert setting_before_and_after_forgetting("vae", "balance_warmup", tiny, tmp_path) == (True, False)
 
 
 def test_a_run_saved_with_whole_step_counts_loads_and_continues_its_warmup():

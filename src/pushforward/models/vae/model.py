@@ -289,7 +289,7 @@ class VAE(GenerativeModel):
         objective is the β-ELBO itself. 0 without ``balance_warmup``, a KL warm-up, the ELBO or
         a Gaussian decoder.
 
-        Measured on the checkerboard (2026-12-05, ``benchmarks/vae_collapse.py``): with a
+        Measured on the checkerboard (2026-12-06, ``benchmarks/vae_collapse.py``): with a
         standard-normal prior, 2,500 steps, seeds 0-19, 3 runs collapsed without it and none
         with it; at the defaults and 8,000 steps the samples are as sharp as without it.
         """
