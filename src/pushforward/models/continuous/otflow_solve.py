@@ -36,12 +36,7 @@ from pushforward.models.continuous.potential_fused import (
     derivatives_vjp,
     row_major_factors,
 )
-from pushforward.models.continuous.solvers import fixed_step_nodes
-
-# The classical RK4 tableau for dx/dt = −∇ₓΦ: stage i evaluates at x + (its fraction of the step)
-# × h × the previous stage's velocity, and the step adds h Σ bᵢ × velocityᵢ.
-_RK4_FRACTIONS = (0.0, 0.5, 0.5, 1.0)
-_RK4_WEIGHTS = (1 / 6, 1 / 3, 1 / 3, 1 / 6)
+from pushforward.models.continuous.solvers import RK4_NODES, RK4_WEIGHTS, fixed_step_nodes
 
 
 class _Stage:
@@ -116,7 +111,7 @@ def rk4_cost_solve(
         update: Tensor | None = None
         stages: list[_Stage] = []
         gradient_x: Tensor | None = None
-        for fraction, b in zip(_RK4_FRACTIONS, _RK4_WEIGHTS):
+        for fraction, b in zip(RK4_NODES, RK4_WEIGHTS):
             stage_x = x if gradient_x is None else torch.add(x, gradient_x, alpha=-fraction * h)
             gradient_x, rates, stage = cost_rates(stage_x, start + fraction * h, weights, factors, step)
             if update is None:
@@ -145,10 +140,10 @@ def rk4_cost_solve_vjp(records: Records, step: float, weights: TwoLayerWeights, 
         stage_x_bars: list[Tensor] = []
         next_input_bar: Tensor | None = None
         for i in reversed(range(4)):
-            gradient_x_bar = x_bar * (-_RK4_WEIGHTS[i] * h)
+            gradient_x_bar = x_bar * (-RK4_WEIGHTS[i] * h)
             if next_input_bar is not None:
-                gradient_x_bar.add_(next_input_bar, alpha=-_RK4_FRACTIONS[i + 1] * h)
-            next_input_bar = cost_rates_vjp(stages[i], weights, factors, step, gradient_x_bar, _RK4_WEIGHTS[i] * h, bars, accumulate)
+                gradient_x_bar.add_(next_input_bar, alpha=-RK4_NODES[i + 1] * h)
+            next_input_bar = cost_rates_vjp(stages[i], weights, factors, step, gradient_x_bar, RK4_WEIGHTS[i] * h, bars, accumulate)
             stage_x_bars.append(next_input_bar)
         for stage_x_bar in stage_x_bars:  # x enters each stage's input with weight 1
             x_bar.add_(stage_x_bar)

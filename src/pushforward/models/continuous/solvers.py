@@ -48,6 +48,13 @@ ADAPTIVE_METHODS: tuple[str, ...] = ("dopri5", "bosh3", "dopri8", "adaptive_heun
 METHODS: tuple[str, ...] = FIXED_METHODS + ADAPTIVE_METHODS
 ORDERS: dict[str, int] = {"euler": 1, "midpoint": 2, "rk4": 4}
 
+# The classical fourth-order Runge–Kutta method (Kutta, 1901) as its tableau: stage i evaluates
+# the dynamics at t + cᵢh and y + cᵢh × the previous stage's derivative (the tableau is
+# diagonal), and the step adds h Σ bᵢ × derivativeᵢ. OT-Flow's hand-differentiated training
+# solve (otflow_solve) reads the same numbers.
+RK4_NODES: tuple[float, ...] = (0.0, 0.5, 0.5, 1.0)
+RK4_WEIGHTS: tuple[float, ...] = (1 / 6, 1 / 3, 1 / 3, 1 / 6)
+
 
 @dataclass(frozen=True)
 class ODESolver:
@@ -190,12 +197,11 @@ def _step(f: Dynamics, method: str, t: Tensor, y: State, h: float) -> State:
     if method == "midpoint":
         k1 = f(t, y)
         return _axpy(y, h, f(t + h / 2, _axpy(y, h / 2, k1)))
-    # The classical fourth-order Runge–Kutta method (Kutta, 1901).
-    k1 = f(t, y)
-    k2 = f(t + h / 2, _axpy(y, h / 2, k1))
-    k3 = f(t + h / 2, _axpy(y, h / 2, k2))
-    k4 = f(t + h, _axpy(y, h, k3))
-    return _combine(y, [k1, k2, k3, k4], [h / 6, h / 3, h / 3, h / 6])
+    derivatives: list[State] = []
+    for node in RK4_NODES:
+        stage = y if not derivatives else _axpy(y, node * h, derivatives[-1])
+        derivatives.append(f(t + node * h, stage))
+    return _combine(y, derivatives, [b * h for b in RK4_WEIGHTS])
 
 
 def fixed_step_nodes(a: float, b: float, count: int, power: float = 1.0) -> list[float]:
