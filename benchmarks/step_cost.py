@@ -34,6 +34,8 @@ from machine import header, speed_probe  # this folder's helpers: a script's fol
 from rounds import interleaved, ratio_quartiles
 
 import pushforward as pf
+from pushforward.errors import UserError
+from pushforward.hparams import parse_assignments
 
 
 def step_function(fitted: pf.FittedModel, batch: torch.Tensor, nfes: list[float]) -> Callable[[], None]:
@@ -104,12 +106,12 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=3, help="steps of each model per round")
     parser.add_argument("--set", action="append", default=[], help="key=value for every model")
     args = parser.parse_args()
+    try:
+        settings = parse_assignments(args.set)  # strings: `fit` reads them as the CLI's --set
+    except UserError as error:
+        parser.error(error.one_line())
     torch.set_num_threads(1)
     print(header(), flush=True)
-    settings = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        settings[key] = int(value) if value.isdigit() else value
     names = args.models.split(",")
     steps: dict[str, Callable[[], None]] = {}
     nfes: dict[str, list[float]] = {name: [] for name in names}
