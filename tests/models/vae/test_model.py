@@ -388,3 +388,54 @@ def test_weights_from_inside_the_kl_warmup_are_warned_about_instead_of_collapse(
     model.updates.fill_(1000)
     assert all("inside the KL warm-up" not in warning for warning in model.warnings(model.diagnostics(x)))
     assert all("inside the KL warm-up" not in warning for warning in small_vae(kl_warmup=0).warnings(model.diagnostics(x)))
+
+
+def test_antithetic_draws_are_opposite_about_the_posterior_mean():
+    model = small_vae(train_samples=2)
+    x = torch.randn(16, 2, dtype=torch.float64)
+    z, _, _, _ = model.posterior_draws(x, 2, antithetic=True)
+    mean = model.variational.mean(model.posterior(x))
+    assert torch.allclose(z.view(2, 16, 2).sum(dim=0), 2 * mean, rtol=0, atol=1e-12)
+
+
+def test_antithetic_pairs_cancel_the_part_of_the_elbo_odd_in_the_noise():
+    # PPCA with a 1-D latent and a posterior of the exact variance v but a mean shifted by δ:
+    # log w(z) = log p(x) + log p(z|x) − log q(z|x) is linear in z, so a pair ε, −ε averages to
+    # the ELBO itself, log p(x) − δ²/(2v), at every draw; independent draws scatter about it.
+    weight = torch.tensor([[1.5], [-0.7]], dtype=torch.float64)
+    bias = torch.tensor([0.2, 0.1], dtype=torch.float64)
+    noise, shift = 0.4, 0.3
+    precision = 1 + float(weight.T @ weight) / noise**2
+    gain = (weight.T / noise**2) / precision
+    x = torch.randn(50, 2, dtype=torch.float64)
+    elbo = _ppca_log_prob(x, weight, bias, noise) - 0.5 * shift**2 * precision
+    estimates = {}
+    for antithetic in (True, False):
+        model = small_vae(latent_features=1, hidden_layers=0, decoder_features=0, train_samples=2, antithetic=antithetic)
+        _linear_gaussian(model, weight, bias, noise)
+        encoder = model.encoder.net[-1]
+        with torch.no_grad():
+            encoder.weight.copy_(torch.cat([gain, torch.zeros_like(gain)]))
+            encoder.bias.copy_(torch.tensor([float(-gain @ bias) + shift, -0.5 * math.log(precision)], dtype=torch.float64))
+            estimates[antithetic] = torch.stack([model.bound(x, beta=1.0) for _ in range(200)])
+    torch.testing.assert_close(estimates[True], elbo.expand(200, -1), rtol=0, atol=1e-10)
+    spread = estimates[False] - elbo
+    assert float(spread.abs().mean()) > 0.1  # the same draws unpaired: the odd part remains
+    assert abs(float(spread.mean())) < 4 * float(spread.std()) / math.sqrt(spread.numel())  # around the same ELBO
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"antithetic": True, "objective": "iwae", "train_samples": 2}, "objective is iwae"),
+        ({"antithetic": True, "train_samples": 3}, "train_samples is 3"),
+    ],
+)
+def test_antithetic_draws_are_refused_where_they_would_change_nothing(settings, named):
+    with pytest.raises(UserError, match=named):
+        create("vae", (2,), **settings)
+
+
+def test_a_run_saved_before_antithetic_draws_resumes_without_them(tmp_path):
+    tiny = {"hidden_features": "8", "hidden_layers": "1", "prior_components": "4", "eval_samples": "4", "train_samples": "2"}
+    assert setting_before_and_after_forgetting("vae", "antithetic", tiny, tmp_path) == (True, False)

@@ -28,6 +28,7 @@ from pushforward.models.vae.bounds import LOG_2PI, RunningLogMeanExp, beta_elbo,
 from pushforward.models.vae.calibration import best_log_scale
 from pushforward.models.vae.likelihoods import DecoderLikelihood, GaussianLikelihood, make_likelihood
 from pushforward.models.vae.networks import mlp_decoder, mlp_encoder
+from pushforward.models.vae.noise import posterior_noise
 from pushforward.models.vae.posteriors import POSTERIORS, GaussianPosterior, make_posterior
 from pushforward.models.vae.priors import MixturePrior, StandardNormalPrior
 from pushforward.nn.mlp import ACTIVATIONS, Activation
@@ -59,8 +60,10 @@ class VAEHyperparameters(RefusesUnreadSettings):
     per-value standard deviation that depends on z, floored at ``min_scale`` in the
     standardised units) or "bernoulli" (binary data). ``prior`` is "normal" (N(0, I)) or
     "mixture" (a learned mixture of ``prior_components`` Gaussians). ``objective`` is "elbo"
-    (weighted by ``beta`` on the KL term) or "iwae" (the importance-weighted bound with
-    ``train_samples`` samples per point). ``eval_samples`` is the K of the log p(x) estimate:
+    (weighted by ``beta`` on the KL term) or "iwae" (the importance-weighted bound), each with
+    ``train_samples`` posterior draws per point; ``antithetic``: the ELBO's draws come in pairs
+    ε, −ε (:mod:`~pushforward.models.vae.noise`), which cancel the estimate's part odd in ε and
+    so most of its gradient's noise near a good posterior. ``eval_samples`` is the K of the log p(x) estimate:
     on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
     3000 (below the test set's standard error), at a tenth of the cost.
     ``kl_warmup`` optimizer steps (those of the learning-rate warm-up counted by their fraction
@@ -91,7 +94,7 @@ class VAEHyperparameters(RefusesUnreadSettings):
     prior_components: int = 128
     objective: Literal["elbo", "iwae"] = "elbo"
     beta: float = 1.0
-    train_samples: int = 1
+    train_samples: int = 2
     eval_samples: int = 100
     kl_warmup: int = 1000
     encoder_features: int = 0
@@ -100,6 +103,7 @@ class VAEHyperparameters(RefusesUnreadSettings):
     decoder_scale: float = 1.0
     calibrate_noise: bool = True
     balance_warmup: bool = True
+    antithetic: bool = True
 
     # Runs saved before ``posterior`` existed had a diagonal q, those saved before the
     # calibration existed sampled with σ as trained, and those saved before the balanced warm-up
@@ -108,6 +112,7 @@ class VAEHyperparameters(RefusesUnreadSettings):
         "posterior": "diagonal",
         "calibrate_noise": False,
         "balance_warmup": False,
+        "antithetic": False,
     }
 
     # Settings read only under another's value (see pushforward.unread_settings).
@@ -118,6 +123,9 @@ class VAEHyperparameters(RefusesUnreadSettings):
         ReadOnlyIf(("balance_warmup",), lambda h: h.objective == "elbo" and h.kl_warmup > 0,
                    "with the ELBO's KL warm-up (objective=elbo, kl_warmup > 0)", ("objective", "kl_warmup"),
                    "use --set objective=elbo and kl_warmup=1000"),
+        ReadOnlyIf(("antithetic",), lambda h: h.objective == "elbo" and h.train_samples % 2 == 0,
+                   "with the ELBO and an even train_samples (the draws come in pairs)", ("objective", "train_samples"),
+                   "use --set objective=elbo and train_samples=2"),
         ReadOnlyIf(("encoder_scale",), lambda h: h.encoder_features > 0, "when encoder_features > 0", ("encoder_features",),
                    "use --set encoder_features=64"),
         ReadOnlyIf(("decoder_scale",), lambda h: h.decoder_features > 0, "when decoder_features > 0", ("decoder_features",),
@@ -214,12 +222,15 @@ class VAE(GenerativeModel):
         reads them (mean, scales)."""
         return self.encoder(x)
 
-    def posterior_draws(self, x: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def posterior_draws(
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, antithetic: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``k`` draws z ~ q(z|x) per point, flattened to ``(k·n, latent)``, with ``x`` repeated
-        to match, and their ``log p(z)`` and ``log q(z|x)``, each ``(k, n)``."""
+        to match, and their ``log p(z)`` and ``log q(z|x)``, each ``(k, n)``. ``antithetic``
+        (``k`` even): draws in pairs of opposite noise (:mod:`~pushforward.models.vae.noise`)."""
         n = x.shape[0]
         raw = self.posterior(x)
-        noise = torch.randn((k, n, self.latent_features), generator=generator, device=x.device, dtype=x.dtype)
+        noise = posterior_noise(k, n, self.latent_features, generator, x.device, x.dtype, antithetic)
         # log q(z|x) = log N(noise; 0, I) − log|det L| (the reparameterisation's Jacobian).
         z, log_posterior = self.variational.rsample(raw, noise)
         flat_z = z.reshape(k * n, self.latent_features)
@@ -227,12 +238,13 @@ class VAE(GenerativeModel):
         return flat_z, repeated_x, self.prior.log_prob(flat_z).view(k, n), log_posterior
 
     def log_weights(
-        self, x: Tensor, k: int, generator: torch.Generator | None = None, evenness: float = 0.0
+        self, x: Tensor, k: int, generator: torch.Generator | None = None, evenness: float = 0.0, antithetic: bool = False
     ) -> tuple[Tensor, Tensor, Tensor]:
         """``k`` posterior draws per point: ``(log p(x|z), log p(z), log q(z|x))``, each ``(k, n)``.
         With ``evenness`` > 0 the first is the balanced reconstruction term of the warm-up
-        (:meth:`reconstruction_evenness`), not log p(x|z)."""
-        z, repeated_x, log_prior, log_posterior = self.posterior_draws(x, k, generator)
+        (:meth:`reconstruction_evenness`), not log p(x|z); ``antithetic`` as
+        :meth:`posterior_draws`."""
+        z, repeated_x, log_prior, log_posterior = self.posterior_draws(x, k, generator, antithetic)
         raw = self.decoder(z)
         if evenness > 0:
             assert isinstance(self.decoder_likelihood, GaussianLikelihood)
@@ -247,13 +259,20 @@ class VAE(GenerativeModel):
         """The training bound per point (β-ELBO or IWAE), ``(n,)``; with ``evenness`` > 0 (the
         warm-up's balanced reconstruction) a training objective, not a bound."""
         hp = self.hparams
-        log_likelihood, log_prior, log_posterior = self.log_weights(x, hp.train_samples, generator, evenness)
+        log_likelihood, log_prior, log_posterior = self.log_weights(x, hp.train_samples, generator, evenness, self.antithetic_draws)
         beta = hp.beta if beta is None else beta
         if hp.objective == "iwae":
             # During the warm-up the prior-to-posterior ratio of each weight is tempered by β;
             # at β = 1 (after the warm-up, and always for validation) this is the IWAE bound.
             return importance_weighted_bound(log_likelihood + beta * (log_prior - log_posterior))
         return beta_elbo(log_likelihood, log_prior, log_posterior, beta).mean(dim=0)
+
+    @property
+    def antithetic_draws(self) -> bool:
+        """Whether the bound's ``train_samples`` draws come in antithetic pairs: the setting on,
+        the ELBO (the IWAE bound keeps independent draws) and an even ``train_samples``."""
+        hp = self.hparams
+        return hp.antithetic and hp.objective == "elbo" and hp.train_samples % 2 == 0
 
     def kl_weight(self) -> float:
         """β now: rising linearly over the first ``kl_warmup`` steps at the full learning rate.
@@ -483,7 +502,11 @@ _SUMMARY = "Variational autoencoder, β-ELBO (Kingma & Welling, 2014); log p(x) 
 # against diagonal's 4.22 / 4.47 %, "flow" 4.67 % at 1.6× the CPU; the estimate−ELBO gap is only
 # ≈ 0.024 nats with any of them, so q(z|x) is not what keeps the decoder noise wide
 # (benchmarks/vae_blur.py). More steps help, but less and less: 4.30 % at 8,000, 3.34 % at 16,000,
-# 3.11 % at 32,000 (seed 0, 2026-12-03).
+# 3.11 % at 32,000 (seed 0, 2026-12-03). Two posterior draws per point, in an antithetic pair:
+# 1.4× the CPU per step, and over seeds 0-19 at 5,700 steps (the CPU time of 8,000 with one
+# draw) a median of 2.58 % outside (2.16-2.88), against 2.77 % (2.47-3.17) with one draw at
+# 8,000 steps, −0.22 ± 0.04 points paired; two independent draws at 5,700 steps, 2.82 %: the gain
+# is the pairing's, not the second draw's (2026-12-06, benchmarks/vae_collapse.py).
 @register("vae", family="vae", summary=_SUMMARY, train_defaults={"batch_size": 1024, "lr": 5e-3, "patience": 0})
 class BetaVAE(VAE):
     pass
