@@ -62,10 +62,10 @@ class VAEHyperparameters(RefusesUnreadSettings):
     "mixture" (a learned mixture of ``prior_components`` Gaussians). ``objective`` is "elbo"
     (weighted by ``beta`` on the KL term) or "iwae" (the importance-weighted bound), each with
     ``train_samples`` posterior draws per point; ``antithetic``: the ELBO's draws come in pairs
-    ε, −ε (:mod:`~pushforward.models.vae.noise`), which cancel the estimate's part odd in ε and
-    so most of its gradient's noise near a good posterior. ``eval_samples`` is the K of the log p(x) estimate:
-    on the checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and
-    3000 (below the test set's standard error), at a tenth of the cost.
+    ε, −ε (:mod:`~pushforward.models.vae.noise`), in which the parts of the estimate and of its
+    gradient odd in ε cancel. ``eval_samples`` is the K of the log p(x) estimate: on the
+    checkerboard the mean estimate with K = 100 is within 0.0005 nats of K = 1000 and 3000
+    (below the test set's standard error), at a tenth of the cost.
     ``kl_warmup`` optimizer steps (those of the learning-rate warm-up counted by their fraction
     of the full rate; see :meth:`VAE.kl_weight`) raise the
     KL weight linearly from 0 to ``beta`` (for the IWAE objective, the weight on
