@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pushforward.models.vae.bounds import LOG_2PI
+from pushforward.models.vae.bounds import normal_log_density_per_value
 
 
 def even_precision_weights(log_scale: Tensor, evenness: float) -> Tensor:
@@ -52,6 +52,5 @@ def balanced_normal_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor, evennes
     share of the reconstruction's precision. Each value's σ still moves towards its own
     error (w ≥ 0 scales the σ-gradient, and the stationary point σ² = (x − μ)² stays).
     """
-    standardised = (x - mean) * torch.exp(-log_scale)
-    per_value = -0.5 * standardised.square() - log_scale - 0.5 * LOG_2PI
+    per_value = normal_log_density_per_value(x, mean, log_scale)
     return (even_precision_weights(log_scale, evenness) * per_value).flatten(1).sum(dim=1)

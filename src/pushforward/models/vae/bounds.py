@@ -21,10 +21,15 @@ from pushforward.nn.logsumexp import logsumexp
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def normal_log_density_per_value(x: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:
+    """log N(x; mean, exp(2·log_scale)) of each value, shaped like ``x``."""
+    z = (x - mean) * torch.exp(-log_scale)
+    return -0.5 * z.square() - log_scale - 0.5 * LOG_2PI
+
+
 def diagonal_normal_log_prob(x: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:
     """log N(x; mean, diag(exp(2·log_scale))) summed over every axis after the first."""
-    z = (x - mean) * torch.exp(-log_scale)
-    return (-0.5 * z.square() - log_scale - 0.5 * LOG_2PI).flatten(1).sum(dim=1)
+    return normal_log_density_per_value(x, mean, log_scale).flatten(1).sum(dim=1)
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
