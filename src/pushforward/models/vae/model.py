@@ -46,6 +46,16 @@ CALIBRATION_SAMPLES = 100
 CALIBRATION_SHARE = 0.05
 
 
+def elbo_with_kl_warmup(hp: VAEHyperparameters) -> bool:
+    """The ELBO with a KL warm-up: where ``balance_warmup`` is read (for a Gaussian decoder)."""
+    return hp.objective == "elbo" and hp.kl_warmup > 0
+
+
+def elbo_with_paired_draws(hp: VAEHyperparameters) -> bool:
+    """The ELBO with an even ``train_samples``: where ``antithetic`` is read."""
+    return hp.objective == "elbo" and hp.train_samples % 2 == 0
+
+
 @dataclass
 class VAEHyperparameters(RefusesUnreadSettings):
     """VAE settings.
@@ -120,10 +130,10 @@ class VAEHyperparameters(RefusesUnreadSettings):
         ReadOnlyIf(("prior_components",), lambda h: h.prior == "mixture", "when prior=mixture", ("prior",), "use --set prior=mixture"),
         ReadOnlyIf(("min_scale", "calibrate_noise", "balance_warmup"), lambda h: h.decoder == "gaussian", "when decoder=gaussian",
                    ("decoder",), "use --set decoder=gaussian"),
-        ReadOnlyIf(("balance_warmup",), lambda h: h.objective == "elbo" and h.kl_warmup > 0,
+        ReadOnlyIf(("balance_warmup",), elbo_with_kl_warmup,
                    "with the ELBO's KL warm-up (objective=elbo, kl_warmup > 0)", ("objective", "kl_warmup"),
                    "use --set objective=elbo and kl_warmup=1000"),
-        ReadOnlyIf(("antithetic",), lambda h: h.objective == "elbo" and h.train_samples % 2 == 0,
+        ReadOnlyIf(("antithetic",), elbo_with_paired_draws,
                    "with the ELBO and an even train_samples (the draws come in pairs)", ("objective", "train_samples"),
                    "use --set objective=elbo and train_samples=2"),
         ReadOnlyIf(("encoder_scale",), lambda h: h.encoder_features > 0, "when encoder_features > 0", ("encoder_features",),
@@ -271,8 +281,7 @@ class VAE(GenerativeModel):
     def antithetic_draws(self) -> bool:
         """Whether the bound's ``train_samples`` draws come in antithetic pairs: the setting on,
         the ELBO (the IWAE bound keeps independent draws) and an even ``train_samples``."""
-        hp = self.hparams
-        return hp.antithetic and hp.objective == "elbo" and hp.train_samples % 2 == 0
+        return self.hparams.antithetic and elbo_with_paired_draws(self.hparams)
 
     def kl_weight(self) -> float:
         """β now: rising linearly over the first ``kl_warmup`` steps at the full learning rate.
@@ -313,8 +322,7 @@ class VAE(GenerativeModel):
         with it; at the defaults and 8,000 steps the samples are as sharp as without it.
         """
         hp = self.hparams
-        applies = hp.balance_warmup and hp.objective == "elbo" and hp.kl_warmup > 0
-        if not applies or not isinstance(self.decoder_likelihood, GaussianLikelihood):
+        if not (hp.balance_warmup and elbo_with_kl_warmup(hp)) or not isinstance(self.decoder_likelihood, GaussianLikelihood):
             return 0.0
         return max(0.0, 1.0 - float(self.updates) / hp.kl_warmup)
 
