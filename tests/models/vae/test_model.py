@@ -70,6 +70,27 @@ def _exact_posterior(weight, bias, noise):
     return gain, covariance
 
 
+# A 1-D PPCA model, whose exact posterior is a 1-D (so diagonal) Gaussian.
+PPCA_1D_WEIGHT = torch.tensor([[1.5], [-0.7]], dtype=torch.float64)
+PPCA_1D_BIAS = torch.tensor([0.2, 0.1], dtype=torch.float64)
+PPCA_1D_NOISE = 0.4
+
+
+def one_dimensional_ppca(shift: float = 0.0, **options):
+    """A VAE that is the 1-D PPCA model above, its encoder giving the exact posterior's variance
+    and its mean plus ``shift``; with that posterior's precision (1/variance)."""
+    weight, bias, noise = PPCA_1D_WEIGHT, PPCA_1D_BIAS, PPCA_1D_NOISE
+    model = small_vae(latent_features=1, hidden_layers=0, decoder_features=0, **options)
+    _linear_gaussian(model, weight, bias, noise)
+    precision = 1 + float(weight.T @ weight) / noise**2
+    gain = (weight.T / noise**2) / precision
+    encoder = model.encoder.net[-1]
+    with torch.no_grad():
+        encoder.weight.copy_(torch.cat([gain, torch.zeros_like(gain)]))
+        encoder.bias.copy_(torch.tensor([float(-gain @ bias) + shift, -0.5 * math.log(precision)], dtype=torch.float64))
+    return model, precision
+
+
 def test_estimate_matches_probabilistic_pca_closed_form():
     """Tipping & Bishop, "Probabilistic Principal Component Analysis", JRSS-B 1999."""
     # decoder_features=0: PPCA needs a decoder linear in z (no Fourier features of z).
@@ -106,19 +127,11 @@ def test_estimate_matches_probabilistic_pca_closed_form():
 
 def test_estimate_is_exact_with_the_exact_posterior_in_one_dimension():
     # With a 1-D latent the exact PPCA posterior is a (diagonal) Gaussian: every weight equals p(x).
-    model = small_vae(latent_features=1, hidden_layers=0, eval_samples=3, decoder_features=0)
-    weight = torch.tensor([[1.5], [-0.7]], dtype=torch.float64)
-    bias = torch.tensor([0.2, 0.1], dtype=torch.float64)
-    noise = 0.4
-    _linear_gaussian(model, weight, bias, noise)
-    precision = 1 + float(weight.T @ weight) / noise**2
-    gain = (weight.T / noise**2) / precision
-    encoder = model.encoder.net[-1]
+    model, _ = one_dimensional_ppca(eval_samples=3)
     with torch.no_grad():
-        encoder.weight.copy_(torch.cat([gain, torch.zeros_like(gain)]))
-        encoder.bias.copy_(torch.tensor([float(-gain @ bias), -0.5 * math.log(precision)], dtype=torch.float64))
         x = torch.randn(50, 2, dtype=torch.float64)
-        torch.testing.assert_close(model.log_prob(x), _ppca_log_prob(x, weight, bias, noise), rtol=0, atol=1e-10)
+        exact = _ppca_log_prob(x, PPCA_1D_WEIGHT, PPCA_1D_BIAS, PPCA_1D_NOISE)
+        torch.testing.assert_close(model.log_prob(x), exact, rtol=0, atol=1e-10)
 
 
 def test_estimate_is_exact_with_the_exact_full_covariance_posterior():
@@ -402,22 +415,14 @@ def test_antithetic_pairs_cancel_the_part_of_the_elbo_odd_in_the_noise():
     # PPCA with a 1-D latent and a posterior of the exact variance v but a mean shifted by δ:
     # log w(z) = log p(x) + log p(z|x) − log q(z|x) is linear in z, so a pair ε, −ε averages to
     # the ELBO itself, log p(x) − δ²/(2v), at every draw; independent draws scatter about it.
-    weight = torch.tensor([[1.5], [-0.7]], dtype=torch.float64)
-    bias = torch.tensor([0.2, 0.1], dtype=torch.float64)
-    noise, shift = 0.4, 0.3
-    precision = 1 + float(weight.T @ weight) / noise**2
-    gain = (weight.T / noise**2) / precision
+    shift = 0.3
     x = torch.randn(50, 2, dtype=torch.float64)
-    elbo = _ppca_log_prob(x, weight, bias, noise) - 0.5 * shift**2 * precision
     estimates = {}
     for antithetic in (True, False):
-        model = small_vae(latent_features=1, hidden_layers=0, decoder_features=0, train_samples=2, antithetic=antithetic)
-        _linear_gaussian(model, weight, bias, noise)
-        encoder = model.encoder.net[-1]
+        model, precision = one_dimensional_ppca(shift, train_samples=2, antithetic=antithetic)
         with torch.no_grad():
-            encoder.weight.copy_(torch.cat([gain, torch.zeros_like(gain)]))
-            encoder.bias.copy_(torch.tensor([float(-gain @ bias) + shift, -0.5 * math.log(precision)], dtype=torch.float64))
             estimates[antithetic] = torch.stack([model.bound(x, beta=1.0) for _ in range(200)])
+    elbo = _ppca_log_prob(x, PPCA_1D_WEIGHT, PPCA_1D_BIAS, PPCA_1D_NOISE) - 0.5 * shift**2 * precision
     torch.testing.assert_close(estimates[True], elbo.expand(200, -1), rtol=0, atol=1e-10)
     spread = estimates[False] - elbo
     assert float(spread.abs().mean()) > 0.1  # the same draws unpaired: the odd part remains
